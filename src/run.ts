@@ -1,0 +1,100 @@
+import { $, ProcessOutput } from 'zx';
+import { LbError } from './errors.js';
+
+export interface RunOptions {
+  cwd?: string;
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  /** A non-zero exit is an answer, not a failure (probes). */
+  nothrow?: boolean;
+  /** Name of the stage, for the error message. */
+  stage?: string;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** How every external tool is run; injected so on-box logic can be tested without the tools. */
+export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/** Which Debian package provides a tool, for the "missing tool" hint (exit 127). */
+const TOOL_PACKAGES: Record<string, string> = {
+  mmdebstrap: 'mmdebstrap',
+  'mkfs.ext4': 'e2fsprogs',
+  'mke2fs': 'e2fsprogs',
+  'e2fsck': 'e2fsprogs',
+  'mkfs.vfat': 'dosfstools',
+  mcopy: 'mtools',
+  mmd: 'mtools',
+  sfdisk: 'fdisk',
+  sgdisk: 'gdisk',
+  'grub-mkimage': 'grub-common (+ grub-pc-bin, grub-efi-amd64-bin)',
+  'grub-editenv': 'grub-common',
+  'qemu-img': 'qemu-utils',
+  'qemu-system-x86_64': 'qemu-system-x86',
+  xorriso: 'xorriso',
+  bmaptool: 'bmap-tools',
+  haproxy: 'haproxy',
+  ipvsadm: 'ipvsadm',
+  ldirectord: 'ldirectord',
+  heartbeat: 'heartbeat',
+  xmllint: 'libxml2-utils',
+  'virt-xml-validate': 'libvirt-clients',
+  nft: 'nftables',
+  ip: 'iproute2',
+  arping: 'arping',
+  zstd: 'zstd',
+};
+
+export function packageForTool(cmd: string): string | undefined {
+  return TOOL_PACKAGES[cmd.split('/').pop() ?? cmd];
+}
+
+/** A command as a person would paste it into a shell. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+function tail(text: string, lines = 20): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+export const runTool: Runner = async (cmd, args, opts = {}) => {
+  const argv = [cmd, ...args];
+  let out: ProcessOutput;
+  try {
+    out = await $({
+      cwd: opts.cwd,
+      input: opts.input,
+      env: opts.env ?? process.env,
+      quiet: true,
+      nothrow: true,
+    })`${argv}`;
+  } catch (e) {
+    throw new LbError(`${opts.stage ? `${opts.stage}: ` : ''}could not start ${cmd}: ${(e as Error).message}`, {
+      code: 'E_TOOL_START',
+      cause: e,
+    });
+  }
+  const result: RunResult = { stdout: out.stdout, stderr: out.stderr, exitCode: out.exitCode ?? -1 };
+  if (result.exitCode !== 0 && !opts.nothrow) throw toolFailure(argv, result, opts.stage);
+  return result;
+};
+
+export function toolFailure(argv: readonly string[], r: RunResult, stage?: string): LbError {
+  const where = stage ? `${stage}: ` : '';
+  if (r.exitCode === 127) {
+    const pkg = packageForTool(argv[0] ?? '');
+    return new LbError(`${where}${argv[0]} not found`, {
+      code: 'E_TOOL_MISSING',
+      hint: pkg ? `install it: apt-get install ${pkg}` : `install ${argv[0]} and make sure it is on PATH`,
+    });
+  }
+  const err = tail(r.stderr || r.stdout);
+  return new LbError(`${where}command failed (exit ${r.exitCode}): ${shellQuote(argv)}${err ? `\n${err}` : ''}`, {
+    code: 'E_TOOL_FAILED',
+  });
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  plugins: [
+    {
+      // Same contract as esbuild's text loader in build.mjs: an .ejs import is its source text.
+      name: 'ejs-as-text',
+      transform(code, id) {
+        if (id.endsWith('.ejs')) return { code: `export default ${JSON.stringify(code)};`, map: null };
+        return null;
+      },
+    },
+  ],
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    // qemu boots are CPU-bound under TCG on two cores: never run two suites at once.
+    fileParallelism: false,
+  },
+});
