@@ -7,9 +7,9 @@ BOARD ?= kvm
 
 # Debian packages, by what needs them. `make deps-host` installs the lot as root (apt-get update
 # first) or prints the apt-get line to run.
-APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2
+APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2 ifupdown openssl
 APT_BUILD   := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-common grub-pc-bin \
-               grub-efi-amd64-bin qemu-utils xorriso zstd
+               grub-efi-amd64-bin qemu-utils xorriso zstd busybox-static cpio
 APT_FORMATS := bmap-tools libxml2-utils libvirt-clients
 APT_BOOT    := qemu-system-x86 ovmf seabios socat
 APT_ALL     := $(APT_DAEMONS) $(APT_BUILD) $(APT_FORMATS) $(APT_BOOT)
@@ -58,10 +58,16 @@ test-unit: build typecheck
 	npx vitest run --exclude 'test/e2e/**'
 
 test: deps-host build typecheck
+	$(MAKE) image BOARD=kvm
 	npx vitest run
 
 bench: deps-host build
 	node test/bench/run.mjs
+
+# Builds out/$(BOARD)/ (rootfs cached in ~/.cache/lbimage, or LBIMAGE_CACHE). Root: mmdebstrap
+# runs in root mode and the staging tree keeps the image's owners.
+image: deps-build build
+	node dist/lbimage.mjs build --board $(BOARD)
 
 clean:
 	rm -rf dist out

@@ -33,3 +33,18 @@ export const FACTORY_RESET_ARG = 'lbimage.factory=1';
 export function bannerLine(info: { version: string; board: string }): string {
   return `lbimage ${info.version} on board ${info.board} is up`;
 }
+
+// ---- supervisor (lbwizard, lbapply, lbrestore, boot flow) ------------------------------------
+
+/** Working state of the supervisor: staging directory and the apply lock (tmpfs, gone at boot). */
+export const RUN_DIR = '/run/lbimage';
+/** What the supervisor did and when (boot, apply, rollback, factory reset), kept across reboots. */
+export const SUPERVISOR_LOG = `${DATA_MOUNT}/log/supervisor.log`;
+/** SSH host keys made on the first boot, copied back into /etc/ssh after an update of the root slot. */
+export const SSH_KEYS_DIR = `${SECRETS_DIR}/ssh`;
+/** The host name of the unit (heartbeat knows the units of a pair by it); written by the supervisor. */
+export const HOSTNAME_FILE = '/etc/hostname';
+/** The factory address of eth0, taken only if no other host answers an ARP probe for it. */
+export const FACTORY_ETH0 = '192.168.2.21/24';
+/** Consoles the setup wizard runs on (VGA and serial). */
+export const WIZARD_CONSOLES = ['tty1', 'ttyS0'] as const;

@@ -1,9 +1,12 @@
 import { isLbError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
+import { buildCommand } from './commands/build.js';
+import { validateCommand } from './commands/validate.js';
+import { renderCommand } from './commands/render.js';
 
 // One line per subcommand; each lives in ./commands/<name>.ts.
-const commands: Command[] = [];
+const commands: Command[] = [validateCommand, renderCommand, buildCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);

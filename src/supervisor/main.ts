@@ -1,34 +1,159 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { BUILD_INFO, bannerLine } from '../onbox.js';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LbError, isLbError } from '../errors.js';
+import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
+import { runTool } from '../run.js';
+import { type ApplyDeps, applyConfig } from './apply.js';
+import { bootFlow } from './boot.js';
+import { consoleUntilConfigured } from './console.js';
+import { sayOnConsoles } from './log.js';
+import { restartConsoles, restoreFactorySettings } from './restore.js';
+import { readStoredConfig } from './store.js';
+import { Terminal } from './wizard/terminal.js';
+import { runWizard, type WizardSession } from './wizard/run.js';
 
-// Minimal boot service until the full supervisor lands: print the banner on every console.
-function consoles(): string[] {
+const ROOT = '/';
+
+function banner(): string {
+  const info = JSON.parse(readFileSync(BUILD_INFO, 'utf8')) as { version: string; board: string };
+  return bannerLine(info);
+}
+
+function deps(log: (l: string) => void = (l) => console.log(l)): ApplyDeps {
+  return { root: ROOT, run: runTool, log };
+}
+
+interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  banner: {
+    summary: 'print the banner on every console',
+    usage: 'banner',
+    run: async () => {
+      sayOnConsoles(ROOT, banner());
+      return 0;
+    },
+  },
+  boot: {
+    summary: 'boot flow: data partition, factory reset argument, secrets, stored config or factory defaults',
+    usage: 'boot',
+    run: async () => {
+      const outcome = await bootFlow({ ...deps(), say: (t) => sayOnConsoles(ROOT, t) });
+      sayOnConsoles(ROOT, `${banner()}\n${outcome.summary}`);
+      return 0;
+    },
+  },
+  console: {
+    summary: 'a console: banner, then the setup wizard until the unit is configured (the login prompt follows)',
+    usage: 'console TTY',
+    run: async () => {
+      process.stdout.write(`\n${banner()}\n`);
+      await consoleUntilConfigured({ input: process.stdin, output: process.stdout }, deps());
+      return 0;
+    },
+  },
+  wizard: {
+    summary: 'lbwizard: the setup wizard (network, first virtual service, administrator password)',
+    usage: 'lbwizard',
+    run: async () => {
+      let session: WizardSession | undefined;
+      // On a pipe Ctrl-C is a signal rather than a byte: same meaning, unless already applying.
+      process.on('SIGINT', () => {
+        if (session && !session.applying) session.terminal.interrupt();
+      });
+      await runWizard({ input: process.stdin, output: process.stdout }, deps(), (s) => (session = s));
+      return 0;
+    },
+  },
+  apply: {
+    summary: 'lbapply: validate, check, swap in and reload a config (FILE, or the stored one); roll back on failure',
+    usage: 'lbapply [FILE]',
+    run: async (args) => {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const [file] = positionals;
+      if (positionals.length > 1) throw new LbError('lbapply takes at most one config file', { code: 'E_USAGE', exitCode: 2 });
+      const input = file
+        ? { text: readConfigArg(file), file, record: 'store' as const }
+        : (() => {
+            const s = readStoredConfig(ROOT);
+            if (!s) throw new LbError(`there is no stored config (${STORED_CONFIG})`, { code: 'E_NO_CONFIG', hint: 'run lbwizard, or lbapply FILE' });
+            return { text: s.text, file: s.path, record: 'good' as const };
+          })();
+      const t0 = Date.now();
+      console.log(`lbapply: applying ${input.file}`);
+      const r = await applyConfig(input, deps());
+      console.log(`lbapply: applied ${input.file} in ${Date.now() - t0} ms; changed: ${r.changed.join(' ') || 'nothing'}`);
+      return 0;
+    },
+  },
+  restore: {
+    summary: 'lbrestore: wipe the stored config and secrets, restore factory settings, start the wizard',
+    usage: 'lbrestore [--yes]',
+    run: async (args) => {
+      const { values } = parseArgs({ args, options: { yes: { type: 'boolean', short: 'y', default: false } } });
+      if (!values.yes) {
+        process.stdout.write('This wipes the stored config and the secrets made on this unit and restores factory settings.\n');
+        process.stdout.write('Type "yes" to continue: ');
+        const term = new Terminal({ input: process.stdin, output: process.stdout });
+        let answer = '';
+        try {
+          answer = (await term.readLine()).trim();
+        } finally {
+          term.close();
+        }
+        if (answer !== 'yes') {
+          console.log('lbrestore: nothing was changed');
+          return 1;
+        }
+      }
+      const who = process.env.SUDO_USER ?? process.env.USER ?? 'root';
+      const net = await restoreFactorySettings(deps(), `lbrestore by ${who}${values.yes ? ' --yes' : ''}`);
+      console.log(`lbrestore: factory settings restored (${net}); the setup wizard starts on the consoles`);
+      await restartConsoles(deps());
+      return 0;
+    },
+  },
+};
+
+function readConfigArg(file: string): string {
   try {
-    // e.g. "tty1 ttyS0" (the kernel's console= arguments); the last one is /dev/console.
-    const active = readFileSync('/sys/class/tty/console/active', 'utf8').trim().split(/\s+/);
-    return active.filter(Boolean).map((t) => `/dev/${t}`);
-  } catch {
-    return [];
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LbError(`cannot read ${file}: ${(e as Error).message}`, { code: 'E_NO_CONFIG' });
   }
 }
 
-function main(argv: string[]): number {
-  const [cmd] = argv;
-  if (cmd !== 'banner') {
-    console.error('usage: lbsupervisor banner');
+// /usr/sbin/lbwizard, lbapply and lbrestore call the bundle with these names.
+const ALIASES: Record<string, string> = { lbwizard: 'wizard', lbapply: 'apply', lbrestore: 'restore' };
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const [given, ...rest] = argv.filter((a) => a !== '--debug');
+  const name = ALIASES[given ?? ''] ?? given;
+  const cmd = name ? commands[name] : undefined;
+  if (!cmd) {
+    console.error(['usage: lbsupervisor <command>', ...Object.entries(commands).map(([n, c]) => `  ${c.usage.padEnd(18)} ${c.summary}`)].join('\n'));
     return 2;
   }
-  const info = JSON.parse(readFileSync(BUILD_INFO, 'utf8')) as { version: string; board: string };
-  const line = `\n${bannerLine(info)}\n`;
-  process.stdout.write(line);
-  for (const tty of consoles()) {
-    try {
-      writeFileSync(tty, line);
-    } catch {
-      // A console that is not there (no VGA on a headless VM) is not an error.
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    const prog = name === 'apply' || name === 'wizard' || name === 'restore' ? `lb${name}` : `lbsupervisor ${name}`;
+    if (isLbError(e)) {
+      console.error(`${prog}: ${e.message}`);
+      if (e.hint) console.error(`hint: ${e.hint}`);
+      if (debug && e.stack) console.error(e.stack);
+      return e.exitCode;
     }
+    console.error(`${prog}: internal error: ${(e as Error)?.stack ?? String(e)}`);
+    return 70;
   }
-  return 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));
+// stdin stays open on a console; the work is done.
+process.exit();

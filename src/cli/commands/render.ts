@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { loadConfigFile } from '../../config/index.js';
+import { LbError } from '../../errors.js';
+import { renderAppliance, writeRendered, type RenderSecrets } from '../../render/index.js';
+import { formatProblem } from '../../yamlsrc.js';
+import { parseCommandArgs, usageError, type Command } from '../command.js';
+
+export const renderCommand: Command = {
+  name: 'render',
+  summary: 'validate an appliance config and write the daemon configs under DIR at their on-box paths',
+  usage: 'lbimage render FILE --out DIR [--secrets DIR]',
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(this, argv, {
+      out: { type: 'string' },
+      secrets: { type: 'string' },
+    });
+    if (positionals.length !== 1) throw usageError(this, 'expected exactly one FILE');
+    if (!values.out) throw usageError(this, '--out DIR is required');
+    const file = positionals[0]!;
+    const result = loadConfigFile(file);
+    const problems = result.ok ? result.warnings : result.problems;
+    for (const p of problems) console.error(formatProblem(p));
+    if (!result.ok) {
+      console.error(`${file}: ${problems.filter((p) => p.severity === 'error').length} problem(s); nothing written`);
+      return 1;
+    }
+    const { config } = result;
+    const secrets: RenderSecrets = {};
+    if (config.ha) {
+      if (values.secrets) {
+        // The config names the on-box path; on a build host the same file name is looked up in DIR.
+        const keyFile = join(values.secrets, basename(config.ha.secret_file));
+        try {
+          secrets.heartbeatKey = readFileSync(keyFile, 'utf8');
+        } catch (e) {
+          throw new LbError(`cannot read the heartbeat secret ${keyFile}: ${(e as Error).message}`, {
+            code: 'E_SECRET_MISSING',
+            hint: `create it (e.g. openssl rand -hex 32 > ${keyFile}), or leave out --secrets to render everything but authkeys`,
+          });
+        }
+      } else {
+        console.error(
+          `note: /etc/ha.d/authkeys not rendered: the heartbeat secret (${config.ha.secret_file}) is made on the box; pass --secrets DIR holding ${basename(config.ha.secret_file)} to render it`,
+        );
+      }
+    }
+    // Render everything before writing anything: a renderer error leaves DIR untouched.
+    const files = renderAppliance(config, secrets);
+    try {
+      writeRendered(files, values.out);
+    } catch (e) {
+      throw new LbError(`cannot write under ${values.out}: ${(e as Error).message}`, {
+        code: 'E_RENDER_WRITE',
+        hint: 'choose a directory you can write to (files already written there are complete, each replaced atomically)',
+      });
+    }
+    for (const f of files) console.log(join(values.out, f.path));
+    return 0;
+  },
+};

@@ -1,0 +1,24 @@
+import { loadConfigFile } from '../../config/index.js';
+import { formatProblem } from '../../yamlsrc.js';
+import { parseCommandArgs, usageError, type Command } from '../command.js';
+
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check an appliance config (schema and rules); print every problem as FILE:LINE:COL',
+  usage: 'lbimage validate [--json] FILE',
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(this, argv, { json: { type: 'boolean' } });
+    if (positionals.length !== 1) throw usageError(this, 'expected exactly one FILE');
+    const file = positionals[0]!;
+    const result = loadConfigFile(file);
+    const problems = result.ok ? result.warnings : result.problems;
+    if (values.json) {
+      console.log(JSON.stringify({ ok: result.ok, problems }, null, 2));
+    } else {
+      for (const p of problems) (p.severity === 'error' ? console.error : console.warn)(formatProblem(p));
+      if (result.ok) console.log(`${file}: valid`);
+      else console.error(`${file}: ${problems.filter((p) => p.severity === 'error').length} problem(s)`);
+    }
+    return result.ok ? 0 : 1;
+  },
+};

@@ -1,0 +1,113 @@
+/** Address and port arithmetic on validated config values (ipaddr.js does the IP math). */
+import ipaddr from 'ipaddr.js';
+import type { ApplianceConfig, PortSpecValue } from './schema.js';
+
+export type Family = 'ipv4' | 'ipv6';
+
+type Parsed = { addr: ipaddr.IPv4 | ipaddr.IPv6; canonical: string };
+// Rules compare every service with every other; parsing each address once keeps a config of
+// 100 services x 10 real servers well inside the benchmark's budget.
+const parsed = new Map<string, Parsed>();
+
+function parseIp(ip: string): Parsed {
+  let p = parsed.get(ip);
+  if (!p) {
+    if (parsed.size > 100_000) parsed.clear();
+    const addr = ipaddr.parse(ip);
+    p = { addr, canonical: addr.toString() };
+    parsed.set(ip, p);
+  }
+  return p;
+}
+
+export function familyOf(ip: string): Family {
+  return parseIp(ip).addr.kind();
+}
+
+/** Canonical text of an address, so "2001:DB8::1" and "2001:db8:0::1" compare equal. */
+export function canonicalIp(ip: string): string {
+  return parseIp(ip).canonical;
+}
+
+export function sameIp(a: string, b: string): boolean {
+  try {
+    return canonicalIp(a) === canonicalIp(b);
+  } catch {
+    return false;
+  }
+}
+
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: Family;
+  text: string;
+}
+
+export function parseCidr(text: string): Cidr {
+  const [addr, prefix] = ipaddr.parseCIDR(text);
+  return { address: addr.toString(), prefix, family: addr.kind(), text };
+}
+
+export function cidrContains(cidr: Cidr, ip: string): boolean {
+  const a = parseIp(ip).addr;
+  if (a.kind() !== cidr.family) return false;
+  return a.match(parseIp(cidr.address).addr, cidr.prefix);
+}
+
+/** Network address of a CIDR, e.g. 192.0.2.10/24 -> 192.0.2.0/24. */
+export function networkOf(cidr: Cidr): string {
+  const net =
+    cidr.family === 'ipv4'
+      ? ipaddr.IPv4.networkAddressFromCIDR(cidr.text)
+      : ipaddr.IPv6.networkAddressFromCIDR(cidr.text);
+  return `${net.toString()}/${cidr.prefix}`;
+}
+
+/** Dotted netmask of an IPv4 prefix length. */
+export function prefixToNetmask(prefix: number): string {
+  return ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toString();
+}
+
+export interface PortRange {
+  lo: number;
+  hi: number;
+}
+
+export function portRange(spec: PortSpecValue): PortRange {
+  if (typeof spec === 'number') return { lo: spec, hi: spec };
+  const [lo, hi] = spec.split('-').map(Number) as [number, number];
+  return { lo, hi };
+}
+
+export function rangesOverlap(a: PortRange, b: PortRange): boolean {
+  return a.lo <= b.hi && b.lo <= a.hi;
+}
+
+export interface LocalAddress {
+  iface: string;
+  cidr: Cidr;
+  /** The address is a floating IP (moves with the active unit), not fixed on this unit. */
+  floating: boolean;
+  /** Index in network.interfaces[i].addresses or floating_ips. */
+  path: (string | number)[];
+}
+
+/** Every address the unit holds: fixed interface addresses and floating IPs. */
+export function localAddresses(config: ApplianceConfig): LocalAddress[] {
+  const out: LocalAddress[] = [];
+  config.network.interfaces.forEach((ifc, i) =>
+    ifc.addresses.forEach((a, j) =>
+      out.push({ iface: ifc.name, cidr: parseCidr(a), floating: false, path: ['network', 'interfaces', i, 'addresses', j] }),
+    ),
+  );
+  config.floating_ips.forEach((f, i) =>
+    out.push({ iface: f.interface, cidr: parseCidr(f.address), floating: true, path: ['floating_ips', i, 'address'] }),
+  );
+  return out;
+}
+
+/** The local address whose subnet holds `ip` (fixed addresses first), if any. */
+export function addressServing(config: ApplianceConfig, ip: string, locals = localAddresses(config)): LocalAddress | undefined {
+  return locals.find((l) => !l.floating && cidrContains(l.cidr, ip)) ?? locals.find((l) => cidrContains(l.cidr, ip));
+}

@@ -1,0 +1,254 @@
+/**
+ * The appliance configuration: the one source of truth for its shape. Types derive from it
+ * (Static<>), the loader (src/yamlsrc.ts) validates against it, defaults live here.
+ *
+ * Strings that reach a daemon config are constrained by pattern here, so that a label or value
+ * with a newline, '#', a quote or whitespace is rejected at its YAML node, never escaped.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { StringEnum } from '../yamlsrc.js';
+import { SECRETS_DIR } from '../onbox.js';
+
+// ---- reusable pieces ------------------------------------------------------------------------------
+
+/** Labels name HAProxy proxies/servers and ldirectord comments: no whitespace, quotes or '#'. */
+export const LABEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+const Label = Type.String({
+  pattern: LABEL_PATTERN,
+  hint: "a label is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (no spaces, quotes or '#')",
+  description: 'Name shown in status pages and used in daemon configs.',
+});
+
+const IpAddress = Type.String({ format: 'ip', description: 'IPv4 or IPv6 address.' });
+const Cidr = Type.String({ format: 'cidr', description: 'Address with prefix length, e.g. 192.0.2.10/24.' });
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+
+/** A port or an inclusive range written "8000-8010". */
+export const PORT_RANGE_PATTERN = '^[0-9]{1,5}-[0-9]{1,5}$';
+const PortSpec = Type.Union([
+  Port,
+  Type.String({ pattern: PORT_RANGE_PATTERN, hint: 'a port is a number (80), a range is written FIRST-LAST ("8000-8010")' }),
+]);
+const Ports = Type.Array(PortSpec, { minItems: 1, description: 'Ports and ranges ("8000-8010") the VIP listens on.' });
+
+export const INTERFACES = ['eth0', 'eth1', 'eth2', 'eth3'] as const;
+const InterfaceName = StringEnum(INTERFACES);
+
+/** HAProxy time format: a number with an optional unit (ms, s, m, h, d). */
+const duration = (opts: Record<string, unknown> = {}) =>
+  Type.String({
+    pattern: '^[0-9]{1,9}(us|ms|s|m|h|d)?$',
+    hint: 'a duration is a number with an optional unit us, ms, s, m, h or d, e.g. "5m" or "43s"',
+    ...opts,
+  });
+
+/** An HTTP request path: printable ASCII, no whitespace, quotes or '#'. */
+const UrlPath = Type.String({
+  pattern: '^/[A-Za-z0-9._~!&()*+,=:@%/?-]{0,255}$',
+  hint: "a request path starts with '/' and has no spaces, quotes or '#'",
+});
+/**
+ * Expected response content: one word without regex metacharacters, because ldirectord matches
+ * `receive` as a Perl regex and HAProxy's `http-check expect string` ends at whitespace.
+ */
+const ExpectText = Type.String({
+  pattern: '^[A-Za-z0-9_:@%/,=-]{1,128}$',
+  hint: "the expected content is one word of up to 128 letters, digits or '_:@%/,=-' (no spaces, quotes, '#' or regex characters)",
+});
+
+export const L4_SCHEDULERS = ['wlc', 'wrr', 'rr', 'lc', 'sh', 'dh', 'lblc', 'lblcr', 'sed', 'nq', 'fo', 'ovf', 'mh'] as const;
+export const L4_FORWARDING = ['dr', 'nat', 'tun', 'snat'] as const;
+export const L7_PERSISTENCE = ['none', 'source_ip', 'http_cookie', 'last_successful', 'rdp_cookie'] as const;
+export const L7_BALANCE = ['leastconn', 'roundrobin', 'source', 'first'] as const;
+
+// ---- sections -------------------------------------------------------------------------------------
+
+const Admin = Type.Object(
+  {
+    password_hash: Type.String({
+      // crypt(3) hashes: yescrypt ($y$), SHA-512 ($6$), SHA-256 ($5$), bcrypt ($2b$...).
+      pattern: '^\\$(y|gy|6|5|2[abxy]|7)\\$[A-Za-z0-9./$=,]{8,}$',
+      hint: 'the administrator password is given only as a crypt(3) hash ($y$..., $6$... as made by `mkpasswd`), never in plain text',
+      description: 'crypt(3) hash of the administrator password.',
+    }),
+  },
+  { description: 'Administrator account.' },
+);
+
+const Interface = Type.Object({
+  name: InterfaceName,
+  addresses: Type.Array(Cidr, { default: [], description: 'IPv4/IPv6 addresses in CIDR form.' }),
+});
+
+const Route = Type.Object({
+  to: Cidr,
+  via: IpAddress,
+});
+
+const Network = Type.Object({
+  interfaces: Type.Array(Interface, { minItems: 1 }),
+  gateway: Type.Optional(
+    Type.Object({
+      ipv4: Type.Optional(Type.String({ format: 'ipv4' })),
+      ipv6: Type.Optional(Type.String({ format: 'ipv6' })),
+    }),
+  ),
+  dns: Type.Array(IpAddress, { default: [], maxItems: 3, description: 'DNS servers (at most 3, as resolv.conf allows).' }),
+  routes: Type.Array(Route, { default: [] }),
+});
+
+const FloatingIp = Type.Object({
+  address: Cidr,
+  interface: InterfaceName,
+});
+
+const L4HealthCheck = Type.Object(
+  {
+    type: StringEnum(['connect', 'http', 'ping', 'none'] as const, { default: 'connect' }),
+    port: Type.Optional(Port),
+    request: Type.Optional(UrlPath),
+    response: Type.Optional(ExpectText),
+    interval: Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Seconds between checks.' }),
+    timeout: Type.Integer({ minimum: 1, maximum: 3600, default: 5, description: 'Seconds before a check fails.' }),
+  },
+  { default: {} },
+);
+
+const L4Persistence = Type.Object({
+  timeout: Type.Integer({ minimum: 1, maximum: 2678400, default: 300, description: 'Seconds.' }),
+  granularity: Type.String({
+    format: 'ipv4',
+    default: '255.255.255.255',
+    description: 'Netmask grouping clients that stick together (IPv4 VIPs).',
+  }),
+});
+
+const L4RealServer = Type.Object({
+  label: Label,
+  ip: IpAddress,
+  port: Type.Optional(Port),
+  weight: Type.Integer({ minimum: 0, maximum: 65535, default: 100 }),
+  min_connections: Type.Integer({ minimum: 0, maximum: 2147483647, default: 0, description: '0 = unlimited.' }),
+  max_connections: Type.Integer({ minimum: 0, maximum: 2147483647, default: 0, description: '0 = unlimited.' }),
+});
+
+const Fallback = Type.Object({
+  ip: IpAddress,
+  port: Type.Optional(Port),
+});
+
+const L4Service = Type.Object({
+  label: Label,
+  vip: IpAddress,
+  ports: Ports,
+  protocol: StringEnum(['tcp', 'udp', 'both'] as const, { default: 'tcp' }),
+  forwarding: StringEnum(L4_FORWARDING, { default: 'dr' }),
+  scheduler: StringEnum(L4_SCHEDULERS, { default: 'wlc' }),
+  persistence: Type.Optional(L4Persistence),
+  health_check: L4HealthCheck,
+  fallback: Type.Optional(Fallback),
+  real_servers: Type.Array(L4RealServer, { default: [] }),
+});
+
+const L7HealthCheck = Type.Object(
+  {
+    type: StringEnum(['connect', 'http', 'none'] as const, { default: 'connect' }),
+    port: Type.Optional(Port),
+    request: Type.Optional(UrlPath),
+    response: Type.Optional(ExpectText),
+    inter: Type.Integer({ minimum: 100, maximum: 3600000, default: 2000, description: 'Milliseconds between checks.' }),
+    rise: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+    fall: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  },
+  { default: {} },
+);
+
+const L7RealServer = Type.Object({
+  label: Label,
+  ip: IpAddress,
+  port: Type.Optional(Port),
+  weight: Type.Integer({ minimum: 0, maximum: 256, default: 100, description: "HAProxy's range is 0..256." }),
+});
+
+const L7Service = Type.Object({
+  label: Label,
+  vip: IpAddress,
+  ports: Ports,
+  mode: StringEnum(['http', 'tcp'] as const, { default: 'http' }),
+  balance: StringEnum(L7_BALANCE, { default: 'leastconn' }),
+  persistence: Type.Object(
+    {
+      type: StringEnum(L7_PERSISTENCE, { default: 'none' }),
+      timeout: duration({ default: '30m', description: 'How long a stick-table entry lives.' }),
+    },
+    { default: {} },
+  ),
+  health_check: L7HealthCheck,
+  timeouts: Type.Object(
+    {
+      client: duration({ default: '43s' }),
+      server: duration({ default: '43s' }),
+    },
+    { default: {} },
+  ),
+  x_forwarded_for: Type.Boolean({ default: true, description: 'Add X-Forwarded-For (HTTP mode only).' }),
+  real_servers: Type.Array(L7RealServer, { default: [] }),
+});
+
+const Ha = Type.Object({
+  role: StringEnum(['primary', 'secondary'] as const),
+  local: Type.Object({ address: IpAddress }),
+  peer: Type.Object({
+    hostname: Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$', hint: 'a host name without dots' }),
+    address: IpAddress,
+  }),
+  serial: Type.Optional(
+    Type.Object({
+      device: Type.String({ pattern: '^/dev/tty[A-Za-z0-9]{1,16}$', default: '/dev/ttyS0', hint: 'a serial device such as /dev/ttyS0' }),
+      baud: StringEnum(['9600', '19200', '38400', '57600', '115200'] as const, { default: '19200' }),
+    }),
+  ),
+  udp_port: Type.Integer({ minimum: 1, maximum: 65535, default: 6694 }),
+  keepalive: Type.Integer({ minimum: 1, maximum: 3600, default: 1, description: 'Seconds between heartbeats.' }),
+  warntime: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
+  deadtime: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+  initdead: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
+  auto_failback: Type.Boolean({ default: false }),
+  ping_node: Type.Optional(IpAddress),
+  secret_file: Type.String({
+    pattern: '^/[A-Za-z0-9._/-]+$',
+    default: `${SECRETS_DIR}/heartbeat.key`,
+    hint: 'an absolute path',
+    description: 'File on the box holding the shared heartbeat secret; generated there, never in the image.',
+  }),
+});
+
+const Autonat = Type.Object({
+  interface: InterfaceName,
+});
+
+export const ApplianceConfigSchema = Type.Object(
+  {
+    version: Type.Literal(1, { description: 'Schema version, for migrations.' }),
+    hostname: Type.String({
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+      hint: 'a host name is 1-63 letters, digits and "-", not starting or ending with "-"',
+    }),
+    admin: Type.Optional(Admin),
+    network: Network,
+    floating_ips: Type.Array(FloatingIp, { default: [] }),
+    layer4: Type.Array(L4Service, { default: [] }),
+    layer7: Type.Array(L7Service, { default: [] }),
+    ha: Type.Optional(Ha),
+    autonat: Type.Optional(Autonat),
+  },
+  { description: 'lbimage appliance configuration.' },
+);
+
+export type ApplianceConfig = Static<typeof ApplianceConfigSchema>;
+export type L4Service = ApplianceConfig['layer4'][number];
+export type L7Service = ApplianceConfig['layer7'][number];
+export type L4RealServer = L4Service['real_servers'][number];
+export type L7RealServer = L7Service['real_servers'][number];
+export type HaConfig = NonNullable<ApplianceConfig['ha']>;
+export type PortSpecValue = L4Service['ports'][number];

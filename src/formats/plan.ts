@@ -1,0 +1,115 @@
+import { FORMAT_NAMES, type Board } from '../board/schema.js';
+import { LbError } from '../errors.js';
+
+/** Every deliverable a board can ask for, in the order a build produces them (the board schema's list). */
+export const FORMAT_KINDS = FORMAT_NAMES;
+export type FormatKind = (typeof FORMAT_KINDS)[number];
+
+export function isFormatKind(s: string): s is FormatKind {
+  return (FORMAT_KINDS as readonly string[]).includes(s);
+}
+
+export type Firmware = 'bios' | 'uefi' | 'both';
+
+/**
+ * What the format steps need to know about a board: a narrow view, so tests build it inline.
+ * `boardForFormats` maps a board file onto it.
+ */
+export interface FormatsBoard {
+  name: string;
+  formats: readonly string[];
+  firmware: Firmware;
+  cpus: number;
+  memoryMiB: number;
+  nic: { model: string; count: number };
+  /** VMware virtual hardware version, e.g. vmx-13. */
+  vmwareHardwareVersion: string;
+}
+
+/** One artifact on disk, as the pipeline lists it in SHA256SUMS and manifest.json. */
+export interface Artifact {
+  path: string;
+  kind: string;
+}
+
+/** The largest virtual disk each container format can describe, in bytes. */
+export const FORMAT_DISK_LIMITS: Partial<Record<FormatKind, { bytes: number; why: string }>> = {
+  // VMware sparse extents (streamOptimized included) address grains with 32-bit sector numbers.
+  ova: { bytes: 2 * 2 ** 40 - 512, why: 'VMware sparse/streamOptimized VMDK extents hold at most 2 TiB - 512 B' },
+  vhdx: { bytes: 64 * 2 ** 40, why: 'VHDX holds at most 64 TiB' },
+  // qemu's qcow2 with its default 64 KiB clusters: the L1 table is capped at 32 MiB.
+  qcow2: { bytes: 2 * 2 ** 50, why: 'qcow2 with 64 KiB clusters holds at most 2 PiB' },
+  libvirt: { bytes: 2 * 2 ** 50, why: 'the libvirt domain boots the qcow2, which holds at most 2 PiB' },
+};
+
+/** The USTAR size field is 11 octal digits: members of an OVA must stay below 8 GiB. */
+export const USTAR_MAX_MEMBER = 8 ** 11 - 1;
+
+export interface FormatPlan {
+  /** The requested kinds, deduplicated, in build order; a kind's prerequisites come with it. */
+  kinds: FormatKind[];
+  /** Intermediate disks to make (ova needs a vmdk; libvirt needs the qcow2). */
+  needs: { vmdk: boolean; qcow2: boolean };
+}
+
+/**
+ * Decides which artifacts a board's build produces. Throws E_FORMAT_UNKNOWN listing every
+ * unknown name, E_FORMAT_LIMIT when the disk is too large for a format.
+ */
+export function planFormats(board: Pick<FormatsBoard, 'name' | 'formats'>, diskBytes: number): FormatPlan {
+  const unknown = board.formats.filter((f) => !isFormatKind(f));
+  if (unknown.length > 0) {
+    throw new LbError(`board ${board.name}: unknown format${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}`, {
+      code: 'E_FORMAT_UNKNOWN',
+      hint: `formats allowed: ${FORMAT_KINDS.join(', ')}`,
+    });
+  }
+  const asked = new Set(board.formats as FormatKind[]);
+  // libvirt XML points at the qcow2, and bmap describes the raw: ship what they refer to.
+  if (asked.has('libvirt')) asked.add('qcow2');
+  if (asked.has('bmap')) asked.add('raw');
+  const kinds = FORMAT_KINDS.filter((k) => asked.has(k));
+  const tooBig = kinds.flatMap((k) => {
+    const lim = FORMAT_DISK_LIMITS[k];
+    return lim && diskBytes > lim.bytes ? [`${k}: ${lim.why}`] : [];
+  });
+  if (tooBig.length > 0) {
+    throw new LbError(`board ${board.name}: disk of ${diskBytes} bytes is too large for ${tooBig.join('; ')}`, {
+      code: 'E_FORMAT_LIMIT',
+      hint: 'shrink the board\'s disk size or drop the format from its formats list',
+    });
+  }
+  return { kinds, needs: { vmdk: asked.has('ova'), qcow2: asked.has('qcow2') } };
+}
+
+/** File names of the artifacts, derived from the base name `lb-<version>-<board>`. */
+export function artifactNames(baseName: string) {
+  return {
+    raw: `${baseName}.img`,
+    bmap: `${baseName}.img.bmap`,
+    qcow2: `${baseName}.qcow2`,
+    libvirt: `${baseName}.libvirt.xml`,
+    ova: `${baseName}.ova`,
+    ovfDir: `${baseName}.ovf.d`,
+    ovf: `${baseName}.ovf`,
+    mf: `${baseName}.mf`,
+    vmdk: `${baseName}-disk1.vmdk`,
+    vhdx: `${baseName}.vhdx`,
+    iso: `${baseName}-installer.iso`,
+  };
+}
+
+/** The default VMware virtual hardware version: vmx-13 imports on ESXi 6.5 and later. */
+export const DEFAULT_VMX = 'vmx-13';
+
+export function boardForFormats(board: Board): FormatsBoard {
+  return {
+    name: board.name,
+    formats: board.formats,
+    firmware: board.firmware,
+    cpus: board.cpus,
+    memoryMiB: board.memory_mib,
+    nic: { model: board.nic.model, count: board.nic.count },
+    vmwareHardwareVersion: board.vmware?.hardware_version ?? DEFAULT_VMX,
+  };
+}

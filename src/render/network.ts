@@ -1,0 +1,53 @@
+/**
+ * /etc/network/interfaces (ifupdown) and /etc/resolv.conf. Floating IPs of a single unit are
+ * fixed addresses here; in an HA pair heartbeat's haresources moves them instead.
+ */
+import type { ApplianceConfig } from '../config/index.js';
+import { cidrContains, parseCidr, type Cidr } from '../config/net.js';
+import type { RenderedFile } from './files.js';
+import { compileTemplate } from './template.js';
+import interfacesSource from './interfaces.ejs';
+import resolvSource from './resolv.conf.ejs';
+
+export const INTERFACES_FILE = '/etc/network/interfaces';
+export const RESOLV_CONF = '/etc/resolv.conf';
+
+interface Stanza {
+  iface: string;
+  family: 'inet' | 'inet6';
+  address: string;
+  gateway?: string;
+  /** `ip route` arguments, added when the stanza comes up */
+  routes: string[][];
+}
+
+const interfacesTpl = compileTemplate<{ ifaces: string[]; stanzas: Stanza[] }>(interfacesSource, 'interfaces.ejs');
+const resolvTpl = compileTemplate<{ servers: string[] }>(resolvSource, 'resolv.conf.ejs');
+
+export function renderNetwork(config: ApplianceConfig): RenderedFile[] {
+  const net = config.network;
+  const addrs: { iface: string; cidr: Cidr }[] = [];
+  for (const ifc of net.interfaces) for (const a of ifc.addresses) addrs.push({ iface: ifc.name, cidr: parseCidr(a) });
+  if (!config.ha) for (const f of config.floating_ips) addrs.push({ iface: f.interface, cidr: parseCidr(f.address) });
+  const placedGw = new Set<string>();
+  const placedRoute = new Set<number>();
+  const stanzas: Stanza[] = addrs.map(({ iface, cidr }) => {
+    const st: Stanza = { iface, family: cidr.family === 'ipv4' ? 'inet' : 'inet6', address: cidr.text, routes: [] };
+    const gw = net.gateway?.[cidr.family];
+    // The gateway goes on the first stanza whose subnet holds it (ifupdown allows one per family).
+    if (gw && !placedGw.has(cidr.family) && cidrContains(cidr, gw)) {
+      st.gateway = gw;
+      placedGw.add(cidr.family);
+    }
+    net.routes.forEach((r, i) => {
+      if (placedRoute.has(i) || !cidrContains(cidr, r.via)) return;
+      placedRoute.add(i);
+      st.routes.push([...(cidr.family === 'ipv6' ? ['-6'] : []), 'route', 'replace', r.to, 'via', r.via, 'dev', iface]);
+    });
+    return st;
+  });
+  const ifaces = net.interfaces.map((i) => i.name);
+  const files: RenderedFile[] = [{ path: INTERFACES_FILE, mode: 0o644, content: interfacesTpl({ ifaces, stanzas }) }];
+  files.push({ path: RESOLV_CONF, mode: 0o644, content: resolvTpl({ servers: net.dns }) });
+  return files;
+}

@@ -1,0 +1,239 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ApplianceConfig, parseConfig } from '../config/index.js';
+import { LbError, isLbError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { RUN_DIR } from '../onbox.js';
+import { type RenderedFile, type RenderSecrets, renderAppliance } from '../render/index.js';
+import { type Runner, shellQuote, toolFailure } from '../run.js';
+import { formatProblem } from '../yamlsrc.js';
+import { withApplyLock } from './lock.js';
+import { type ApplyPlan, type LiveFile, planApply, supervisorFiles } from './plan.js';
+import { at } from './root.js';
+import { SERVICES, type ServiceSpec } from './services.js';
+import { readGoodConfig, storeConfig, storeGoodConfig } from './store.js';
+
+export interface ApplyDeps {
+  /** '/' on the box; a temporary directory in tests and benchmarks. */
+  root: string;
+  run: Runner;
+  log: (line: string) => void;
+  services?: readonly ServiceSpec[];
+  /** How long a service may take to come up after a reload. */
+  upTimeoutMs?: number;
+}
+
+export interface ApplyInput {
+  text: string;
+  /** Names the config in error messages (file:line:col). */
+  file: string;
+  /** Secrets not yet on disk (the wizard's new heartbeat key); read from the box otherwise. */
+  secrets?: RenderSecrets;
+  /**
+   * store: save as the stored and last known good config on success (lbapply FILE, wizard);
+   * good: only promote to last known good (re-applying the stored config);
+   * none: change no stored config (factory defaults, rollback).
+   */
+  record: 'store' | 'good' | 'none';
+}
+
+export interface ApplyReport {
+  changed: string[];
+  commands: string[];
+  warnings: string[];
+}
+
+/** load → verify: every problem at once, each as file:line:col. Nothing on the box is touched. */
+export function verifyConfig(text: string, file: string): { config: ApplianceConfig; warnings: string[] } {
+  const r = parseConfig(text, file);
+  if (!r.ok)
+    throw new LbError(`${file} is not a valid appliance config:\n${r.problems.map(formatProblem).join('\n')}`, {
+      code: 'E_CONFIG_INVALID',
+      hint: 'nothing was changed; the running services keep their current config',
+    });
+  return { config: r.config, warnings: r.warnings.map(formatProblem) };
+}
+
+/** The heartbeat secret comes from the box (made there), never from the config or the image. */
+export function readSecrets(root: string, config: ApplianceConfig): RenderSecrets {
+  if (!config.ha) return {};
+  const file = config.ha.secret_file;
+  try {
+    return { heartbeatKey: readFileSync(at(root, file), 'utf8').trim() };
+  } catch {
+    throw new LbError(`the heartbeat shared secret ${file} is missing`, {
+      code: 'E_SECRET_MISSING',
+      hint: 'run lbwizard (the primary makes the secret, the secondary asks for it), or copy it from the other unit of the pair',
+    });
+  }
+}
+
+function readLive(root: string, files: RenderedFile[]): Map<string, LiveFile> {
+  const live = new Map<string, LiveFile>();
+  for (const f of files) {
+    try {
+      const p = at(root, f.path);
+      live.set(f.path, { content: readFileSync(p, 'utf8'), mode: statSync(p).mode });
+    } catch {
+      live.set(f.path, undefined);
+    }
+  }
+  return live;
+}
+
+function stageFiles(root: string, files: RenderedFile[]): string {
+  const base = at(root, `${RUN_DIR}/staging`);
+  mkdirSync(base, { recursive: true });
+  const dir = mkdtempSync(`${base}/`);
+  for (const f of files) writeFileAtomic(join(dir, f.path), f.content, f.mode);
+  return dir;
+}
+
+/** Each daemon's own checker on the staged copy; messages name the on-box path, not the stage. */
+async function checkStaged(files: RenderedFile[], staging: string, deps: ApplyDeps): Promise<void> {
+  const rendered = new Set(files.map((f) => f.path));
+  for (const s of deps.services ?? SERVICES) {
+    if (!s.check) continue;
+    for (const path of s.files.filter((p) => rendered.has(p))) {
+      const staged = join(staging, path);
+      const c = s.check(staged, path);
+      if (!c) continue;
+      const r = await deps.run(c.argv[0], c.argv.slice(1), { nothrow: true, stage: `check ${path}` });
+      if ((c.okExits ?? [0]).includes(r.exitCode)) continue;
+      if (r.exitCode === 127) throw toolFailure(c.argv, r, `check ${path}`);
+      const said = `${r.stderr}\n${r.stdout}`.split(staging).join('').trim();
+      throw new LbError(`${s.name} rejects the rendered ${path} (${shellQuote(c.argv).split(staging).join('')}):\n${said}`, {
+        code: 'E_CHECK_FAILED',
+        hint: 'nothing was changed; the running services keep their current config',
+      });
+    }
+  }
+}
+
+function swapIn(root: string, changed: RenderedFile[]): void {
+  for (const f of changed) writeFileAtomic(at(root, f.path), f.content, f.mode);
+}
+
+async function runCommands(plan: ApplyPlan, deps: ApplyDeps): Promise<void> {
+  for (const c of plan.commands) await deps.run(c.argv[0], c.argv.slice(1), { stage: `reload ${c.service}` });
+}
+
+/** Confirms every wanted unit is active, and IPVS lists every single-port Layer 4 VIP. */
+async function confirmUp(plan: ApplyPlan, config: ApplianceConfig, deps: ApplyDeps): Promise<void> {
+  const deadline = Date.now() + (deps.upTimeoutMs ?? 15_000);
+  const pending = new Set(plan.mustRun);
+  const ipvsWanted = plan.mustRun.includes('ldirectord.service')
+    ? config.layer4
+        .filter((s) => s.ports.length === 1 && typeof s.ports[0] === 'number' && s.protocol !== 'both' && s.real_servers.length > 0)
+        .map((s) => `${s.protocol.toUpperCase()}  ${s.vip.includes(':') ? `[${s.vip}]` : s.vip}:${s.ports[0]}`)
+    : [];
+  let missing: string[] = [];
+  for (;;) {
+    for (const unit of [...pending]) {
+      const r = await deps.run('systemctl', ['is-active', '--quiet', unit], { nothrow: true });
+      if (r.exitCode === 0) pending.delete(unit);
+    }
+    if (ipvsWanted.length > 0) {
+      const r = await deps.run('ipvsadm', ['-Ln'], { nothrow: true });
+      missing = ipvsWanted.filter((v) => !r.stdout.includes(v));
+    }
+    if (pending.size === 0 && missing.length === 0) return;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const what = [...[...pending].map((u) => `${u} is not active`), ...missing.map((v) => `IPVS has no virtual service ${v.replace(/\s+/, ' ')}`)];
+  throw new LbError(`services did not come up: ${what.join('; ')}`, {
+    code: 'E_SERVICE_DOWN',
+    hint: `see journalctl -u ${[...pending][0] ?? 'ldirectord.service'}`,
+  });
+}
+
+async function setAdminPassword(config: ApplianceConfig, deps: ApplyDeps): Promise<void> {
+  if (!config.admin) return;
+  // The administrator is root on the console; chpasswd -e takes the hash as it is, on stdin.
+  await deps.run('chpasswd', ['--encrypted'], { input: `root:${config.admin.password_hash}\n`, stage: 'set the administrator password' });
+}
+
+/**
+ * The one pipeline: load → verify → render → stage → check → swap → reload what changed → confirm
+ * up → record. A failure before the swap changes nothing; after it, the last known good config is
+ * put back through this same pipeline (or, with none recorded, the files as they were).
+ */
+export async function applyConfig(input: ApplyInput, deps: ApplyDeps): Promise<ApplyReport> {
+  return withApplyLock(deps.root, () => applyLocked(input, deps, false));
+}
+
+async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boolean): Promise<ApplyReport> {
+  const t0 = Date.now();
+  const step = (what: string) => deps.log(`  ${what} (${Date.now() - t0} ms)`);
+  const { config, warnings } = verifyConfig(input.text, input.file);
+  for (const w of warnings) deps.log(w);
+  const secrets = input.secrets ?? readSecrets(deps.root, config);
+  const files = [...renderAppliance(config, secrets), ...supervisorFiles(config)];
+  step(`verified and rendered ${input.file}: ${files.length} files`);
+
+  const staging = stageFiles(deps.root, files);
+  let plan: ApplyPlan;
+  try {
+    await checkStaged(files, staging, deps);
+    step('checked with the daemons\' checkers');
+    const live = readLive(deps.root, files);
+    plan = planApply(config, files, live, deps.services);
+    const backups = new Map([...live].filter(([p]) => plan.changed.some((f) => f.path === p)));
+    swapIn(deps.root, plan.changed);
+    step(`swapped in ${plan.changed.length} changed files${plan.changed.length ? `: ${plan.changed.map((f) => f.path).join(' ')}` : ''}`);
+    try {
+      await runCommands(plan, deps);
+      step(`reloaded: ${plan.commands.map((c) => shellQuote(c.argv)).join('; ') || 'nothing'}`);
+      await confirmUp(plan, config, deps);
+      await setAdminPassword(config, deps);
+      step(`up: ${plan.mustRun.join(' ') || 'no long-running services'}`);
+    } catch (e) {
+      if (isRollback) throw e;
+      const to = await rollBack(backups, deps, e);
+      throw new LbError(`${isLbError(e) ? e.message : String(e)}\nrolled back to ${to}; the services run on it`, {
+        code: isLbError(e) ? e.code : 'E_APPLY_FAILED',
+        hint: isLbError(e) ? e.hint : undefined,
+        cause: e,
+      });
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  if (input.record === 'store') storeConfig(deps.root, input.text);
+  if (input.record !== 'none') storeGoodConfig(deps.root, input.text);
+  return { changed: plan.changed.map((f) => f.path), commands: plan.commands.map((c) => shellQuote(c.argv)), warnings };
+}
+
+/** Puts the last known good config back; returns what it rolled back to. */
+async function rollBack(backups: Map<string, LiveFile>, deps: ApplyDeps, cause: unknown): Promise<string> {
+  const reason = isLbError(cause) ? cause.message.split('\n')[0] : String(cause);
+  const good = readGoodConfig(deps.root);
+  const to = good ? `the last known good config ${good.path}` : 'the files as they were';
+  deps.log(`apply failed (${reason}); rolling back to ${to}`);
+  try {
+    if (good) {
+      await applyLocked({ text: good.text, file: good.path, record: 'none' }, deps, true);
+    } else {
+      for (const [path, old] of backups) {
+        if (old) writeFileAtomic(at(deps.root, path), old.content, old.mode & 0o7777);
+        else rmSync(at(deps.root, path), { force: true });
+      }
+      // Reload with the old files: the same services the failed apply touched.
+      const services = deps.services ?? SERVICES;
+      for (const s of services) {
+        const mine = s.files.filter((p) => backups.has(p));
+        if (mine.length === 0 || !s.unit) continue;
+        await deps.run('systemctl', ['reload-or-restart', s.unit], { nothrow: true, stage: `roll back ${s.name}` });
+      }
+    }
+    deps.log(`rolled back to ${to}`);
+    return to;
+  } catch (e) {
+    throw new LbError(`apply failed (${reason}) and so did the roll back: ${isLbError(e) ? e.message : String(e)}`, {
+      code: 'E_ROLLBACK_FAILED',
+      hint: 'run lbrestore to return to factory settings, then lbwizard',
+      cause: e,
+    });
+  }
+}

@@ -1,0 +1,37 @@
+import { WIZARD_CONSOLES } from '../onbox.js';
+import type { ApplyDeps } from './apply.js';
+import { applyFactoryDefaults } from './factory.js';
+import { logEvent } from './log.js';
+import { ensureSshHostKeys, wipeSecrets } from './secrets.js';
+import { wipeConfig } from './store.js';
+import { withApplyLock } from './lock.js';
+
+/** The console units that show the wizard (or, once set up, the login prompt). */
+export function consoleUnits(): string[] {
+  return WIZARD_CONSOLES.map((t) => (t.startsWith('ttyS') ? `serial-getty@${t}.service` : `getty@${t}.service`));
+}
+
+/**
+ * Factory settings: wipe the stored config and the secrets made on this unit, make new SSH host
+ * keys, apply the factory defaults (then `restartConsoles` puts the wizard back).
+ */
+export async function restoreFactorySettings(deps: ApplyDeps, why: string): Promise<string> {
+  await logEvent(deps.root, deps.run, 'lbrestore', `factory settings requested (${why})`);
+  // Under the apply lock, so a wizard or lbapply finishing now cannot store a config after the wipe.
+  await withApplyLock(deps.root, async () => {
+    wipeConfig(deps.root);
+    wipeSecrets(deps.root);
+  });
+  await ensureSshHostKeys(deps.root, deps.run);
+  const net = await applyFactoryDefaults(deps);
+  await logEvent(deps.root, deps.run, 'lbrestore', `factory settings restored: ${net}`);
+  return net;
+}
+
+/**
+ * Puts the wizard back on the consoles. Last thing lbrestore does: it may run in a shell on one
+ * of these consoles, which the restart hangs up (--no-block, so the job outlives us).
+ */
+export async function restartConsoles(deps: ApplyDeps): Promise<void> {
+  await deps.run('systemctl', ['--no-block', 'restart', ...consoleUnits()], { stage: 'start the setup wizard on the consoles' });
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { rules } from '../../src/config/index.js';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/index.js';
+import type { Problem } from '../../src/yamlsrc.js';
+import { base, haBase, problemsOf } from './fixture.js';
+
+/**
+ * The YAML line a problem points at holds its path's last key, or is the first line of that
+ * key's block value (the line after the key), or is the list item.
+ */
+function pointsAtItsNode(text: string, p: Problem): boolean {
+  const lines = text.split('\n');
+  const line = lines[p.line - 1] ?? '';
+  const last = p.path.split('.').pop()!;
+  const key = last.replace(/\[\d+\]$/, '');
+  if (/\[\d+\]$/.test(last)) return line.trimStart().startsWith('- ') || line.includes(`${key}:`);
+  return line.includes(`${key}:`) || (lines[p.line - 2] ?? '').trim() === `${key}:`;
+}
+
+type Mutation = (c: Record<string, any>) => void;
+
+// [rule, case, base, mutation, expected `path: message` exactly as `lbimage validate` prints it after FILE:LINE:COL]
+const cases: [string, string, () => Record<string, any>, Mutation, string][] = [
+  ['port-ranges', 'backwards range', base, (c) => { c.layer7[0].ports = ['9000-8000']; },
+    'layer7[0].ports[0]: port range "9000-8000" runs backwards; write "8000-9000"'],
+  ['port-ranges', 'range beyond 65535', base, (c) => { c.layer7[0].ports = ['65000-70000']; },
+    'layer7[0].ports[0]: port range "65000-70000" must lie within 1-65535'],
+  ['unique-labels', 'same label in Layer 4 and Layer 7', base, (c) => { c.layer7[0].label = 'l4'; },
+    'layer7[0].label: label "l4" is already used by layer4[0]'],
+  ['unique-labels', 'same real server label twice', base, (c) => { c.layer4[0].real_servers.push({ label: 'rs1', ip: '192.0.2.22', port: 80 }); },
+    'layer4[0].real_servers[1].label: real server label "rs1" is already used by real_servers[0]'],
+  ['unique-vip-ports', 'two services on VIP:80', base, (c) => { c.layer7[0].ports = [80]; },
+    'layer7[0].ports[0]: 192.0.2.100 port 80 is already used by layer4[0] "L4" (port 80)'],
+  ['unique-vip-ports', 'a range overlapping a port', base, (c) => { c.layer7[0].ports = ['79-81']; },
+    'layer7[0].ports[0]: 192.0.2.100 port 79-81 is already used by layer4[0] "L4" (port 80)'],
+  ['unique-real-servers', 'same RIP:PORT twice', base, (c) => { c.layer4[0].real_servers.push({ label: 'rs2', ip: '192.0.2.21', port: 80 }); },
+    'layer4[0].real_servers[1]: real server 192.0.2.21:80 is listed twice (see real_servers[0])'],
+  ['address-families', 'IPv6 real server on an IPv4 VIP', base, (c) => { c.layer7[0].real_servers[0].ip = '2001:db8::31'; },
+    'layer7[0].real_servers[0].ip: 2001:db8::31 is ipv6 but the VIP 192.0.2.100 is ipv4; both must be the same family'],
+  ['no-port-translation', 'DR with another port', base, (c) => { c.layer4[0].real_servers[0].port = 8080; },
+    'layer4[0].real_servers[0].port: DR mode cannot translate ports (VIP port 80, RIP port 8080); use NAT or Layer 7'],
+  ['no-port-translation', 'TUN with another port', base, (c) => { c.layer4[0].forwarding = 'tun'; c.layer4[0].real_servers[0].port = 81; },
+    'layer4[0].real_servers[0].port: TUN mode cannot translate ports (VIP port 80, RIP port 81); use NAT or Layer 7'],
+  ['no-port-translation', 'multi-port service with a RIP port', base, (c) => { c.layer4[0].ports = [80, 443]; c.layer4[0].forwarding = 'nat'; },
+    'layer4[0].real_servers[0].port: a service with several ports, a port range or protocol "both" forwards each packet to the port it was sent to; remove the port (80) or split the service'],
+  ['real-server-subnet', 'DR real server on no local subnet', base, (c) => { c.layer4[0].real_servers[0].ip = '203.0.113.21'; },
+    'layer4[0].real_servers[0].ip: DR mode needs a load balancer interface in the subnet of real server 203.0.113.21; add an address in that subnet to network.interfaces, or use TUN or Layer 7'],
+  ['real-server-subnet', 'NAT real server on no local subnet', base, (c) => { c.layer4[0].forwarding = 'nat'; c.layer4[0].real_servers[0].ip = '203.0.113.21'; },
+    'layer4[0].real_servers[0].ip: NAT mode needs a load balancer interface in the subnet of real server 203.0.113.21; add an address in that subnet to network.interfaces'],
+  ['real-server-subnet', 'NAT tells the user the real servers\' gateway (warning)', base, (c) => { c.layer4[0].forwarding = 'nat'; c.layer4[0].real_servers[0].ip = '198.51.100.21'; },
+    "layer4[0].forwarding: warning: NAT mode: the real servers must use the load balancer's internal address (198.51.100.5) as their default gateway"],
+  ['real-server-subnet', 'NAT in a pair names the floating IP (warning)', haBase, (c) => {
+    c.layer4[0].forwarding = 'nat';
+    c.layer4[0].real_servers[0].ip = '198.51.100.21';
+    c.floating_ips.push({ address: '198.51.100.1/24', interface: 'eth1' });
+  }, "layer4[0].forwarding: warning: NAT mode: the real servers must use the load balancer's internal floating IP (198.51.100.1) as their default gateway"],
+  ['rip-conflict-l7-snat', 'same RIP:PORT in Layer 7 and Layer 4 SNAT', base, (c) => {
+    c.layer4.push({ label: 'snat', vip: '192.0.2.100', ports: [81], forwarding: 'snat', real_servers: [{ label: 'x', ip: '192.0.2.31', port: 80 }] });
+  }, 'layer4[1].real_servers[0]: real server 192.0.2.31:80 is also a real server of layer7[0] "L7"; a Layer 7 and a Layer 4 SNAT service cannot share a RIP:PORT (their source-NATed connections collide)'],
+  ['vip-placement', 'single unit: VIP not on this unit', base, (c) => { c.layer7[0].vip = '192.0.2.200'; },
+    "layer7[0].vip: VIP 192.0.2.200 is not an address of this unit; add it to floating_ips or to an interface's addresses"],
+  ['vip-placement', 'HA pair: VIP on a fixed address', haBase, (c) => { c.layer7[0].vip = '192.0.2.5'; },
+    'layer7[0].vip: in an HA pair the VIP 192.0.2.5 must be one of floating_ips, so that it moves to the active unit on failover'],
+  ['health-checks', 'request on a connect check', base, (c) => { c.layer7[0].health_check = { type: 'connect', request: '/x' }; },
+    'layer7[0].health_check.request: request applies to "http" checks only (this check is "connect")'],
+  ['health-checks', 'port on a ping check', base, (c) => { c.layer4[0].health_check = { type: 'ping', port: 80 }; },
+    'layer4[0].health_check.port: a "ping" check has no port'],
+  ['health-checks', 'timeout longer than the interval', base, (c) => { c.layer4[0].health_check = { interval: 5, timeout: 10 }; },
+    'layer4[0].health_check.timeout: timeout (10s) must not exceed interval (5s)'],
+  ['layer7-mode-options', 'HTTP cookie in TCP mode', base, (c) => { c.layer7[0].mode = 'tcp'; c.layer7[0].persistence = { type: 'http_cookie' }; },
+    'layer7[0].persistence.type: http_cookie persistence needs mode: http'],
+  ['layer7-mode-options', 'RDP cookie in HTTP mode', base, (c) => { c.layer7[0].persistence = { type: 'rdp_cookie' }; },
+    'layer7[0].persistence.type: rdp_cookie persistence needs mode: tcp'],
+  ['connection-limits', 'min above max', base, (c) => { Object.assign(c.layer4[0].real_servers[0], { min_connections: 10, max_connections: 5 }); },
+    'layer4[0].real_servers[0].min_connections: min_connections (10) exceeds max_connections (5)'],
+  ['empty-services', 'no real servers (warning)', base, (c) => { c.layer7[0].real_servers = []; },
+    'layer7[0].real_servers: warning: "L7" has no real servers; it will refuse every connection'],
+  ['interfaces', 'eth0 twice', base, (c) => { c.network.interfaces[1].name = 'eth0'; },
+    'network.interfaces[1].name: eth0 is already configured at network.interfaces[0]'],
+  ['interfaces', 'an address used twice', base, (c) => { c.floating_ips[0].address = '192.0.2.5/24'; },
+    'floating_ips[0].address: address 192.0.2.5 is already used at network.interfaces[0].addresses[0]'],
+  ['interfaces', 'floating IP on an unconfigured interface', base, (c) => { c.floating_ips[0].interface = 'eth2'; },
+    'floating_ips[0].interface: eth2 is not in network.interfaces'],
+  ['interfaces', 'unreachable gateway', base, (c) => { c.network.gateway.ipv4 = '203.0.113.1'; },
+    'network.gateway.ipv4: gateway 203.0.113.1 is not in the subnet of any interface address'],
+  ['interfaces', 'route via an unreachable next hop', base, (c) => { c.network.routes = [{ to: '203.0.113.0/24', via: '203.0.113.254' }]; },
+    'network.routes[0].via: next hop 203.0.113.254 is not in the subnet of any interface address'],
+  ['ha-pair', 'local address not on this unit', haBase, (c) => { c.ha.local.address = '192.0.2.7'; },
+    'ha.local.address: 192.0.2.7 is not a (non-floating) address of network.interfaces'],
+  ['ha-pair', 'peer not directly connected', haBase, (c) => { c.ha.peer.address = '203.0.113.6'; },
+    "ha.peer.address: peer 203.0.113.6 is not in the subnet of any interface address; heartbeat's ucast needs a directly connected peer"],
+  ['ha-pair', 'peer with our own host name', haBase, (c) => { c.ha.peer.hostname = 'LB1'; },
+    "ha.peer.hostname: the peer's host name must differ from this unit's (lb1); heartbeat tells nodes apart by name"],
+  ['ha-pair', 'deadtime not above warntime', haBase, (c) => { Object.assign(c.ha, { warntime: 10, deadtime: 10, initdead: 30 }); },
+    'ha.deadtime: deadtime (10s) must exceed warntime (10s)'],
+  ['ha-pair', 'initdead below twice deadtime (warning)', haBase, (c) => { Object.assign(c.ha, { deadtime: 20, initdead: 30 }); },
+    'ha.initdead: warning: heartbeat recommends initdead (30s) of at least twice deadtime (40s)'],
+  ['autonat', 'autonat out of the real servers\' own interface', base, (c) => { c.layer4[0].forwarding = 'nat'; c.autonat = { interface: 'eth0' }; },
+    "autonat.interface: autonat masquerades traffic leaving eth0, but real server 192.0.2.21 of \"L4\" sits on eth0; name the external interface"],
+  ['autonat', 'autonat without NAT services (warning)', base, (c) => { c.autonat = { interface: 'eth1' }; },
+    'autonat: warning: autonat is set but no Layer 4 service uses NAT or SNAT forwarding'],
+  ['reserved-ports', 'Layer 7 on port 22', base, (c) => { c.layer7[0].ports = ['20-25']; },
+    "layer7[0].ports[0]: port 20-25 includes 22, where the appliance's SSH server listens; HAProxy could not bind it"],
+  ['reserved-ports', 'Layer 4 on port 22 (warning)', base, (c) => { c.layer4[0].ports = [22]; c.layer4[0].real_servers[0].port = 22; },
+    "layer4[0].ports[0]: warning: port 22 includes 22: IPVS takes SSH on 192.0.2.100 away from the appliance's own SSH server"],
+  ['reserved-ports', 'UDP service on the heartbeat port', haBase, (c) => { c.layer4[0].ports = [6694]; c.layer4[0].protocol = 'udp'; c.layer4[0].real_servers[0].port = 6694; },
+    'layer4[0].ports[0]: port 6694 includes 6694/udp, the heartbeat port of this HA pair (ha.udp_port)'],
+];
+
+describe('semantic rules', () => {
+  it('the base fixtures pass every rule', () => {
+    expect(problemsOf(base())).toEqual([]);
+    expect(problemsOf(haBase()).filter((p) => p.severity === 'error')).toEqual([]);
+  });
+
+  it.each(cases)('%s: %s', (rule, _name, make, mutate, expected) => {
+    const c = make();
+    mutate(c);
+    const text = stringify(c);
+    const r = parseConfig(text, 'c.yaml');
+    const found = r.ok ? r.warnings : r.problems;
+    const hit = found.find((p) => `${p.path}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}` === expected);
+    expect(hit, found.map((p) => `${p.rule}: ${p.path}: ${p.message}`).join('\n')).toBeDefined();
+    expect(hit!.rule).toBe(rule);
+    expect(pointsAtItsNode(text, hit!), `${hit!.line}:${hit!.col} in\n${text}`).toBe(true);
+    // A warning alone leaves the config valid; an error makes it invalid.
+    expect(r.ok).toBe(found.every((p) => p.severity === 'warning'));
+  });
+
+  it('every rule has at least one case', () => {
+    const covered = new Set(cases.map(([r]) => r));
+    expect(rules.map((r) => r.name).filter((n) => !covered.has(n))).toEqual([]);
+  });
+});

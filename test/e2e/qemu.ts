@@ -1,0 +1,227 @@
+/**
+ * The qemu end-to-end harness: boots disks (and ISOs) under TCG with SeaBIOS or OVMF, and drives
+ * the first serial port through a unix socket (CI has no stdin). Every wait is bounded; a failed
+ * wait throws with the tail of the console log.
+ *
+ *   const vm = await startQemu({ firmware: 'uefi', drives: [{ path: qcow2 }], hostfwd: [{ guestPort: 22 }] });
+ *   await vm.waitFor(/login:/, 300_000);
+ *   vm.send('root\n');
+ *   await vm.stop();
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type Firmware = 'bios' | 'uefi';
+
+export interface DriveSpec {
+  path: string;
+  format?: 'qcow2' | 'raw';
+  /** Writes go to a throw-away overlay (default true): a test never changes a built image. */
+  snapshot?: boolean;
+  /** Disk bus (default virtio). */
+  interface?: 'virtio' | 'ide' | 'scsi' | 'none';
+}
+
+export interface HostFwd {
+  /** Host port on 127.0.0.1; 0 or omitted picks a free one (see `ports`). */
+  hostPort?: number;
+  guestPort: number;
+  proto?: 'tcp' | 'udp';
+}
+
+export interface QemuOptions {
+  firmware: Firmware;
+  drives?: DriveSpec[];
+  /** An ISO attached as a CD-ROM; with `bootFrom: 'cdrom'` it boots first. */
+  cdrom?: string;
+  bootFrom?: 'disk' | 'cdrom';
+  memoryMb?: number;
+  cpus?: number;
+  /** NICs on qemu user networking; the first carries `hostfwd`. The guest sees the host as 10.0.2.2. */
+  nics?: { count: number; model?: string };
+  hostfwd?: HostFwd[];
+  extraArgs?: string[];
+  /** Names the console log file. */
+  name?: string;
+  /** Console log goes here (default: a temp file, kept after stop() for post-mortems). */
+  logFile?: string;
+}
+
+export interface Qemu {
+  /** Resolves with the match once the console output (since boot) matches; throws with the log tail after timeoutMs. */
+  waitFor(pattern: RegExp | string, timeoutMs: number, opts?: { since?: number }): Promise<RegExpMatchArray>;
+  /** Writes to the serial console. */
+  send(text: string): void;
+  /** Everything the serial console printed so far. */
+  log(): string;
+  /** Its last lines, for error messages. */
+  tail(lines?: number): string;
+  /** Current length of the log: pass as `since` to wait for output after this point. */
+  mark(): number;
+  /** host port for each hostfwd entry, in order. */
+  ports: number[];
+  logFile: string;
+  /** Powers the VM off (SIGTERM, then SIGKILL) and cleans up its temp files. */
+  stop(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+const OVMF_DIR = '/usr/share/OVMF';
+const OVMF_CODE = `${OVMF_DIR}/OVMF_CODE_4M.fd`;
+const OVMF_VARS = `${OVMF_DIR}/OVMF_VARS_4M.fd`;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function tailOf(text: string, lines: number): string {
+  // Strip ANSI escapes and carriage returns: firmware and GRUB paint the screen with them.
+  const clean = text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+  return clean.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; vars?: string }, ports: number[]): string[] {
+  const args = [
+    '-machine', 'q35,accel=tcg',
+    '-cpu', 'max',
+    '-smp', String(opts.cpus ?? 2),
+    '-m', String(opts.memoryMb ?? 1024),
+    '-display', 'none',
+    '-vga', 'std',
+    '-monitor', 'none',
+    '-no-reboot',
+    '-chardev', `socket,id=ser0,path=${paths.serialSock},server=on,wait=on`,
+    '-serial', 'chardev:ser0',
+  ];
+  if (opts.firmware === 'uefi') {
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
+    args.push('-drive', `if=pflash,format=raw,unit=1,file=${paths.vars}`);
+  }
+  (opts.drives ?? []).forEach((d, i) => {
+    const fmt = d.format ?? (d.path.endsWith('.qcow2') ? 'qcow2' : 'raw');
+    const bus = d.interface ?? 'virtio';
+    const snap = d.snapshot ?? true;
+    args.push('-drive', `file=${d.path},format=${fmt},if=${bus === 'scsi' ? 'none' : bus},id=disk${i},snapshot=${snap ? 'on' : 'off'}`);
+    if (bus === 'scsi') args.push('-device', 'virtio-scsi-pci', '-device', `scsi-hd,drive=disk${i}`);
+  });
+  if (opts.cdrom) args.push('-drive', `file=${opts.cdrom},media=cdrom,readonly=on,if=ide,index=2`);
+  if (opts.bootFrom === 'cdrom') args.push('-boot', 'order=dc');
+  const nics = opts.nics?.count ?? 1;
+  const model = opts.nics?.model ?? 'virtio-net-pci';
+  for (let i = 0; i < nics; i++) {
+    const fwd =
+      i === 0 ? (opts.hostfwd ?? []).map((f, j) => `,hostfwd=${f.proto ?? 'tcp'}:127.0.0.1:${ports[j]}-:${f.guestPort}`).join('') : ',restrict=on';
+    args.push('-netdev', `user,id=n${i}${fwd}`, '-device', `${model},netdev=n${i},mac=52:54:00:12:34:${(0x56 + i).toString(16)}`);
+  }
+  args.push(...(opts.extraArgs ?? []));
+  return args;
+}
+
+export async function startQemu(opts: QemuOptions): Promise<Qemu> {
+  const dir = mkdtempSync(join(tmpdir(), 'lbimage-qemu-'));
+  const serialSock = join(dir, 'serial.sock');
+  let vars: string | undefined;
+  if (opts.firmware === 'uefi') {
+    if (!existsSync(OVMF_CODE)) throw new Error(`${OVMF_CODE} missing: apt-get install ovmf`);
+    vars = join(dir, 'OVMF_VARS.fd');
+    copyFileSync(OVMF_VARS, vars);
+  }
+  const ports: number[] = [];
+  for (const f of opts.hostfwd ?? []) ports.push(f.hostPort || (await freePort()));
+  const logFile = opts.logFile ?? join(tmpdir(), `lbimage-console-${opts.name ?? 'vm'}-${process.pid}-${Date.now()}.log`);
+  writeFileSync(logFile, '');
+
+  const child: ChildProcess = spawn('qemu-system-x86_64', qemuArgs(opts, { serialSock, vars }, ports), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  let out = '';
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((l) => l());
+  void exited.then(notify);
+
+  // qemu creates the socket, then waits (wait=on) for us before the guest starts: nothing is lost.
+  const sock: Socket = await new Promise((resolve, reject) => {
+    const deadline = Date.now() + 20_000;
+    const attempt = () => {
+      if (hasExited) return reject(new Error(`qemu exited before its serial socket was ready:\n${stderr}`));
+      if (!existsSync(serialSock)) {
+        if (Date.now() > deadline) return reject(new Error(`qemu did not create ${serialSock} within 20s:\n${stderr}`));
+        return void setTimeout(attempt, 50);
+      }
+      const s = connect(serialSock);
+      s.once('connect', () => resolve(s));
+      s.once('error', () => setTimeout(attempt, 50));
+    };
+    attempt();
+  });
+  sock.on('data', (d: Buffer) => {
+    const text = d.toString('latin1');
+    out += text;
+    appendFileSync(logFile, d);
+    notify();
+  });
+  sock.on('error', () => undefined);
+
+  const vm: Qemu = {
+    ports,
+    logFile,
+    exited,
+    log: () => out,
+    tail: (lines = 40) => tailOf(out, lines),
+    mark: () => out.length,
+    send: (text) => void sock.write(text),
+    waitFor(pattern, timeoutMs, { since = 0 } = {}) {
+      const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.slice(since).match(re);
+          if (m) return finish(() => resolve(m));
+          if (hasExited) finish(() => reject(new Error(`qemu exited while waiting for ${re}\nqemu: ${stderr.trim()}\n--- console tail (${logFile}) ---\n${tailOf(out, 60)}`)));
+        };
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`timed out after ${timeoutMs / 1000}s waiting for ${re}\n--- console tail (${logFile}) ---\n${tailOf(out, 60)}`))),
+          timeoutMs,
+        );
+        const finish = (f: () => void) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          f();
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (!hasExited) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      sock.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return vm;
+}
+
+/** Appends a note to a console log (e.g. which test step is running), for humans reading it later. */
+export function annotate(vm: Qemu, note: string): void {
+  appendFileSync(vm.logFile, `\n[harness] ${note}\n`);
+}

@@ -1,0 +1,198 @@
+/**
+ * The on-box supervisor end to end (issue 4), on the kvm image under TCG: first boot shows the
+ * setup wizard on the serial console; the guide's two-arm NAT answers (documentation addresses)
+ * make IPVS list the VIP and the real server; lbapply of a Layer 7 config makes HAProxy balance
+ * two HTTP servers this test runs on the host's loopback; lbrestore --yes brings the wizard back.
+ *
+ * Networks (qemu user networking, isolated): eth0 "internal" 192.0.2.0/24, where the guest sees
+ * this host as 192.0.2.2 (its loopback) and the real server 192.0.2.10:80 is a guestfwd to a
+ * host server; eth1 "external" 198.51.100.0/24 (restricted, nothing beyond). One boot.
+ * Needs: make image BOARD=kvm (or LBIMAGE_E2E_OUT=<an out dir with manifest.json>).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, get, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bannerLine } from '../../src/onbox.js';
+import { annotate, freePort, startQemu, type Qemu } from './qemu.js';
+
+const repo = join(import.meta.dirname, '..', '..');
+const outDir = process.env.LBIMAGE_E2E_OUT ?? join(repo, 'out', 'kvm');
+const BOOT_TIMEOUT = 480_000;
+const PASSWORD = 'Admin-pass-1';
+
+function builtImage(): { qcow2: string; version: string; board: string } {
+  const manifest = join(outDir, 'manifest.json');
+  if (!existsSync(manifest)) throw new Error(`${manifest} missing: run \`make image BOARD=kvm\` first (make test does)`);
+  const m = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string; board: string; artifacts: { file: string; kind: string }[] };
+  const q = m.artifacts.find((a) => a.kind === 'qcow2');
+  if (!q) throw new Error(`${manifest} lists no qcow2`);
+  return { qcow2: join(outDir, q.file), version: m.version, board: m.board };
+}
+
+async function httpServer(body: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address();
+  return { server, port: typeof a === 'object' && a ? a.port : 0 };
+}
+
+function fetchText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** Where the last answered prompt ended: each prompt is looked for after the previous one. */
+let cursor = 0;
+
+/** Answers one wizard prompt: waits for it, types the answer and Enter. */
+async function answer(vm: Qemu, prompt: RegExp, text: string, timeoutMs = 60_000): Promise<void> {
+  const since = cursor;
+  const m = await vm.waitFor(prompt, timeoutMs, { since });
+  cursor = since + (m.index ?? 0) + m[0].length;
+  vm.send(`${text}\r`);
+}
+
+let seq = 0;
+/** Runs a shell command in the root login on the serial console; returns its output and status. */
+async function sh(vm: Qemu, cmd: string, timeoutMs = 120_000): Promise<{ out: string; rc: number }> {
+  const id = ++seq;
+  const since = vm.mark();
+  // The marker is split in the typed line, so only the command's own output matches it.
+  vm.send(`${cmd}; echo "@@""${id}:$?@@"\r`);
+  const m = await vm.waitFor(new RegExp(`@@${id}:(\\d+)@@`), timeoutMs, { since });
+  const all = vm.log().slice(since);
+  cursor = vm.mark();
+  return { out: all.slice(0, all.indexOf(`@@${id}:`)).replace(/\r/g, ''), rc: Number(m[1]) };
+}
+
+describe('on-box supervisor in qemu', () => {
+  let vm: Qemu | undefined;
+  const servers: Server[] = [];
+  afterAll(async () => {
+    await vm?.stop();
+    for (const s of servers) s.close();
+  });
+
+  it('wizard (two-arm NAT) → IPVS; lbapply Layer 7 → both host backends in turn; lbrestore → wizard', async () => {
+    const img = builtImage();
+    const web1 = await httpServer('web1');
+    const web2 = await httpServer('web2');
+    const rip = await httpServer('rip');
+    servers.push(web1.server, web2.server, rip.server);
+    const vipPort = await freePort();
+    vm = await startQemu({
+      firmware: 'bios',
+      drives: [{ path: img.qcow2 }],
+      memoryMb: 1024,
+      cpus: 2,
+      name: 'supervisor',
+      nics: { count: 0 },
+      extraArgs: [
+        '-netdev',
+        `user,id=int0,net=192.0.2.0/24,host=192.0.2.2,dns=192.0.2.3,hostfwd=tcp:127.0.0.1:${vipPort}-192.0.2.21:8080,guestfwd=tcp:192.0.2.10:80-tcp:127.0.0.1:${rip.port}`,
+        '-device', 'virtio-net-pci,netdev=int0,mac=52:54:00:12:34:56',
+        '-netdev', 'user,id=ext1,net=198.51.100.0/24,restrict=on',
+        '-device', 'virtio-net-pci,netdev=ext1,mac=52:54:00:12:34:57',
+      ],
+    });
+    const t0 = Date.now();
+    const step = (what: string) => {
+      annotate(vm!, what);
+      console.log(`supervisor e2e: ${what} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
+    };
+
+    cursor = 0;
+    await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
+    await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 30_000);
+    step('booted to factory settings');
+
+    // The quick start guide's two-arm NAT answers, with two wrong answers re-asked on the way.
+    await answer(vm, /Press Enter to continue, or Ctrl-C to exit\./, '', 120_000);
+    await answer(vm, /Is this unit part of an HA-Pair\? \(y\/n\) \[n\]: /, 'n');
+    await answer(vm, /one-armed set-up \(same subnet as servers\)\? \(y\/n\) \[y\]: /, 'n');
+    await answer(vm, /IP address for eth0 \[192\.168\.2\.21\]: /, '192.0.2.21');
+    await answer(vm, /netmask for eth0 \[255\.255\.255\.0\]: /, '');
+    await answer(vm, /IP address for eth1 \(external, virtual services\): /, '198.51.100.21');
+    await answer(vm, /netmask for eth1 .*\[255\.255\.255\.0\]: /, '');
+    await answer(vm, /default gateway \(empty for none\): /, '203.0.113.1');
+    await answer(vm, /gateway 203\.0\.113\.1 is not on the subnet of eth0 or eth1; please try again\.\r?\n.*default gateway/, '198.51.100.1');
+    await answer(vm, /nameserver \(empty for none\): /, '192.0.2.3');
+    await answer(vm, /port of the first virtual server \[80\]: /, '');
+    await answer(vm, /IP of the first real server: /, '198.51.100.30');
+    await answer(vm, /real server 198\.51\.100\.30 is not on the internal subnet 192\.0\.2\.0\/24 \(eth0\).*\r?\n.*IP of the first real server: /, '192.0.2.10');
+    await answer(vm, /administrator password: /, PASSWORD);
+    await answer(vm, /administrator password again: /, PASSWORD);
+    await vm.waitFor(/Virtual service: +198\.51\.100\.21:80 \(NAT\)/, 30_000, { since: cursor });
+    await answer(vm, /Press Enter to confirm, or Ctrl-C to exit\./, '');
+    await vm.waitFor(/Setup complete\./, 300_000);
+    expect(vm.log()).not.toContain(PASSWORD);
+    step('wizard applied');
+
+    // The administrator logs in on the console with the password the wizard set.
+    await answer(vm, /login: /, 'root', 120_000);
+    await answer(vm, /Password: /, PASSWORD);
+    await vm.waitFor(/root@lb:~# /, 60_000);
+    // No line editing, no echo and no prompt: what comes back is the commands' output only (a
+    // prompt would land before or after a command's output depending on timing).
+    vm.send('set +o emacs +o vi; stty -echo; PS1=""; PS2=""\r');
+    await new Promise((r) => setTimeout(r, 2000));
+
+    const ipvs = await sh(vm, 'ipvsadm -Ln');
+    expect(ipvs.rc).toBe(0);
+    expect(ipvs.out).toMatch(/TCP {2}198\.51\.100\.21:80 wlc/);
+    expect(ipvs.out).toMatch(/-> 192\.0\.2\.10:80 +Masq/);
+    step('IPVS lists the VIP and the real server');
+
+    // The wizard's answers are stored on the data partition, which outlives root-slot updates.
+    const stored = await sh(vm, 'findmnt -n -o SOURCE /var/lib/lbimage; cat /var/lib/lbimage/config/appliance.yaml');
+    expect(stored.out).toMatch(/^\/dev\/vda5$/m);
+    expect(stored.out).toMatch(/forwarding: nat/);
+    expect(stored.out).toMatch(/password_hash: \$6\$/);
+
+    // A Layer 7 config: HAProxy on eth0's address, the two host servers as real servers.
+    const l7 = [
+      'version: 1',
+      'hostname: lb',
+      'network:',
+      '  interfaces:',
+      '    - name: eth0',
+      '      addresses: [192.0.2.21/24]',
+      'layer7:',
+      '  - label: web',
+      '    vip: 192.0.2.21',
+      '    ports: [8080]',
+      '    balance: roundrobin',
+      '    real_servers:',
+      `      - { label: web1, ip: 192.0.2.2, port: ${web1.port} }`,
+      `      - { label: web2, ip: 192.0.2.2, port: ${web2.port} }`,
+    ];
+    expect((await sh(vm, `printf '%s\\n' ${l7.map((l) => `'${l}'`).join(' ')} > /root/l7.yaml`)).rc).toBe(0);
+    const bad = await sh(vm, "sed 's/port: [0-9]*/port: 99999/' /root/l7.yaml > /root/bad.yaml && lbapply /root/bad.yaml");
+    expect(bad.rc).not.toBe(0);
+    expect(bad.out).toMatch(/\/root\/bad\.yaml:13:\d+: layer7\[0\]\.real_servers\[0\]\.port: /);
+    const applied = await sh(vm, 'lbapply /root/l7.yaml', 300_000);
+    expect(applied.out).toContain('lbapply: applied /root/l7.yaml');
+    expect(applied.rc).toBe(0);
+    step('lbapply of the Layer 7 config');
+
+    const bodies: string[] = [];
+    for (let i = 0; i < 6; i++) bodies.push(await fetchText(vipPort));
+    expect(new Set(bodies)).toEqual(new Set(['web1', 'web2']));
+    for (let i = 1; i < bodies.length; i++) expect(bodies[i]).not.toBe(bodies[i - 1]);
+    step(`through the VIP: ${bodies.join(' ')}`);
+
+    const since = vm.mark();
+    vm.send('lbrestore --yes\r');
+    await vm.waitFor(/lbrestore: factory settings restored/, 300_000, { since });
+    await vm.waitFor(/Press Enter to continue, or Ctrl-C to exit\./, 120_000, { since });
+    step('lbrestore brought the wizard back');
+  }, 1_200_000);
+});

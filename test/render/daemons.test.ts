@@ -1,0 +1,127 @@
+/**
+ * The real daemons from Debian check what we render: `haproxy -c -f`, `ldirectord FILE status`
+ * (exit 2 on a configuration error), `nft -c -f`, ifupdown's `ifquery`/`ifup --no-act`.
+ * heartbeat has no check-only flag: heartbeat.test.ts starts the real one in namespaces, and
+ * heartbeat-parse.ts here adds what it does not check at start-up (resource scripts exist,
+ * udpport/baud before the media lines). Each checker also gets a broken file, to prove it can
+ * fail here. ipvsadm needs the kernel's ip_vs, which this build host's kernel lacks; see README.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { renderAppliance, writeRendered } from '../../src/render/index.js';
+import { runTool } from '../../src/run.js';
+import { checkAuthkeys, checkHaresources, parseHaCf } from './heartbeat-parse.js';
+import { CONFIGS, load, TEST_HB_KEY } from './configs.js';
+
+async function run(cmd: string, args: string[]) {
+  const r = await runTool(cmd, args, { nothrow: true });
+  return { code: r.exitCode, out: `${r.stdout}${r.stderr}` };
+}
+
+async function haproxyCheck(file: string) {
+  return run('haproxy', ['-c', '-f', file]);
+}
+
+/** ldirectord parses FILE and exits 2 on a config error; a staging name keeps the live pid file safe. */
+async function ldirectordCheck(file: string, dir: string) {
+  const staged = join(dir, `lbimage-staging-${basename(file)}`);
+  copyFileSync(file, staged);
+  const r = await run('/usr/sbin/ldirectord', [staged, 'status']);
+  // Lines about syslog being absent in the test sandbox are not about the config.
+  return { code: r.code, out: r.out.split('\n').filter((l) => l && !l.startsWith('setlogsock(')).join('\n') };
+}
+
+describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the render of %s', (_name, file) => {
+  let root: string;
+  const files = renderAppliance(load(file), { heartbeatKey: TEST_HB_KEY });
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'lbdaemons-'));
+    writeRendered(files, root);
+  });
+
+  it('haproxy -c accepts haproxy.cfg without warnings', async () => {
+    const r = await haproxyCheck(join(root, 'etc/haproxy/haproxy.cfg'));
+    expect(r.out).toContain('Configuration file is valid');
+    expect(r.out).not.toMatch(/WARNING|ALERT/);
+    expect(r.code).toBe(0);
+  });
+
+  it('ldirectord parses ldirectord.cf without errors or warnings', async () => {
+    const r = await ldirectordCheck(join(root, 'etc/ha.d/ldirectord.cf'), root);
+    expect(r.out).not.toMatch(/error|warning/i);
+    expect(r.code).toBe(3); // "stopped": parsed fine, nothing running
+  });
+
+  it('nft -c accepts nftables.conf', async () => {
+    const r = await run('nft', ['-c', '-f', join(root, 'etc/nftables.conf')]);
+    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('ifupdown reads interfaces and would configure every address', async () => {
+    const f = join(root, 'etc/network/interfaces');
+    const list = await run('ifquery', ['-i', f, '--list']);
+    expect(list.code).toBe(0);
+    const cfg = load(file);
+    expect(list.out.trim().split('\n')).toEqual(['lo', ...cfg.network.interfaces.map((i) => i.name)]);
+    const up = await run('ifup', ['--no-act', '-i', f, '-a']);
+    expect(up.code).toBe(0);
+    for (const ifc of cfg.network.interfaces)
+      for (const a of ifc.addresses) expect(up.out).toContain(a.includes(':') ? `ip -6 addr add ${a}` : `ip addr add ${a.split('/')[0]}/`);
+  });
+
+});
+
+describe.each(CONFIGS.filter((f) => load(f).ha).map((f) => [basename(f, '.yaml'), f]))('heartbeat files of %s', (_name, file) => {
+  it('read as heartbeat reads them', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbhb-'));
+    writeRendered(renderAppliance(load(file), { heartbeatKey: TEST_HB_KEY }), root);
+    const cfg = load(file);
+    const hacf = parseHaCf(readFileSync(join(root, 'etc/ha.d/ha.cf'), 'utf8'));
+    expect(hacf.ok ? [] : hacf.errors).toEqual([]);
+    if (!hacf.ok) return;
+    expect(hacf.cf.nodes).toContain(cfg.hostname);
+    expect(hacf.cf.nodes).toContain(cfg.ha!.peer.hostname);
+    const exists = (n: string) => existsSync(`/etc/ha.d/resource.d/${n}`) || existsSync(`/etc/init.d/${n}`);
+    expect(checkHaresources(readFileSync(join(root, 'etc/ha.d/haresources'), 'utf8'), hacf.cf.nodes, exists)).toEqual([]);
+    const ak = join(root, 'etc/ha.d/authkeys');
+    expect(checkAuthkeys(readFileSync(ak, 'utf8'), statSync(ak).mode)).toEqual([]);
+  });
+});
+
+describe('the checkers can fail', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbbroken-'));
+  it('haproxy -c rejects an injected line', async () => {
+    const f = join(dir, 'haproxy.cfg');
+    writeFileSync(f, 'global\n    daemon\n\nlisten x\n    bind 192.0.2.1:80\n    server evil\n');
+    expect((await haproxyCheck(f)).code).not.toBe(0);
+  });
+  it('ldirectord exits 2 on a configuration error', async () => {
+    const f = join(dir, 'ldirectord.cf');
+    writeFileSync(f, 'virtual=192.0.2.1:80\n    real=192.0.2.2:80 gate\n    scheduler=WLC\n    checktype=sometimes\n');
+    expect((await ldirectordCheck(f, dir)).code).toBe(2);
+  });
+  it('nft -c rejects a bad rule', async () => {
+    const f = join(dir, 'nftables.conf');
+    writeFileSync(f, 'table inet t {\n  chain c {\n    ip daddr 192.0.2.300 accept\n  }\n}\n');
+    expect((await run('nft', ['-c', '-f', f])).code).not.toBe(0);
+  });
+  it('ifquery rejects a broken interfaces file', async () => {
+    const f = join(dir, 'interfaces');
+    writeFileSync(f, 'auto eth0\niface eth0 inet static\n  bogus\n');
+    expect((await run('ifquery', ['-i', f, '--list'])).code).not.toBe(0);
+  });
+  it.each([
+    ['serial before baud', 'keepalive 1\nwarntime 5\ndeadtime 10\nserial /dev/ttyS0\nbaud 19200\nnode a\nnode b\n'],
+    ['ucast before udpport', 'keepalive 1\nwarntime 5\ndeadtime 10\nucast eth0 192.0.2.2\nudpport 6694\nnode a\nnode b\n'],
+    ['one node', 'keepalive 1\nwarntime 5\ndeadtime 10\nnode a\n'],
+  ])('the ha.cf reader rejects %s', (_n, text) => {
+    expect(parseHaCf(text).ok).toBe(false);
+  });
+  it('the authkeys reader rejects mode 0644 and a missing key', () => {
+    expect(checkAuthkeys('auth 1\n1 sha1 k\n', 0o100644)).toHaveLength(1);
+    expect(checkAuthkeys('auth 2\n1 sha1 k\n', 0o100600)).toHaveLength(1);
+  });
+});

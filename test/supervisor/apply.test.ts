@@ -1,0 +1,163 @@
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GOOD_CONFIG, SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
+import { HAPROXY_CFG, INTERFACES_FILE, LDIRECTORD_CF } from '../../src/render/index.js';
+import { applyConfig } from '../../src/supervisor/apply.js';
+import { at } from '../../src/supervisor/root.js';
+import { type FakeBox, fakeBox } from './fake-box.js';
+
+const L4 = `version: 1
+hostname: lb
+network:
+  interfaces:
+    - name: eth0
+      addresses: [192.0.2.21/24]
+layer4:
+  - label: VIP1
+    vip: 192.0.2.21
+    ports: [80]
+    forwarding: dr
+    real_servers:
+      - label: RIP1
+        ip: 192.0.2.30
+`;
+const L7 = `${L4}layer7:
+  - label: Web
+    vip: 192.0.2.21
+    ports: [8080]
+    real_servers:
+      - label: web1
+        ip: 192.0.2.31
+        port: 8080
+`;
+const HA = L4.replace('hostname: lb', 'hostname: lb-primary').replace('vip: 192.0.2.21', 'vip: 192.0.2.100') +
+  `floating_ips:
+  - address: 192.0.2.100/24
+    interface: eth0
+ha:
+  role: primary
+  local: { address: 192.0.2.21 }
+  peer: { hostname: lb-secondary, address: 192.0.2.22 }
+`;
+
+let box: FakeBox;
+afterEach(() => rmSync(box.root, { recursive: true, force: true }));
+
+function deps(b: FakeBox) {
+  return { root: b.root, run: b.run, log: (l: string) => b.log.push(l), upTimeoutMs: 500 };
+}
+const live = (b: FakeBox, p: string) => (existsSync(at(b.root, p)) ? readFileSync(at(b.root, p), 'utf8') : undefined);
+
+describe('lbapply pipeline', () => {
+  it('renders, checks with the real checkers, swaps in, reloads, records', async () => {
+    box = fakeBox();
+    const r = await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
+    expect(live(box, LDIRECTORD_CF)).toMatch(/virtual=192\.0\.2\.21:80/);
+    expect(live(box, INTERFACES_FILE)).toMatch(/address 192\.0\.2\.21\/24/);
+    expect(live(box, '/etc/hostname')).toBe('lb\n');
+    expect(box.checks.map((c) => c.split(' ')[0])).toEqual(expect.arrayContaining(['haproxy', 'ldirectord', 'nft', 'ifup']));
+    expect(box.actions).toEqual(
+      expect.arrayContaining(['systemctl reload-or-restart ldirectord.service', 'ifdown --force eth0', 'ifup eth0', 'systemctl stop haproxy.service']),
+    );
+    expect(r.changed).toContain(LDIRECTORD_CF);
+    expect(live(box, STORED_CONFIG)).toBe(L4);
+    expect(live(box, GOOD_CONFIG)).toBe(L4);
+    expect(existsSync(at(box.root, '/run/lbimage/apply.lock'))).toBe(false);
+  });
+
+  it('changes nothing and reloads nothing when applied twice', async () => {
+    box = fakeBox();
+    await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
+    box.actions.length = 0;
+    const r = await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual([]);
+    expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a))).toEqual([]);
+  });
+
+  it('reloads only HAProxy when only the Layer 7 part changes', async () => {
+    box = fakeBox();
+    await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
+    box.actions.length = 0;
+    const r = await applyConfig({ text: L7, file: 'l7.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual([HAPROXY_CFG]);
+    expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a))).toEqual(['systemctl reload-or-restart haproxy.service']);
+  });
+
+  it('refuses an invalid config with file:line:col, touching nothing', async () => {
+    box = fakeBox();
+    const bad = L4.replace('ip: 192.0.2.30', 'ip: 192.0.2.300');
+    const err = await applyConfig({ text: bad, file: 'bad.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_CONFIG_INVALID');
+    expect(err.message).toMatch(/bad\.yaml:14:13: layer4\[0\]\.real_servers\[0\]\.ip: /);
+    expect(box.actions).toEqual([]);
+    expect(live(box, LDIRECTORD_CF)).toBeUndefined();
+    expect(live(box, STORED_CONFIG)).toBeUndefined();
+  });
+
+  it("refuses what a daemon's checker rejects, naming the on-box file, touching nothing", async () => {
+    box = fakeBox();
+    await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
+    const before = live(box, HAPROXY_CFG);
+    box.actions.length = 0;
+    const realRun = box.run;
+    box.run = async (cmd, args, opts) =>
+      cmd === 'haproxy'
+        ? { stdout: '', stderr: `[ALERT] config : parsing [${args[3]}:12] : unknown keyword 'bogus'`, exitCode: 1 }
+        : realRun(cmd, args, opts);
+    const err = await applyConfig({ text: L7, file: 'l7.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_CHECK_FAILED');
+    expect(err.message).toContain(`parsing [${HAPROXY_CFG}:12]`);
+    expect(err.message).not.toContain('/run/lbimage/staging');
+    expect(live(box, HAPROXY_CFG)).toBe(before);
+    expect(live(box, STORED_CONFIG)).toBe(L4);
+    expect(box.actions).toEqual([]);
+  });
+
+  it('rolls back to the last known good config when a service does not come up', async () => {
+    box = fakeBox();
+    await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
+    const goodCfg = live(box, HAPROXY_CFG);
+    box.actions.length = 0;
+    box.down.add('haproxy.service');
+    const err = await applyConfig({ text: L7, file: 'l7.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_SERVICE_DOWN');
+    expect(err.message).toContain('haproxy.service is not active');
+    expect(err.message).toContain(`rolled back to the last known good config ${at(box.root, GOOD_CONFIG)}`);
+    expect(live(box, HAPROXY_CFG)).toBe(goodCfg);
+    expect(live(box, STORED_CONFIG)).toBe(L4);
+    expect(box.actions.filter((a) => a.includes('haproxy'))).toEqual([
+      'systemctl reload-or-restart haproxy.service',
+      // the rollback: the good config has no Layer 7, so HAProxy is stopped again
+      'systemctl stop haproxy.service',
+    ]);
+  });
+
+  it('puts the old files back when there is no last known good config', async () => {
+    box = fakeBox();
+    box.failing.add('systemctl reload-or-restart ldirectord.service');
+    const err = await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_TOOL_FAILED');
+    expect(err.message).toContain('rolled back to the files as they were');
+    expect(live(box, LDIRECTORD_CF)).toBeUndefined();
+    expect(live(box, STORED_CONFIG)).toBeUndefined();
+  });
+
+  it('needs the heartbeat secret made on the box for an HA pair', async () => {
+    box = fakeBox();
+    const err = await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_SECRET_MISSING');
+    mkdirSync(at(box.root, SECRETS_DIR), { recursive: true });
+    writeFileSync(at(box.root, `${SECRETS_DIR}/heartbeat.key`), `${'ab'.repeat(32)}\n`);
+    await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
+    expect(live(box, '/etc/ha.d/authkeys')).toContain('ab'.repeat(32));
+    expect(box.actions).toContain('systemctl reload-or-restart heartbeat.service');
+    expect(box.actions).toContain('systemctl stop ldirectord.service');
+  });
+
+  it('sets the administrator password from the hash, on stdin', async () => {
+    box = fakeBox();
+    const hash = '$6$saltsaltsalt$abcdefghijklmnopqrstuvwxyz';
+    await applyConfig({ text: `${L4}admin:\n  password_hash: "${hash}"\n`, file: 'a.yaml', record: 'store' }, deps(box));
+    expect(box.actions).toContain(`chpasswd --encrypted <<< root:${hash}`);
+  });
+});

@@ -1,0 +1,74 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LDIRECTORD_CF } from '../../src/render/index.js';
+import { type RunOptions, type RunResult, type Runner, runTool } from '../../src/run.js';
+import { at } from '../../src/supervisor/root.js';
+
+/** Tools that only read the file they are given: the real ones check what we render. */
+const CHECKERS = new Set(['haproxy', 'ldirectord', 'nft', 'ifup', 'openssl']);
+
+export interface FakeBox {
+  root: string;
+  run: Runner;
+  /** Every command run that was not a checker or a probe, as one string each. */
+  actions: string[];
+  checks: string[];
+  /** What `arping` answers for the factory address (exit 1: nobody). */
+  arping: { exitCode: number; stdout: string };
+  /** Units that systemd reports as failed. */
+  down: Set<string>;
+  /** Commands that fail, by their first words (e.g. "systemctl reload-or-restart haproxy.service"). */
+  failing: Set<string>;
+  log: string[];
+}
+
+/**
+ * A box in a temp dir: checkers are the real daemons' checkers; systemd, ifupdown, sysctl and
+ * chpasswd are recorded and answer like the real ones would; `ipvsadm -Ln` lists what the live
+ * ldirectord.cf under the root declares, as ldirectord would have loaded it.
+ */
+export function fakeBox(): FakeBox {
+  const root = mkdtempSync(join(tmpdir(), 'lb-box-'));
+  const box: FakeBox = { root, actions: [], checks: [], down: new Set(), failing: new Set(), log: [], arping: { exitCode: 1, stdout: 'Timeout\n' }, run: undefined as unknown as Runner };
+  box.run = async (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> => {
+    const line = [cmd, ...args].join(' ');
+    if (CHECKERS.has(cmd) && !(cmd === 'ifup' && !args.includes('--no-act'))) {
+      box.checks.push(line);
+      if (cmd === 'ifup') return runTool(cmd, [...args, '--state-dir', join(root, 'ifstate')], opts);
+      return runTool(cmd, args, opts);
+    }
+    if (cmd === 'systemctl' && args[0] === 'is-active') return { stdout: '', stderr: '', exitCode: box.down.has(args[2]!) ? 3 : 0 };
+    if (cmd === 'ipvsadm' && args[0] === '-Ln') {
+      let cf = '';
+      try {
+        cf = readFileSync(at(root, LDIRECTORD_CF), 'utf8');
+      } catch {}
+      const vips = [...cf.matchAll(/^virtual=(\S+)/gm)].map((m) => `TCP  ${m[1]} wlc\n`);
+      return { stdout: `IP Virtual Server version 1.2.1\n${vips.join('')}`, stderr: '', exitCode: 0 };
+    }
+    if (cmd === 'arping') return { ...box.arping, stderr: '' };
+    // First-boot secrets: the files the real tools would make, so the code after them has work.
+    if (cmd === 'systemd-machine-id-setup') {
+      mkdirSync(at(root, '/etc'), { recursive: true });
+      writeFileSync(at(root, '/etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
+    }
+    if (cmd === 'ssh-keygen') {
+      mkdirSync(at(root, '/etc/ssh'), { recursive: true });
+      for (const t of ['ed25519', 'rsa']) {
+        writeFileSync(at(root, `/etc/ssh/ssh_host_${t}_key`), randomBytes(32).toString('hex'));
+        writeFileSync(at(root, `/etc/ssh/ssh_host_${t}_key.pub`), `ssh-${t} ${randomBytes(8).toString('hex')}`);
+      }
+    }
+    box.actions.push(opts.input !== undefined ? `${line} <<< ${String(opts.input).trim()}` : line);
+    const fails = [...box.failing].some((f) => line.startsWith(f));
+    const r = { stdout: '', stderr: fails ? `${cmd}: simulated failure` : '', exitCode: fails ? 1 : 0 };
+    if (fails && !opts.nothrow) {
+      const { toolFailure } = await import('../../src/run.js');
+      throw toolFailure([cmd, ...args], r, opts.stage);
+    }
+    return r;
+  };
+  return box;
+}
