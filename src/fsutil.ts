@@ -28,11 +28,14 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   fsyncDir(dir);
 }
 
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+/** fsync a file or a directory (a directory's fsync makes a rename in it durable). */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
 }
+
+export const fsyncDir = fsyncPath;

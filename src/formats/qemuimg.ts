@@ -47,11 +47,22 @@ export function pinVmdkCid(vmdkPath: string, cid: string): void {
     const head = Buffer.alloc(64 * 1024);
     const n = readSync(fd, head, 0, head.length, 0);
     const text = head.subarray(0, n).toString('latin1');
-    const m = /\nCID=([0-9a-f]{8})\n/.exec(text);
+    // qemu-img prints the CID with %x, not zero-padded: it may be shorter than 8 digits.
+    const m = /\nCID=([0-9a-f]{1,8})\n/.exec(text);
     if (!m) {
       throw new LbError(`${vmdkPath}: no CID line in the VMDK descriptor`, { code: 'E_FORMAT_VMDK', hint: 'qemu-img changed its VMDK layout; check qemu-utils' });
     }
-    writeSync(fd, Buffer.from(cid, 'latin1'), 0, 8, m.index + 5);
+    const start = m.index + 5;
+    const end = start + m[1]!.length;
+    // The descriptor is NUL-padded to its sectors: the text after the CID moves right by at most
+    // 7 bytes into that padding.
+    const textEnd = text.indexOf('\0', end);
+    const grow = cid.length - m[1]!.length;
+    if (textEnd < 0 || text.slice(textEnd, textEnd + grow).replace(/\0/g, '') !== '') {
+      throw new LbError(`${vmdkPath}: no room to pin the VMDK content id`, { code: 'E_FORMAT_VMDK', hint: 'qemu-img changed its VMDK layout; check qemu-utils' });
+    }
+    const rewritten = Buffer.from(cid + text.slice(end, textEnd), 'latin1');
+    writeSync(fd, rewritten, 0, rewritten.length, start);
   } finally {
     closeSync(fd);
   }

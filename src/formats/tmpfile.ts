@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fsyncDir } from '../fsutil.js';
+import { fsyncDir, fsyncPath } from '../fsutil.js';
 
 /** The temp name an artifact is built under, beside its final path (same filesystem: rename is atomic). */
 export function tempPath(finalPath: string): string {
@@ -24,14 +24,5 @@ export async function produceAtomically<T>(finalPath: string, make: (tmp: string
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
-  }
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
