@@ -64,7 +64,6 @@ const boardFields = {
   vmware: Type.Optional(
     Type.Object({ hardware_version: Type.String({ pattern: '^vmx-[0-9]+$', hint: 'e.g. vmx-13' }) }, { description: 'OVA settings' }),
   ),
-  hyperv: Type.Optional(Type.Object({ generation: Type.Integer({ enum: [1, 2] }) }, { description: 'VHDX settings' })),
   libvirt: Type.Optional(Type.Object({ machine: Type.String({ description: 'e.g. q35' }) }, { description: 'libvirt domain settings' })),
 };
 

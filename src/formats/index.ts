@@ -4,13 +4,14 @@ import type { Board } from '../board/schema.js';
 import { LbError } from '../errors.js';
 import { runTool } from '../run.js';
 import { fsyncDir } from '../fsutil.js';
-import { sha256File } from '../hash.js';
+import { mapImage } from './bmap.js';
 import { makeInstallerIso } from './iso.js';
 import { renderLibvirtDomain } from './libvirt.js';
 import { makeOvfFolder, packOva } from './ova.js';
 import { artifactNames, boardForFormats, planFormats, type Artifact, type FormatKind, type FormatsBoard } from './plan.js';
 import { convertDisk } from './qemuimg.js';
-import { produceAtomically } from './tmpfile.js';
+import { pinVhdxIds } from './vhdx.js';
+import { produceAtomically, tempPath } from './tmpfile.js';
 import { validateLibvirtDomain } from './validate.js';
 
 export { planFormats, boardForFormats, artifactNames, FORMAT_KINDS, FORMAT_DISK_LIMITS, isFormatKind, DEFAULT_VMX } from './plan.js';
@@ -61,10 +62,11 @@ export async function produceFormats(input: ProduceFormatsInput): Promise<Artifa
   const names = artifactNames(input.baseName);
   const out = (f: string) => join(input.outDir, f);
   const mtime = new Date(input.sourceDateEpoch * 1000);
-  // Hashing a sparse multi-GiB image reads every hole: only the formats that need the digest
-  // (VMDK content id, the installer's check) pay for it, and at most once.
-  let digest: Promise<string> | undefined;
-  const raw = { path: resolve(input.rawImage), size, sha256: () => (digest ??= sha256File(input.rawImage)) };
+  // One bmap serves the bmap artifact, the installer's range table and the digest that pins the
+  // VMDK and VHDX ids: bmaptool reads only the image's data, never its holes. Asked for only
+  // when needed (a conversion runs while the bmap step maps).
+  let mapped: ReturnType<typeof mapImage> | undefined;
+  const raw = { path: resolve(input.rawImage), size, mapped: () => (mapped ??= mapImage(input.rawImage, `${tempPath(out(names.bmap))}.map`)) };
 
   const steps: Record<FormatKind, () => Promise<Artifact[]>> = {
     raw: async () => {
@@ -74,7 +76,8 @@ export async function produceFormats(input: ProduceFormatsInput): Promise<Artifa
       return [{ path: out(names.raw), kind: 'raw' }];
     },
     bmap: async () => {
-      await produceAtomically(out(names.bmap), (tmp) => runTool('bmaptool', ['create', '-o', tmp, raw.path], { stage: 'bmap' }));
+      const { bmapXml } = await raw.mapped();
+      await produceAtomically(out(names.bmap), async (tmp) => writeFileSync(tmp, bmapXml));
       return [{ path: out(names.bmap), kind: 'bmap' }];
     },
     qcow2: async () => {
@@ -91,7 +94,7 @@ export async function produceFormats(input: ProduceFormatsInput): Promise<Artifa
     ova: async () => {
       const dir = out(names.ovfDir);
       const ovfNames = { ovf: names.ovf, mf: names.mf, vmdk: names.vmdk };
-      await makeOvfFolder(board, input.version, raw, dir, ovfNames, mtime);
+      await makeOvfFolder(board, input.version, raw.path, async () => (await raw.mapped()).digest, dir, ovfNames, mtime);
       await packOva(dir, ovfNames, out(names.ova), mtime);
       return [
         { path: out(names.ova), kind: 'ova' },
@@ -101,12 +104,15 @@ export async function produceFormats(input: ProduceFormatsInput): Promise<Artifa
       ];
     },
     vhdx: async () => {
-      await produceAtomically(out(names.vhdx), (tmp) => convertDisk('vhdx', raw.path, tmp));
+      await produceAtomically(out(names.vhdx), async (tmp) => {
+        await convertDisk('vhdx', raw.path, tmp);
+        pinVhdxIds(tmp, (await raw.mapped()).digest);
+      });
       return [{ path: out(names.vhdx), kind: 'vhdx' }];
     },
     iso: async () => {
       await makeInstallerIso(
-        { board: board.name, version: input.version, raw: { ...raw, sha256: await raw.sha256() }, rootfsDir: input.rootfsDir!, sourceDateEpoch: input.sourceDateEpoch },
+        { board: board.name, version: input.version, raw: { path: raw.path, ...(await raw.mapped()) }, rootfsDir: input.rootfsDir!, sourceDateEpoch: input.sourceDateEpoch },
         out(names.iso),
       );
       return [{ path: out(names.iso), kind: 'iso' }];

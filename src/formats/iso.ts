@@ -7,7 +7,8 @@ import { runTool } from '../run.js';
 import earlyTemplate from './installer/early.cfg.ejs';
 import grubTemplate from './installer/grub.cfg.ejs';
 import initTemplate from './installer/init.sh.ejs';
-import { extractRanges, parseBmapRanges, renderRangeTable } from './installer/ranges.js';
+import type { MappedImage } from './bmap.js';
+import { extractRanges, renderRangeTable } from './installer/ranges.js';
 import { findKernel, INSTALLER_MODULES, moduleLoadOrder, readKernelModules } from './installer/modules.js';
 import { produceAtomically, tempPath } from './tmpfile.js';
 
@@ -26,15 +27,16 @@ const SAFE = /^[A-Za-z0-9._+-]+$/;
 export interface IsoInput {
   board: string;
   version: string;
-  raw: { path: string; sha256: string; size: number };
+  /** The raw image and its map (bmap, ranges, digest). */
+  raw: { path: string } & Pick<MappedImage, 'map' | 'digest'>;
   /** A root filesystem tree holding the appliance kernel (boot/vmlinuz-*, lib/modules/*). */
   rootfsDir: string;
   sourceDateEpoch: number;
 }
 
 /** Names the installer by what it installs, so it finds its own medium and no other. */
-export function mediumId(input: Pick<IsoInput, 'board' | 'version' | 'raw'>): string {
-  return createHash('sha256').update(`${input.board}\0${input.version}\0${input.raw.sha256}`).digest('hex').slice(0, 16);
+export function mediumId(input: { board: string; version: string; raw: { digest: string } }): string {
+  return createHash('sha256').update(`${input.board}\0${input.version}\0${input.raw.digest}`).digest('hex').slice(0, 16);
 }
 
 export interface InstallerFiles {
@@ -44,7 +46,7 @@ export interface InstallerFiles {
 }
 
 /** Renders the installer's init script and GRUB configs. Pure. */
-export function renderInstaller(input: Pick<IsoInput, 'board' | 'version' | 'raw'>, timeout = 5): InstallerFiles {
+export function renderInstaller(input: { board: string; version: string; raw: { digest: string } }, timeout = 5): InstallerFiles {
   for (const [what, v] of [['board', input.board], ['version', input.version]] as const) {
     if (!SAFE.test(v)) throw new LbError(`installer: ${what} '${v}' has characters a shell or GRUB would read`, { code: 'E_ISO_NAME', hint: 'letters, digits and ._+- only' });
   }
@@ -172,15 +174,13 @@ export async function makeInstallerIso(input: IsoInput, isoPath: string): Promis
       // Only the image's data goes on the ISO, with a table of where it belongs: the installer
       // zeroes the target's first image-size bytes and writes the data ranges, so an 8 GiB image
       // holding 800 MB installs (and is verified) at the cost of 800 MB.
-      const bmap = join(work, 'image.bmap');
-      await runTool('bmaptool', ['create', '-o', bmap, input.raw.path], { stage: 'installer: map image data' });
-      const { ranges } = parseBmapRanges(readFileSync(bmap, 'utf8'));
+      const { map, digest } = input.raw;
       const payload = join(work, 'image.data');
-      const table = extractRanges(input.raw.path, ranges, payload);
+      extractRanges(input.raw.path, map.ranges, payload);
       await runTool('zstd', ['-q', '-6', '-T0', '-f', '--rm', payload, '-o', join(tree, 'lbinstall/image.data.zst')], { stage: 'installer: compress image' });
-      writeFileSync(join(tree, 'lbinstall/ranges'), renderRangeTable(table));
-      writeFileSync(join(tree, 'lbinstall/image.sha256'), `${input.raw.sha256}\n`);
-      writeFileSync(join(tree, 'lbinstall/image.size'), `${input.raw.size}\n`);
+      writeFileSync(join(tree, 'lbinstall/ranges'), renderRangeTable(map.ranges));
+      writeFileSync(join(tree, 'lbinstall/image.digest'), `${digest}\n`);
+      writeFileSync(join(tree, 'lbinstall/image.size'), `${map.imageSize}\n`);
       writeFileSync(join(tree, 'lbinstall/id'), `${id}\n`);
       writeFileSync(join(tree, `lbinstall/${id}`), '');
       mkdirSync(join(tree, 'boot/grub'), { recursive: true });

@@ -22,7 +22,9 @@ export interface OvfNames {
 export async function makeOvfFolder(
   board: FormatsBoard,
   version: string,
-  raw: { path: string; sha256: () => Promise<string> },
+  raw: string,
+  /** The raw image's digest: the content id is derived from it, so the same image gives the same VMDK. */
+  digest: () => Promise<string>,
   dir: string,
   names: OvfNames,
   mtime: Date,
@@ -30,9 +32,8 @@ export async function makeOvfFolder(
   await produceAtomically(dir, async (tmp) => {
     mkdirSync(tmp);
     const vmdk = join(tmp, names.vmdk);
-    await convertDisk('vmdk', raw.path, vmdk);
-    // The content id is derived from the input, so the same raw image gives the same VMDK.
-    pinVmdkCid(vmdk, (await raw.sha256()).slice(0, 8));
+    await convertDisk('vmdk', raw, vmdk);
+    pinVmdkCid(vmdk, (await digest()).slice(0, 8));
     const fileSize = statSync(vmdk).size;
     if (fileSize > USTAR_MAX_MEMBER) {
       throw new LbError(`board ${board.name}: the VMDK is ${fileSize} bytes, more than an OVA (USTAR) member can hold`, {

@@ -49,7 +49,7 @@ describe('the boards in boards/', () => {
   it.each([
     ['kvm', { cpus: 2, memory_mib: 4096, disk_gib: 20, nics: 4, model: 'virtio-net-pci', firmware: 'both' }],
     ['vmware', { cpus: 2, memory_mib: 4096, disk_gib: 20, nics: 4, model: 'vmxnet3', firmware: 'both' }],
-    ['hyperv', { cpus: 2, memory_mib: 4096, disk_gib: 20, nics: 4, model: 'hv_netvsc', firmware: 'uefi' }],
+    ['hyperv', { cpus: 2, memory_mib: 4096, disk_gib: 20, nics: 4, model: 'hv_netvsc', firmware: 'both' }],
   ])('%s is the virtual appliance the guides describe', (name, want) => {
     const b = loadBoard(repo, name);
     expect({ cpus: b.cpus, memory_mib: b.memory_mib, disk_gib: b.disk_gib, nics: b.nic.count, model: b.nic.model, firmware: b.firmware }).toEqual(want);

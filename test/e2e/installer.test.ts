@@ -3,7 +3,8 @@
  * an installer ISO (as the physical board ships it), booted under TCG with SeaBIOS and with OVMF,
  * installed non-interactively onto a blank virtual disk (kernel arguments typed at GRUB's command
  * line over the serial console), and the installed disk is then booted to the supervisor's banner.
- * A small ISO made from a tiny disk checks the refusals (boot medium, too small) and the prompt.
+ * A small ISO made from a tiny disk checks the refusals (boot medium, too small), the prompt on
+ * the serial console and on the VGA screen and keyboard, and booting from a USB stick under UEFI.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -32,6 +33,34 @@ function builtImage(): Built {
   return { raw: join(outDir, m.rawImage), version: m.version, board: m.board, rootfs };
 }
 
+/** The console text without ANSI escapes and carriage returns, as a person would read it. */
+function readable(text: string): string {
+  return text.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').replace(/\r/g, '');
+}
+
+/**
+ * Types one line at GRUB's prompt and checks its echo: a key pressed while GRUB is still painting
+ * can be dropped (seen under OVMF), which would silently change the command; such a line is typed
+ * again. Under OVMF the firmware's console is the serial port too, so GRUB's echo arrives with
+ * every character twice. Returns once GRUB is back at its prompt, or shows the menu.
+ */
+async function typeGrubLine(vm: Qemu, line: string): Promise<void> {
+  const doubled = [...line].map((c) => c + c).join('');
+  for (let attempt = 1; ; attempt++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const mark = vm.mark();
+    for (const ch of line) {
+      vm.send(ch);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    vm.send('\r');
+    const [after] = await vm.waitFor(/grub>|Install lbimage/, 30_000, { since: mark });
+    const echo = readable(vm.log().slice(mark));
+    if (echo.includes(line) || echo.includes(doubled) || after !== 'grub>') return;
+    if (attempt === 3) throw new Error(`GRUB did not echo \`${line}\` after 3 tries; last echo:\n${echo}`);
+  }
+}
+
 /** At GRUB's menu: c, set and export lbextra, re-read the menu, boot the first entry. */
 async function typeKernelArgs(vm: Qemu, args: string): Promise<void> {
   await vm.waitFor(/Install lbimage/, 180_000);
@@ -39,14 +68,10 @@ async function typeKernelArgs(vm: Qemu, args: string): Promise<void> {
   vm.send('c');
   // GRUB paints with escape sequences after the prompt (more of them under OVMF): no `$` anchor.
   await vm.waitFor(/grub>/, 30_000, { since: atPrompt });
-  for (const line of [`set lbextra="${args}"`, 'export lbextra', 'configfile $prefix/grub.cfg']) {
-    const mark = vm.mark();
-    for (const ch of `${line}\r`) {
-      vm.send(ch);
-      await new Promise((r) => setTimeout(r, 15));
-    }
-    await vm.waitFor(line === 'configfile $prefix/grub.cfg' ? /Install lbimage/ : /grub>/, 30_000, { since: mark });
-  }
+  await typeGrubLine(vm, `set lbextra="${args}"`);
+  await typeGrubLine(vm, 'export lbextra');
+  await typeGrubLine(vm, 'configfile $prefix/grub.cfg');
+  await new Promise((r) => setTimeout(r, 500));
   vm.send('\r');
 }
 
@@ -114,7 +139,16 @@ describe('ISO installer', () => {
       await vm.waitFor(/lbinstall: REFUSED: \/dev\/vda holds the installation medium itself/, 30_000);
       await vm.waitFor(/vdb +virtio disk +33 MB +\(not usable: \/dev\/vdb is too small: 33554432 bytes, the image needs 67108864\)/, 30_000);
       await vm.waitFor(/Install onto which disk/, 30_000);
-      vm.send('vdb\r');
+      // The VGA console shows what the serial console shows, and its keyboard answers too.
+      // (It asks on ttyS0 first: poll the screen a little.)
+      let screen = '';
+      for (let i = 0; i < 20 && !/Install onto which disk/.test(screen); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        screen = (await vm.vgaText()).join('\n');
+      }
+      expect(screen).toMatch(/vdc +virtio disk +134 MB/);
+      expect(screen).toMatch(/Install onto which disk/);
+      await vm.typeKeys('vdb\r');
       await vm.waitFor(/REFUSED: \/dev\/vdb is too small/, 30_000);
       await vm.waitFor(/Install onto which disk/, 30_000, { since: vm.mark() - 200 });
       vm.send('vdc\r');
@@ -132,6 +166,21 @@ describe('ISO installer', () => {
       expect(readFileSync(small).every((b) => b === 0)).toBe(true);
       const raw = join(work, 'fixture.img');
       const cmp = await runTool('cmp', ['-n', String(64 * 2 ** 20), raw, big], { nothrow: true });
+      expect(cmp.exitCode).toBe(0);
+    }, 600_000);
+
+    it('boots from a USB stick under UEFI and installs unattended', async () => {
+      const disk = join(work, 'usb-target.img');
+      await runTool('qemu-img', ['create', '-f', 'raw', disk, '128M'], {});
+      vm = await startQemu({
+        firmware: 'uefi', name: 'installer-usb-uefi', nics: { count: 0 },
+        drives: [{ path: iso, format: 'raw', snapshot: true, interface: 'usb' }, { path: disk, format: 'raw', snapshot: false }],
+      });
+      await typeKernelArgs(vm, 'lbinstall.target=/dev/vda lbinstall.yes=1');
+      await vm.waitFor(/lbinstall: installation medium: \/dev\/sda/, 180_000);
+      await vm.waitFor(/lbinstall: verified \/dev\/vda: all \d+ data ranges match the image/, 300_000);
+      await vm.exited;
+      const cmp = await runTool('cmp', ['-n', String(64 * 2 ** 20), join(work, 'fixture.img'), disk], { nothrow: true });
       expect(cmp.exitCode).toBe(0);
     }, 600_000);
   });

@@ -9,7 +9,7 @@
  *   await vm.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +18,11 @@ export type Firmware = 'bios' | 'uefi';
 
 export interface DriveSpec {
   path: string;
-  format?: 'qcow2' | 'raw';
+  format?: 'qcow2' | 'raw' | 'vmdk' | 'vhdx';
   /** Writes go to a throw-away overlay (default true): a test never changes a built image. */
   snapshot?: boolean;
-  /** Disk bus (default virtio). */
-  interface?: 'virtio' | 'ide' | 'scsi' | 'none';
+  /** Disk bus (default virtio); usb is a USB stick on an xHCI controller. */
+  interface?: 'virtio' | 'ide' | 'scsi' | 'usb' | 'none';
 }
 
 export interface HostFwd {
@@ -55,6 +55,16 @@ export interface Qemu {
   waitFor(pattern: RegExp | string, timeoutMs: number, opts?: { since?: number }): Promise<RegExpMatchArray>;
   /** Writes to the serial console. */
   send(text: string): void;
+  /** Runs a command on QEMU's human monitor and returns its output. */
+  monitor(command: string): Promise<string>;
+  /**
+   * The VGA text memory (text mode at 0xb8000, as SeaBIOS leaves it for the kernel's vgacon), one
+   * string per 80-column row: the screen and the lines vgacon scrolled past (it scrolls by moving
+   * the display's start within the 32 KiB window, so the screen can be anywhere in it).
+   */
+  vgaText(): Promise<string[]>;
+  /** Types on the VM's PS/2 keyboard (the VGA console), key by key. */
+  typeKeys(text: string): Promise<void>;
   /** Everything the serial console printed so far. */
   log(): string;
   /** Its last lines, for error messages. */
@@ -91,7 +101,7 @@ function tailOf(text: string, lines: number): string {
   return clean.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; vars?: string }, ports: number[]): string[] {
+export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; monitorSock: string; vars?: string }, ports: number[]): string[] {
   const args = [
     '-machine', 'q35,accel=tcg',
     '-cpu', 'max',
@@ -99,7 +109,7 @@ export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; vars?: 
     '-m', String(opts.memoryMb ?? 1024),
     '-display', 'none',
     '-vga', 'std',
-    '-monitor', 'none',
+    '-monitor', `unix:${paths.monitorSock},server=on,wait=off`,
     '-no-reboot',
     '-chardev', `socket,id=ser0,path=${paths.serialSock},server=on,wait=on`,
     '-serial', 'chardev:ser0',
@@ -112,8 +122,9 @@ export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; vars?: 
     const fmt = d.format ?? (d.path.endsWith('.qcow2') ? 'qcow2' : 'raw');
     const bus = d.interface ?? 'virtio';
     const snap = d.snapshot ?? true;
-    args.push('-drive', `file=${d.path},format=${fmt},if=${bus === 'scsi' ? 'none' : bus},id=disk${i},snapshot=${snap ? 'on' : 'off'}`);
+    args.push('-drive', `file=${d.path},format=${fmt},if=${bus === 'scsi' || bus === 'usb' ? 'none' : bus},id=disk${i},snapshot=${snap ? 'on' : 'off'}`);
     if (bus === 'scsi') args.push('-device', 'virtio-scsi-pci', '-device', `scsi-hd,drive=disk${i}`);
+    if (bus === 'usb') args.push('-device', `qemu-xhci,id=xhci${i}`, '-device', `usb-storage,bus=xhci${i}.0,drive=disk${i},removable=on`);
   });
   if (opts.cdrom) args.push('-drive', `file=${opts.cdrom},media=cdrom,readonly=on,if=ide,index=2`);
   if (opts.bootFrom === 'cdrom') args.push('-boot', 'order=dc');
@@ -131,6 +142,7 @@ export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; vars?: 
 export async function startQemu(opts: QemuOptions): Promise<Qemu> {
   const dir = mkdtempSync(join(tmpdir(), 'lbimage-qemu-'));
   const serialSock = join(dir, 'serial.sock');
+  const monitorSock = join(dir, 'monitor.sock');
   let vars: string | undefined;
   if (opts.firmware === 'uefi') {
     if (!existsSync(OVMF_CODE)) throw new Error(`${OVMF_CODE} missing: apt-get install ovmf`);
@@ -142,7 +154,7 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
   const logFile = opts.logFile ?? join(tmpdir(), `lbimage-console-${opts.name ?? 'vm'}-${process.pid}-${Date.now()}.log`);
   writeFileSync(logFile, '');
 
-  const child: ChildProcess = spawn('qemu-system-x86_64', qemuArgs(opts, { serialSock, vars }, ports), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('qemu-system-x86_64', qemuArgs(opts, { serialSock, monitorSock, vars }, ports), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -178,7 +190,22 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
   });
   sock.on('error', () => undefined);
 
+  const monitor = humanMonitor(monitorSock);
   const vm: Qemu = {
+    monitor,
+    async vgaText() {
+      const dump = join(dir, 'vga.bin');
+      // Quoted: the monitor reads an unquoted path as an expression (a / b).
+      const said = await monitor(`pmemsave 0xb8000 0x8000 "${dump}"`);
+      if (!existsSync(dump)) throw new Error(`qemu monitor: pmemsave wrote nothing: ${said.trim()}`);
+      return vgaRows(readFileSync(dump));
+    },
+    async typeKeys(text) {
+      for (const ch of text) {
+        await monitor(`sendkey ${keyName(ch)}`);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    },
     ports,
     logFile,
     exited,
@@ -215,10 +242,85 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
         clearTimeout(t);
       }
       sock.destroy();
+      monitor.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return vm;
+}
+
+/** VGA text memory (character, attribute pairs) as 80-column rows, trailing blanks trimmed. */
+export function vgaRows(mem: Buffer): string[] {
+  const rows: string[] = [];
+  for (let r = 0; r < Math.floor(mem.length / 160); r++) {
+    let row = '';
+    for (let c = 0; c < 80; c++) {
+      const ch = mem[(r * 80 + c) * 2] ?? 0x20;
+      row += ch >= 0x20 && ch < 0x7f ? String.fromCharCode(ch) : ' ';
+    }
+    rows.push(row.trimEnd());
+  }
+  return rows;
+}
+
+const SHIFTED: Record<string, string> = { '"': 'apostrophe', '_': 'minus', '=': 'equal', ':': 'semicolon', '?': 'slash', '>': 'dot', '<': 'comma', '!': '1', '@': '2', '#': '3', '$': '4', '%': '5', '&': '7', '*': '8', '(': '9', ')': '0', '+': 'equal' };
+const PLAIN: Record<string, string> = { ' ': 'spc', '\n': 'ret', '\r': 'ret', '-': 'minus', '=': 'equal', '.': 'dot', ',': 'comma', '/': 'slash', ';': 'semicolon', "'": 'apostrophe', '\t': 'tab' };
+
+/** The monitor's `sendkey` name of a character on a US keyboard. */
+export function keyName(ch: string): string {
+  if (/^[a-z0-9]$/.test(ch)) return ch;
+  if (/^[A-Z]$/.test(ch)) return `shift-${ch.toLowerCase()}`;
+  if (PLAIN[ch]) return PLAIN[ch];
+  if (SHIFTED[ch]) return `shift-${SHIFTED[ch]}`;
+  throw new Error(`no key for ${JSON.stringify(ch)}`);
+}
+
+type Monitor = ((command: string) => Promise<string>) & { close(): void };
+
+/** A client of QEMU's human monitor on a unix socket: one command at a time, output up to the next prompt. */
+function humanMonitor(path: string): Monitor {
+  let conn: Promise<{ sock: Socket; read: () => Promise<string> }> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  const open = () =>
+    new Promise<{ sock: Socket; read: () => Promise<string> }>((resolve, reject) => {
+      const sock = connect(path);
+      let buf = '';
+      let waiting: (() => void) | undefined;
+      sock.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        waiting?.();
+      });
+      // Output ends at the next "(qemu) " prompt.
+      const read = () =>
+        new Promise<string>((res, rej) => {
+          const t = setTimeout(() => rej(new Error(`qemu monitor: no prompt within 30s; got ${JSON.stringify(buf)}`)), 30_000);
+          const check = () => {
+            const at = buf.indexOf('(qemu) ');
+            if (at < 0) return;
+            clearTimeout(t);
+            waiting = undefined;
+            const out = buf.slice(0, at);
+            buf = buf.slice(at + 7);
+            res(out);
+          };
+          waiting = check;
+          check();
+        });
+      sock.once('error', reject);
+      sock.once('connect', () => void read().then(() => resolve({ sock, read }), reject)); // the banner
+    });
+  const run = async (command: string) => {
+    const c = await (conn ??= open());
+    c.sock.write(`${command}\n`);
+    return (await c.read()).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+  };
+  const monitor = ((command: string) => {
+    const next = queue.then(() => run(command));
+    queue = next.catch(() => undefined);
+    return next;
+  }) as Monitor;
+  monitor.close = () => void conn?.then((c) => c.sock.destroy(), () => undefined);
+  return monitor;
 }
 
 /** Appends a note to a console log (e.g. which test step is running), for humans reading it later. */

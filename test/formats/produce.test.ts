@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as tar from 'tar';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { produceFormats, qemuImgInfo, checkDisk, validateOvf, validateLibvirtDomain, type Artifact } from '../../src/formats/index.js';
+import { mapDigest, parseBmapRanges } from '../../src/formats/installer/ranges.js';
 import { runTool } from '../../src/run.js';
 import { makeRawFixture, SDE, tempDir, testBoard } from './fixture.js';
 
@@ -62,8 +63,8 @@ describe('produceFormats on a small disk', () => {
     expect(readdirSync(a.dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
-  it('is byte-identical for the same inputs (all but the VHDX: qemu-img writes random GUIDs there)', () => {
-    for (const x of a.artifacts.filter((y) => y.kind !== 'vhdx')) {
+  it('is byte-identical for the same inputs (the VMDK and VHDX ids qemu-img draws at random are pinned)', () => {
+    for (const x of a.artifacts) {
       const y = b.artifacts.find((z) => z.kind === x.kind)!;
       expect([x.kind, sha(x.path)]).toEqual([x.kind, sha(y.path)]);
     }
@@ -144,6 +145,19 @@ describe('produceFormats on a small disk', () => {
     expect(ls.stdout).toMatch(/image.data.zst/);
     expect(ls.stdout).toMatch(/ranges/);
   });
+
+  it('names the image by the digest of its bmap: the ISO carries it, the VMDK content id comes from it', async () => {
+    const digest = mapDigest(parseBmapRanges(readFileSync(path('bmap'), 'utf8')));
+    const dir = tempDir('iso-x');
+    await runTool('xorriso', ['-osirrox', 'on', '-indev', path('iso'), '-extract', '/lbinstall', join(dir, 'lbinstall')], {});
+    expect(readFileSync(join(dir, 'lbinstall/image.digest'), 'utf8')).toBe(`${digest}\n`);
+    // what the installer recomputes before it writes anything
+    const size = readFileSync(join(dir, 'lbinstall/image.size'), 'utf8');
+    expect(createHash('sha256').update(size + readFileSync(join(dir, 'lbinstall/ranges'), 'utf8')).digest('hex')).toBe(digest);
+    expect(Number(size)).toBe(statSync(a.raw).size);
+    const vmdkHead = readFileSync(path('vmdk')).subarray(0, 64 * 1024).toString('latin1');
+    expect(vmdkHead).toContain(`\nCID=${digest.slice(0, 8)}\n`);
+  });
 });
 
 describe('bad input leaves nothing at the final path', () => {
@@ -164,7 +178,7 @@ describe('bad input leaves nothing at the final path', () => {
     const old = process.env.PATH;
     process.env.PATH = '/nonexistent';
     try {
-      await expect(produceFormats({ board: testBoard({ formats: ['vhdx'] }), rawImage: raw, outDir: out, baseName: 'x', version: '0.1.0', sourceDateEpoch: SDE }))
+      await expect(produceFormats({ board: testBoard({ formats: ['qcow2'] }), rawImage: raw, outDir: out, baseName: 'x', version: '0.1.0', sourceDateEpoch: SDE }))
         .rejects.toMatchObject({ code: 'E_TOOL_MISSING', hint: expect.stringContaining('qemu-utils') });
     } finally {
       process.env.PATH = old;

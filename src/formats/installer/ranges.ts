@@ -9,25 +9,48 @@ export interface DataRange {
   sha256: string;
 }
 
+/** An image's data map: its size and where its data lies; everything else is zeros. */
+export interface ImageMap {
+  imageSize: number;
+  ranges: DataRange[];
+}
+
+function bmapError(what: string): LbError {
+  return new LbError(`bmap: ${what}`, { code: 'E_FORMAT_BMAP', hint: 'bmaptool create produced an unexpected file; check the bmap-tools package' });
+}
+
 /**
  * The mapped block ranges of a bmaptool bmap (format 1.x/2.x): `<Range>first-last</Range>` or
- * `<Range>block</Range>`, in BlockSize units, clamped to ImageSize. Pure.
+ * `<Range>block</Range>`, in BlockSize units, clamped to ImageSize, with the range's sha256
+ * (`chksum`) where the bmap has one ('' where not). Pure.
  */
-export function parseBmapRanges(xml: string): { imageSize: number; ranges: { offset: number; length: number }[] } {
+export function parseBmapRanges(xml: string): ImageMap {
   const num = (tag: string) => {
     const m = new RegExp(`<${tag}>\\s*(\\d+)\\s*</${tag}>`).exec(xml);
-    if (!m) throw new LbError(`bmap: no <${tag}>`, { code: 'E_FORMAT_BMAP', hint: 'bmaptool create produced an unexpected file' });
+    if (!m) throw bmapError(`no <${tag}>`);
     return Number(m[1]);
   };
   const imageSize = num('ImageSize');
   const bs = num('BlockSize');
-  const ranges = [...xml.matchAll(/<Range[^>]*>\s*(\d+)(?:\s*-\s*(\d+))?\s*<\/Range>/g)].map((m) => {
-    const first = Number(m[1]);
-    const last = m[2] === undefined ? first : Number(m[2]);
+  const sha256 = /<ChecksumType>\s*sha256\s*<\/ChecksumType>/.test(xml);
+  const ranges = [...xml.matchAll(/<Range(?:\s+chksum="([0-9a-f]*)")?[^>]*>\s*(\d+)(?:\s*-\s*(\d+))?\s*<\/Range>/g)].map((m) => {
+    const first = Number(m[2]);
+    const last = m[3] === undefined ? first : Number(m[3]);
     const offset = first * bs;
-    return { offset, length: Math.min((last + 1) * bs, imageSize) - offset };
+    return { offset, length: Math.min((last + 1) * bs, imageSize) - offset, sha256: sha256 ? (m[1] ?? '') : '' };
   });
   return { imageSize, ranges };
+}
+
+/**
+ * The image's digest, from its data map instead of its bytes: sha256 of the size and the range
+ * table (each range with its sha256). It changes whenever a byte of the image does, like a
+ * sha256 of the whole file, but costs nothing beyond the map: hashing a 20 GiB sparse image
+ * would read and hash every hole. The installer recomputes it from what it carries. Pure.
+ */
+export function mapDigest(map: ImageMap): string {
+  if (map.ranges.some((r) => !/^[0-9a-f]{64}$/.test(r.sha256))) throw bmapError('a range has no sha256 checksum (bmap format 2.0 with ChecksumType sha256 is needed)');
+  return createHash('sha256').update(`${map.imageSize}\n${renderRangeTable(map.ranges)}`).digest('hex');
 }
 
 /** The installer's range table: one `offset length sha256` line per data range. */
@@ -37,14 +60,15 @@ export function renderRangeTable(ranges: readonly DataRange[]): string {
 
 /**
  * Copies the data ranges of `raw` back to back into `dest` (the installer's payload, before
- * compression) and returns each range with its sha256, which the installer checks on the disk.
+ * compression), checking each against its sha256 from the map: an image that changed since it
+ * was mapped would install something its digest does not name.
  */
-export function extractRanges(raw: string, ranges: readonly { offset: number; length: number }[], dest: string): DataRange[] {
+export function extractRanges(raw: string, ranges: readonly DataRange[], dest: string): void {
   const src = openSync(raw, 'r');
   const out = openSync(dest, 'w');
   const buf = Buffer.alloc(4 << 20);
   try {
-    return ranges.map((r) => {
+    for (const r of ranges) {
       const h = createHash('sha256');
       for (let done = 0; done < r.length; ) {
         const n = readSync(src, buf, 0, Math.min(buf.length, r.length - done), r.offset + done);
@@ -53,8 +77,14 @@ export function extractRanges(raw: string, ranges: readonly { offset: number; le
         for (let w = 0; w < n; ) w += writeSync(out, buf, w, n - w);
         done += n;
       }
-      return { ...r, sha256: h.digest('hex') };
-    });
+      const got = h.digest('hex');
+      if (got !== r.sha256) {
+        throw new LbError(`${raw}: bytes ${r.offset}+${r.length} have sha256 ${got}, its map says ${r.sha256}`, {
+          code: 'E_FORMAT_INPUT',
+          hint: 'the raw image changed while the formats were made; build it again',
+        });
+      }
+    }
   } finally {
     closeSync(src);
     closeSync(out);
