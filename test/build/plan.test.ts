@@ -69,11 +69,11 @@ describe('grub.cfg', () => {
     expect(entries.map((e) => e[0])).toEqual([
       'lbimage slot A (OK=$A_OK TRY=$A_TRY)',
       'lbimage slot B (OK=$B_OK TRY=$B_TRY)',
-      'lbimage factory defaults (slot $lb_slot)',
+      'lbimage factory defaults (slot $lb_slot, key f)',
     ]);
     expect(entries[0]![1]).toMatch(/linux \(\$lb_disk,gpt3\)\/vmlinuz root=PARTLABEL=rootfs-a .*rauc\.slot=A/);
     expect(entries[1]![1]).toMatch(/linux \(\$lb_disk,gpt4\)\/vmlinuz root=PARTLABEL=rootfs-b .*rauc\.slot=B/);
-    expect(entries.filter((e) => e[1]!.includes(FACTORY_RESET_ARG)).map((e) => e[0])).toEqual(['lbimage factory defaults (slot $lb_slot)']);
+    expect(entries.filter((e) => e[1]!.includes(FACTORY_RESET_ARG)).map((e) => e[0])).toEqual(['lbimage factory defaults (slot $lb_slot, key f)']);
   });
 
   it('implements RAUC\'s slot selection on the env block next to it', () => {

@@ -14,7 +14,7 @@ import { produceFormats } from '../../src/formats/index.js';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { makeRawFixture, SDE, tempDir, testBoard } from '../formats/fixture.js';
-import { startQemu, type Firmware, type Qemu } from './qemu.js';
+import { readable, startQemu, type Firmware, type Qemu } from './qemu.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const outDir = join(repo, 'out', 'kvm');
@@ -31,11 +31,6 @@ function builtImage(): Built {
   const rootfs = join(cache, 'rootfs', m.rootfsKey, 'tree');
   if (!existsSync(rootfs)) throw new Error(`${rootfs} missing: the cached rootfs of out/kvm`);
   return { raw: join(outDir, m.rawImage), version: m.version, board: m.board, rootfs };
-}
-
-/** The console text without ANSI escapes and carriage returns, as a person would read it. */
-function readable(text: string): string {
-  return text.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').replace(/\r/g, '');
 }
 
 /**

@@ -95,10 +95,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Console text without ANSI escapes and carriage returns (firmware and GRUB paint with them), as a person reads it. */
+export function readable(text: string): string {
+  return text.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').replace(/\r/g, '');
+}
+
 function tailOf(text: string, lines: number): string {
-  // Strip ANSI escapes and carriage returns: firmware and GRUB paint the screen with them.
-  const clean = text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
-  return clean.trimEnd().split('\n').slice(-lines).join('\n');
+  return readable(text).trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 export function qemuArgs(opts: QemuOptions, paths: { serialSock: string; monitorSock: string; vars?: string }, ports: number[]): string[] {

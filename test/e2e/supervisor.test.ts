@@ -2,18 +2,23 @@
  * The on-box supervisor end to end (issue 4), on the kvm image under TCG: first boot shows the
  * setup wizard on the serial console; the guide's two-arm NAT answers (documentation addresses)
  * make IPVS list the VIP and the real server; lbapply of a Layer 7 config makes HAProxy balance
- * two HTTP servers this test runs on the host's loopback; lbrestore --yes brings the wizard back.
+ * two HTTP servers this test runs on the host's loopback. The unit reboots: the boot applies the
+ * stored config again, and lbrestore --yes brings the wizard back. Set up once more, it reboots
+ * into GRUB's factory-defaults entry, which wipes the config and brings the wizard back.
  *
  * Networks (qemu user networking, isolated): eth0 "internal" 192.0.2.0/24, where the guest sees
  * this host as 192.0.2.2 (its loopback) and the real server 192.0.2.10:80 is a guestfwd to a
- * host server; eth1 "external" 198.51.100.0/24 (restricted, nothing beyond). One boot.
+ * host server; eth1 "external" 198.51.100.0/24 (restricted, nothing beyond). Three boots of one disk
+ * (a qcow2 overlay on the built image, so the image itself is never written).
  * Needs: make image BOARD=kvm (or LBIMAGE_E2E_OUT=<an out dir with manifest.json>).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, get, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bannerLine } from '../../src/onbox.js';
+import { runTool } from '../../src/run.js';
 import { annotate, freePort, startQemu, type Qemu } from './qemu.js';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -73,36 +78,92 @@ async function sh(vm: Qemu, cmd: string, timeoutMs = 120_000): Promise<{ out: st
   return { out: all.slice(0, all.indexOf(`@@${id}:`)).replace(/\r/g, ''), rc: Number(m[1]) };
 }
 
+/**
+ * The quick start guide's two-arm NAT answers to the setup wizard; with `mistakes`, two wrong
+ * answers on the way, each asked again with the reason.
+ */
+async function wizard(vm: Qemu, mistakes: boolean): Promise<void> {
+  await answer(vm, /Press Enter to continue, or Ctrl-C to exit\./, '', 120_000);
+  await answer(vm, /Is this unit part of an HA-Pair\? \(y\/n\) \[n\]: /, 'n');
+  await answer(vm, /one-armed set-up \(same subnet as servers\)\? \(y\/n\) \[y\]: /, 'n');
+  await answer(vm, /IP address for eth0 \[192\.168\.2\.21\]: /, '192.0.2.21');
+  await answer(vm, /netmask for eth0 \[255\.255\.255\.0\]: /, '');
+  await answer(vm, /IP address for eth1 \(external, virtual services\): /, '198.51.100.21');
+  await answer(vm, /netmask for eth1 .*\[255\.255\.255\.0\]: /, '');
+  if (mistakes) {
+    await answer(vm, /default gateway \(empty for none\): /, '203.0.113.1');
+    await answer(vm, /gateway 203\.0\.113\.1 is not on the subnet of eth0 or eth1; please try again\.\r?\n.*default gateway/, '198.51.100.1');
+  } else {
+    await answer(vm, /default gateway \(empty for none\): /, '198.51.100.1');
+  }
+  await answer(vm, /nameserver \(empty for none\): /, '192.0.2.3');
+  await answer(vm, /port of the first virtual server \[80\]: /, '');
+  if (mistakes) {
+    await answer(vm, /IP of the first real server: /, '198.51.100.30');
+    await answer(vm, /real server 198\.51\.100\.30 is not on the internal subnet 192\.0\.2\.0\/24 \(eth0\).*\r?\n.*IP of the first real server: /, '192.0.2.10');
+  } else {
+    await answer(vm, /IP of the first real server: /, '192.0.2.10');
+  }
+  await answer(vm, /administrator password: /, PASSWORD);
+  await answer(vm, /administrator password again: /, PASSWORD);
+  await vm.waitFor(/Virtual service: +198\.51\.100\.21:80 \(NAT\)/, 30_000, { since: cursor });
+  await answer(vm, /Press Enter to confirm, or Ctrl-C to exit\./, '');
+  await vm.waitFor(/Setup complete\./, 300_000, { since: cursor });
+  expect(vm.log()).not.toContain(PASSWORD);
+}
+
 describe('on-box supervisor in qemu', () => {
   let vm: Qemu | undefined;
   const servers: Server[] = [];
+  const work = mkdtempSync(join(tmpdir(), 'lbimage-supervisor-e2e-'));
   afterAll(async () => {
     await vm?.stop();
     for (const s of servers) s.close();
+    rmSync(work, { recursive: true, force: true });
   });
 
-  it('wizard (two-arm NAT) → IPVS; lbapply Layer 7 → both host backends in turn; lbrestore → wizard', async () => {
+  it('wizard (two-arm NAT) → IPVS; lbapply Layer 7 → both host backends in turn; reboot → applied again; lbrestore → wizard; factory boot entry → wizard', async () => {
     const img = builtImage();
     const web1 = await httpServer('web1');
     const web2 = await httpServer('web2');
     const rip = await httpServer('rip');
     servers.push(web1.server, web2.server, rip.server);
     const vipPort = await freePort();
-    vm = await startQemu({
-      firmware: 'bios',
-      drives: [{ path: img.qcow2 }],
-      memoryMb: 1024,
-      cpus: 2,
-      name: 'supervisor',
-      nics: { count: 0 },
-      extraArgs: [
-        '-netdev',
-        `user,id=int0,net=192.0.2.0/24,host=192.0.2.2,dns=192.0.2.3,hostfwd=tcp:127.0.0.1:${vipPort}-192.0.2.21:8080,guestfwd=tcp:192.0.2.10:80-tcp:127.0.0.1:${rip.port}`,
-        '-device', 'virtio-net-pci,netdev=int0,mac=52:54:00:12:34:56',
-        '-netdev', 'user,id=ext1,net=198.51.100.0/24,restrict=on',
-        '-device', 'virtio-net-pci,netdev=ext1,mac=52:54:00:12:34:57',
-      ],
-    });
+    const disk = join(work, 'unit.qcow2');
+    await runTool('qemu-img', ['create', '-f', 'qcow2', '-F', 'qcow2', '-b', img.qcow2, disk]);
+    const boot = (name: string) =>
+      startQemu({
+        firmware: 'bios',
+        drives: [{ path: disk, snapshot: false }],
+        memoryMb: 1024,
+        cpus: 2,
+        name,
+        nics: { count: 0 },
+        extraArgs: [
+          '-netdev',
+          `user,id=int0,net=192.0.2.0/24,host=192.0.2.2,dns=192.0.2.3,hostfwd=tcp:127.0.0.1:${vipPort}-192.0.2.21:8080,guestfwd=tcp:192.0.2.10:80-tcp:127.0.0.1:${rip.port}`,
+          '-device', 'virtio-net-pci,netdev=int0,mac=52:54:00:12:34:56',
+          '-netdev', 'user,id=ext1,net=198.51.100.0/24,restrict=on',
+          '-device', 'virtio-net-pci,netdev=ext1,mac=52:54:00:12:34:57',
+        ],
+      });
+    const login = async () => {
+      await answer(vm!, /login: /, 'root', 120_000);
+      await answer(vm!, /Password: /, PASSWORD);
+      await vm!.waitFor(/root@lb:~# /, 60_000);
+      // No line editing, no echo and no prompt: what comes back is the commands' output only (a
+      // prompt would land before or after a command's output depending on timing).
+      vm!.send('set +o emacs +o vi; stty -echo; PS1=""; PS2=""\r');
+      await new Promise((r) => setTimeout(r, 2000));
+    };
+    const balanced = async () => {
+      const bodies: string[] = [];
+      for (let i = 0; i < 6; i++) bodies.push(await fetchText(vipPort));
+      expect(new Set(bodies)).toEqual(new Set(['web1', 'web2']));
+      for (let i = 1; i < bodies.length; i++) expect(bodies[i]).not.toBe(bodies[i - 1]);
+      return bodies.join(' ');
+    };
+    vm = await boot('supervisor');
     const t0 = Date.now();
     const step = (what: string) => {
       annotate(vm!, what);
@@ -114,36 +175,11 @@ describe('on-box supervisor in qemu', () => {
     await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 30_000);
     step('booted to factory settings');
 
-    // The quick start guide's two-arm NAT answers, with two wrong answers re-asked on the way.
-    await answer(vm, /Press Enter to continue, or Ctrl-C to exit\./, '', 120_000);
-    await answer(vm, /Is this unit part of an HA-Pair\? \(y\/n\) \[n\]: /, 'n');
-    await answer(vm, /one-armed set-up \(same subnet as servers\)\? \(y\/n\) \[y\]: /, 'n');
-    await answer(vm, /IP address for eth0 \[192\.168\.2\.21\]: /, '192.0.2.21');
-    await answer(vm, /netmask for eth0 \[255\.255\.255\.0\]: /, '');
-    await answer(vm, /IP address for eth1 \(external, virtual services\): /, '198.51.100.21');
-    await answer(vm, /netmask for eth1 .*\[255\.255\.255\.0\]: /, '');
-    await answer(vm, /default gateway \(empty for none\): /, '203.0.113.1');
-    await answer(vm, /gateway 203\.0\.113\.1 is not on the subnet of eth0 or eth1; please try again\.\r?\n.*default gateway/, '198.51.100.1');
-    await answer(vm, /nameserver \(empty for none\): /, '192.0.2.3');
-    await answer(vm, /port of the first virtual server \[80\]: /, '');
-    await answer(vm, /IP of the first real server: /, '198.51.100.30');
-    await answer(vm, /real server 198\.51\.100\.30 is not on the internal subnet 192\.0\.2\.0\/24 \(eth0\).*\r?\n.*IP of the first real server: /, '192.0.2.10');
-    await answer(vm, /administrator password: /, PASSWORD);
-    await answer(vm, /administrator password again: /, PASSWORD);
-    await vm.waitFor(/Virtual service: +198\.51\.100\.21:80 \(NAT\)/, 30_000, { since: cursor });
-    await answer(vm, /Press Enter to confirm, or Ctrl-C to exit\./, '');
-    await vm.waitFor(/Setup complete\./, 300_000);
-    expect(vm.log()).not.toContain(PASSWORD);
+    await wizard(vm, true);
     step('wizard applied');
 
     // The administrator logs in on the console with the password the wizard set.
-    await answer(vm, /login: /, 'root', 120_000);
-    await answer(vm, /Password: /, PASSWORD);
-    await vm.waitFor(/root@lb:~# /, 60_000);
-    // No line editing, no echo and no prompt: what comes back is the commands' output only (a
-    // prompt would land before or after a command's output depending on timing).
-    vm.send('set +o emacs +o vi; stty -echo; PS1=""; PS2=""\r');
-    await new Promise((r) => setTimeout(r, 2000));
+    await login();
 
     const ipvs = await sh(vm, 'ipvsadm -Ln');
     expect(ipvs.rc).toBe(0);
@@ -183,16 +219,43 @@ describe('on-box supervisor in qemu', () => {
     expect(applied.rc).toBe(0);
     step('lbapply of the Layer 7 config');
 
-    const bodies: string[] = [];
-    for (let i = 0; i < 6; i++) bodies.push(await fetchText(vipPort));
-    expect(new Set(bodies)).toEqual(new Set(['web1', 'web2']));
-    for (let i = 1; i < bodies.length; i++) expect(bodies[i]).not.toBe(bodies[i - 1]);
-    step(`through the VIP: ${bodies.join(' ')}`);
+    step(`through the VIP: ${await balanced()}`);
+
+    // The stored config (the Layer 7 one lbapply stored) is applied again at the next boot.
+    vm.send('systemctl reboot\r');
+    await vm.exited; // -no-reboot: the guest's reboot ends this qemu
+    await vm.stop();
+    vm = await boot('supervisor-reboot');
+    cursor = 0;
+    await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
+    await vm.waitFor(/applied the stored config \/var\/lib\/lbimage\/config\/appliance\.yaml/, 120_000);
+    step(`rebooted; the boot applied the stored config; through the VIP: ${await balanced()}`);
+    await login();
 
     const since = vm.mark();
     vm.send('lbrestore --yes\r');
     await vm.waitFor(/lbrestore: factory settings restored/, 300_000, { since });
     await vm.waitFor(/Press Enter to continue, or Ctrl-C to exit\./, 120_000, { since });
     step('lbrestore brought the wizard back');
+
+    // Set up again, then reboot into GRUB's factory-defaults entry (its hotkey, over serial):
+    // the stored config and the unit's secrets are wiped and the wizard comes back.
+    cursor = since;
+    await wizard(vm, false);
+    await login();
+    expect((await sh(vm, 'test -s /var/lib/lbimage/config/appliance.yaml')).rc).toBe(0);
+    vm.send('systemctl reboot\r');
+    await vm.exited;
+    await vm.stop();
+    vm = await boot('supervisor-factory');
+    cursor = 0;
+    await vm.waitFor(/factory defaults \(slot A, key f\)/, 120_000);
+    await new Promise((r) => setTimeout(r, 500));
+    vm.send('f');
+    await vm.waitFor(/Kernel command line: [^\n]*lbimage\.factory=1/, 120_000);
+    await vm.waitFor(/Factory defaults boot entry: the stored config and the secrets made on this unit were wiped\./, BOOT_TIMEOUT);
+    await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 60_000);
+    await vm.waitFor(/Press Enter to continue, or Ctrl-C to exit\./, 120_000);
+    step('the factory-defaults boot entry wiped the config; the wizard is back');
   }, 1_200_000);
 });
