@@ -315,7 +315,7 @@ function humanMonitor(path: string): Monitor {
   const run = async (command: string) => {
     const c = await (conn ??= open());
     c.sock.write(`${command}\n`);
-    return (await c.read()).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+    return readable(await c.read());
   };
   const monitor = ((command: string) => {
     const next = queue.then(() => run(command));
