@@ -8,7 +8,7 @@ import { dirname, join, basename } from 'node:path';
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}`);
+  const tmp = tempPath(path);
   try {
     const fd = openSync(tmp, 'w', mode);
     try {
@@ -25,7 +25,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     rmSync(tmp, { force: true });
     throw e;
   }
-  fsyncDir(dir);
+  fsyncPath(dir);
+}
+
+/** The temp name a file is written under, beside its final path (same filesystem: rename is atomic). */
+export function tempPath(finalPath: string): string {
+  return join(dirname(finalPath), `.${basename(finalPath)}.tmp-${process.pid}`);
 }
 
 /** fsync a file or a directory (a directory's fsync makes a rename in it durable). */
@@ -37,5 +42,3 @@ export function fsyncPath(path: string): void {
     closeSync(fd);
   }
 }
-
-export const fsyncDir = fsyncPath;

@@ -5,7 +5,7 @@ import { loadBoard, loadOverlayAttrs, loadRecipe, overlaysFor, OVERLAYS_DIR, REC
 import type { Board, Recipe } from '../board/schema.js';
 import { LbError } from '../errors.js';
 import { produceFormats } from '../formats/index.js';
-import { fsyncDir, writeFileAtomic } from '../fsutil.js';
+import { fsyncPath, writeFileAtomic } from '../fsutil.js';
 import { BUILD_INFO, SUPERVISOR_BUNDLE } from '../onbox.js';
 import { assembleDisk } from './disk.js';
 import { installBootloader } from './bootloader.js';
@@ -245,7 +245,7 @@ async function writeChecksums(
     rmSync(final, { recursive: true, force: true });
     renameSync(join(tmpOut, r.file), final);
   }
-  fsyncDir(outDir);
+  fsyncPath(outDir);
   const manifest: Manifest = {
     product: PRODUCT,
     board: ctx.plan.board,

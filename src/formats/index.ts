@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Board } from '../board/schema.js';
 import { LbError } from '../errors.js';
 import { runTool } from '../run.js';
-import { fsyncDir } from '../fsutil.js';
+import { fsyncPath, tempPath } from '../fsutil.js';
 import { mapImage } from './bmap.js';
 import { makeInstallerIso } from './iso.js';
 import { renderLibvirtDomain } from './libvirt.js';
@@ -11,7 +11,7 @@ import { makeOvfFolder, packOva } from './ova.js';
 import { artifactNames, boardForFormats, planFormats, type Artifact, type FormatKind, type FormatsBoard } from './plan.js';
 import { convertDisk } from './qemuimg.js';
 import { pinVhdxIds } from './vhdx.js';
-import { produceAtomically, tempPath } from './tmpfile.js';
+import { produceAtomically } from './tmpfile.js';
 import { validateLibvirtDomain } from './validate.js';
 
 export { planFormats, boardForFormats, artifactNames, FORMAT_KINDS, FORMAT_DISK_LIMITS, isFormatKind, DEFAULT_VMX } from './plan.js';
@@ -121,7 +121,7 @@ export async function produceFormats(input: ProduceFormatsInput): Promise<Artifa
 
   // Two at a time: the conversions are single-threaded and this is a two-core build host.
   const results = await runLimited(plan.kinds.map((k) => steps[k]), 2);
-  fsyncDir(input.outDir);
+  fsyncPath(input.outDir);
   return results.flat();
 }
 

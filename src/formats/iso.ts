@@ -10,7 +10,8 @@ import initTemplate from './installer/init.sh.ejs';
 import type { MappedImage } from './bmap.js';
 import { extractRanges, renderRangeTable } from './installer/ranges.js';
 import { findKernel, INSTALLER_MODULES, moduleLoadOrder, readKernelModules } from './installer/modules.js';
-import { produceAtomically, tempPath } from './tmpfile.js';
+import { tempPath } from '../fsutil.js';
+import { produceAtomically } from './tmpfile.js';
 
 /** The installer's kernel command line, before lbinstall.* arguments; both consoles get output. */
 export const INSTALLER_KERNEL_ARGS = 'console=tty0 console=ttyS0,115200n8 panic=30';

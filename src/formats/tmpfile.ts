@@ -1,11 +1,6 @@
 import { renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fsyncDir, fsyncPath } from '../fsutil.js';
-
-/** The temp name an artifact is built under, beside its final path (same filesystem: rename is atomic). */
-export function tempPath(finalPath: string): string {
-  return join(dirname(finalPath), `.${basename(finalPath)}.tmp-${process.pid}`);
-}
+import { dirname } from 'node:path';
+import { fsyncPath, tempPath } from '../fsutil.js';
 
 /**
  * Builds `finalPath` through `make(tmp)`, then fsyncs and renames it into place. On any failure
@@ -19,7 +14,7 @@ export async function produceAtomically<T>(finalPath: string, make: (tmp: string
     fsyncPath(tmp);
     rmSync(finalPath, { recursive: true, force: true });
     renameSync(tmp, finalPath);
-    fsyncDir(dirname(finalPath));
+    fsyncPath(dirname(finalPath));
     return result;
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });

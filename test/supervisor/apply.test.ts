@@ -4,23 +4,9 @@ import { GOOD_CONFIG, SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
 import { HAPROXY_CFG, INTERFACES_FILE, LDIRECTORD_CF } from '../../src/render/index.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
 import { at } from '../../src/supervisor/root.js';
-import { type FakeBox, fakeBox } from './fake-box.js';
+import { type FakeBox, fakeBox, L4_CONFIG } from './fake-box.js';
 
-const L4 = `version: 1
-hostname: lb
-network:
-  interfaces:
-    - name: eth0
-      addresses: [192.0.2.21/24]
-layer4:
-  - label: VIP1
-    vip: 192.0.2.21
-    ports: [80]
-    forwarding: dr
-    real_servers:
-      - label: RIP1
-        ip: 192.0.2.30
-`;
+const L4 = L4_CONFIG;
 const L7 = `${L4}layer7:
   - label: Web
     vip: 192.0.2.21

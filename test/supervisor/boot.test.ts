@@ -8,21 +8,9 @@ import { bootFlow } from '../../src/supervisor/boot.js';
 import { consoleUntilConfigured } from '../../src/supervisor/console.js';
 import { restartConsoles, restoreFactorySettings } from '../../src/supervisor/restore.js';
 import { at } from '../../src/supervisor/root.js';
-import { type FakeBox, fakeBox } from './fake-box.js';
+import { type FakeBox, fakeBox, L4_CONFIG } from './fake-box.js';
 
-const L4 = `version: 1
-hostname: lb
-network:
-  interfaces:
-    - name: eth0
-      addresses: [192.0.2.21/24]
-layer4:
-  - label: VIP1
-    vip: 192.0.2.21
-    ports: [80]
-    real_servers:
-      - { label: RIP1, ip: 192.0.2.30 }
-`;
+const L4 = L4_CONFIG;
 
 let box: FakeBox;
 let said: string[];

@@ -72,3 +72,20 @@ export function fakeBox(): FakeBox {
   };
   return box;
 }
+
+/** A one-VIP Layer 4 (DR) appliance config on eth0, shared by the apply and boot suites. */
+export const L4_CONFIG = `version: 1
+hostname: lb
+network:
+  interfaces:
+    - name: eth0
+      addresses: [192.0.2.21/24]
+layer4:
+  - label: VIP1
+    vip: 192.0.2.21
+    ports: [80]
+    forwarding: dr
+    real_servers:
+      - label: RIP1
+        ip: 192.0.2.30
+`;

@@ -20,15 +20,14 @@ export const buildCommand: Command = {
   summary: 'build a board\'s appliance image into out/<board>/',
   usage: 'lbimage build --board NAME [--out DIR] [--cache DIR] [--mirror URL] [--repo DIR] [--force]',
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(this, argv, {
+    const { values } = parseCommandArgs(this, argv, {
       board: { type: 'string' },
       out: { type: 'string' },
       cache: { type: 'string' },
       mirror: { type: 'string' },
       repo: { type: 'string' },
       force: { type: 'boolean' },
-    });
-    if (positionals.length > 0) throw usageError(this, `unexpected argument '${positionals[0]}'`);
+    }, 0);
     const repo = values.repo ? resolve(values.repo) : findRepo(process.cwd());
     if (!repo) throw usageError(this, 'not inside an lbimage checkout (no boards/ and image/recipe.yaml above here); pass --repo');
     if (!values.board) throw usageError(this, `--board is required; boards: ${listBoards(repo).join(', ')}`);

@@ -14,8 +14,7 @@ export const renderCommand: Command = {
     const { values, positionals } = parseCommandArgs(this, argv, {
       out: { type: 'string' },
       secrets: { type: 'string' },
-    });
-    if (positionals.length !== 1) throw usageError(this, 'expected exactly one FILE');
+    }, 1);
     if (!values.out) throw usageError(this, '--out DIR is required');
     const file = positionals[0]!;
     const result = loadConfigFile(file);

@@ -1,14 +1,13 @@
 import { loadConfigFile } from '../../config/index.js';
 import { formatProblem } from '../../yamlsrc.js';
-import { parseCommandArgs, usageError, type Command } from '../command.js';
+import { parseCommandArgs, type Command } from '../command.js';
 
 export const validateCommand: Command = {
   name: 'validate',
   summary: 'check an appliance config (schema and rules); print every problem as FILE:LINE:COL',
   usage: 'lbimage validate [--json] FILE',
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(this, argv, { json: { type: 'boolean' } });
-    if (positionals.length !== 1) throw usageError(this, 'expected exactly one FILE');
+    const { values, positionals } = parseCommandArgs(this, argv, { json: { type: 'boolean' } }, 1);
     const file = positionals[0]!;
     const result = loadConfigFile(file);
     const problems = result.ok ? result.warnings : result.problems;
