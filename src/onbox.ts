@@ -20,8 +20,36 @@ export const GOOD_CONFIG = `${DATA_MOUNT}/config/appliance.good.yaml`;
 /** Secrets made on the box (heartbeat shared secret, ...), never in the image. */
 export const SECRETS_DIR = `${DATA_MOUNT}/secrets`;
 
-/** What the build records about itself inside the image: JSON `{ product, version, board, built }`. */
+/** The product's one name: image metadata, build.json, banners, OVF product string. */
+export const PRODUCT = 'lbimage';
+
+/** What the build records about itself inside the image (`BuildInfo`, as JSON). */
 export const BUILD_INFO = '/usr/lib/lbimage/build.json';
+
+/**
+ * The board facts the box needs, written by the build into build.json. The box never reads a
+ * board file: this is all it knows of the hardware it runs on.
+ */
+export interface BoardFacts {
+  kind: 'physical' | 'virtual';
+  /** Kernel console devices without /dev, e.g. ['tty0', 'ttyS0']: never a heartbeat serial port. */
+  consoles: string[];
+  /** The serial port wired for the heartbeat null-modem cable, e.g. 'ttyS1'; null: UDP-only pairs. */
+  heartbeatSerial: string | null;
+  /** NIC names with their labels and roles, when the board names them (rack units). */
+  nics: { name: string; label: string; role: 'internal' | 'external' | 'heartbeat' | 'spare' }[];
+  /** Kernel modules the board loads at boot (its own modules-load.d file, never the config's). */
+  kernelModules: string[];
+}
+
+/** build.json: `board` is the board's name (the banner shows it), `facts` what the box needs of it. */
+export interface BuildInfo {
+  product: string;
+  version: string;
+  board: string;
+  built: string;
+  facts: BoardFacts;
+}
 /** Where the supervisor bundle is installed; /usr/sbin/lbwizard, lbapply, lbrestore call it. */
 export const SUPERVISOR_DIR = '/usr/lib/lbimage';
 export const SUPERVISOR_BUNDLE = `${SUPERVISOR_DIR}/lbsupervisor.mjs`;
