@@ -2,11 +2,13 @@
 import { formatPath, loadYamlWithSchema, readYamlWithSchema, sortProblems, type LoadResult, type Problem } from '../yamlsrc.js';
 import { rules, runRules } from './rules.js';
 import { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
+import { migrateConfigText } from './migrate.js';
 
 export { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
 export type { L4Service, L7Service, L4RealServer, L7RealServer, HaConfig } from './schema.js';
 export { rules, runRules, type Rule, type RuleContext } from './rules.js';
 export { usesFwmark } from './rules.js';
+export { migrateConfigText, MIGRATIONS, CONFIG_VERSION, type Migration } from './migrate.js';
 
 export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
@@ -27,9 +29,10 @@ function check(loaded: LoadResult<ApplianceConfig>): ConfigResult {
   return { ok: true, config: doc.value, warnings };
 }
 
-/** Validates config text; `file` names it in problems. */
+/** Validates config text (migrated in memory from an older `version:` first); `file` names it in problems. */
 export function parseConfig(text: string, file: string): ConfigResult {
-  return check(loadYamlWithSchema<ApplianceConfig>(text, file, ApplianceConfigSchema));
+  const m = migrateConfigText(text, file);
+  return check(loadYamlWithSchema<ApplianceConfig>(m.text, m.file, ApplianceConfigSchema));
 }
 
 /** Reads and validates a config file; a missing or unreadable file is a problem, not a throw. */
