@@ -28,13 +28,14 @@ export async function makeKeyPair(dir: string, name: string): Promise<KeyPair> {
 }
 
 /** A sparse raw disk with an ext4 "root slot" holding one marker file. */
-export async function makeRawDisk(dir: string, marker: string): Promise<{ path: string; slot: { offset: number; bytes: number } }> {
+export async function makeRawDisk(dir: string, marker: string, extra: Record<string, string | Buffer> = {}): Promise<{ path: string; slot: { offset: number; bytes: number } }> {
   const path = join(dir, `disk-${marker}.img`);
   const tree = join(dir, `tree-${marker}`);
   mkdirSync(join(tree, 'etc'), { recursive: true });
   writeFileSync(join(tree, 'etc', 'marker'), `${marker}\n`);
   // Incompressible content: a payload of a few blocks, like a real one (RAUC wants more than 4 KiB).
   writeFileSync(join(tree, 'payload.bin'), randomBytes(256 * 1024));
+  for (const [name, content] of Object.entries(extra)) writeFileSync(join(tree, name), content);
   const slot = { offset: MIB, bytes: 8 * MIB };
   await runTool('truncate', ['-s', String(16 * MIB), path]);
   await runTool('mkfs.ext4', ['-q', '-F', '-d', tree, '-E', `offset=${slot.offset}`, path, `${slot.bytes / 1024}k`]);
