@@ -42,6 +42,8 @@ export interface BuildSettings {
   signing?: SigningInput;
   /** Overlay folders applied after the board's (site customisation; the tests' broken-system bundle). */
   extraOverlays?: string[];
+  /** Formats to make instead of the board's list (the update archive is always made). */
+  formats?: string[];
   log: (line: string) => void;
 }
 
@@ -145,6 +147,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   const recipe = loadRecipe(repo);
   const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
   const plan = planImage(board, recipe, { version: settings.version, sourceDateEpoch: settings.sourceDateEpoch, keyringPem: signing.keyringPem });
+  const formats = settings.formats ?? board.formats;
   const overlays = overlaysFor(repo, board);
   const extraOverlays = (settings.extraOverlays ?? []).map((d) => {
     if (!existsSync(d)) throw new LbError(`overlay folder ${d} does not exist`, { code: 'E_OVERLAY_MISSING', hint: 'pass an existing folder to --overlay' });
@@ -157,7 +160,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   const rootIn = rootfsInputs(recipe, plan.packages, mirror, await mmdebstrapVersion());
   const inputs = hashInputs(repo, inputPaths(repo, board, overlays, extraOverlays));
   // The signing certificate decides the archive as much as any input (the key is never hashed in).
-  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, signingCert: readFileSync(signing.cert, 'utf8') });
+  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, formats, signingCert: readFileSync(signing.cert, 'utf8') });
   const previous = readManifest(outDir);
   const upToDate = !settings.force && outputsMatch(outDir, previous, inputsHash);
   const step = timed(log);
@@ -182,7 +185,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
         renameSync(diskTmp, disk);
       }),
     );
-    const artifacts = await step('convertFormats', skip(() => convertFormats(board, plan, disk, tmpOut, rootfs!, signing)));
+    const artifacts = await step('convertFormats', skip(() => convertFormats(board, formats, plan, disk, tmpOut, rootfs!, signing)));
     const manifest = await step(
       'writeChecksums',
       skip(() => writeChecksums(outDir, tmpOut, artifacts!, { plan, inputs, inputsHash, rootfs: rootfs!, mirror, disk })),
@@ -228,13 +231,13 @@ async function applyOverlays(repo: string, board: Board, plan: BuildPlan, overla
   scrubSecrets(staging, mtime);
 }
 
-async function convertFormats(board: Board, plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {
+async function convertFormats(board: Board, formats: readonly string[], plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {
   rmSync(tmpOut, { recursive: true, force: true });
   mkdirSync(tmpOut, { recursive: true });
   const slot = partition(plan.layout, 'rootA');
   return produceFormats({
     // Every board ships an offline update archive, whatever else its formats list asks for.
-    board: { ...boardForFormats(board), formats: [...new Set([...board.formats, 'update'])] },
+    board: { ...boardForFormats(board), formats: [...new Set([...formats, 'update'])] },
     update: {
       plan: planBundle({ baseName: plan.baseName, board: plan.board, version: plan.version, built: new Date(plan.sourceDateEpoch * 1000).toISOString() }),
       slot: { offset: slot.startSector * SECTOR, bytes: slot.sectors * SECTOR },

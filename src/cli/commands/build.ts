@@ -22,7 +22,7 @@ export const buildCommand: Command = {
   summary: 'build a board\'s appliance image into out/<board>/',
   usage:
     'lbimage build --board NAME [--out DIR] [--cache DIR] [--mirror URL] [--repo DIR] [--force] [--version V]\n' +
-    '              [--signing-key PEM --signing-cert PEM] [--keyring PEM] [--overlay DIR]...',
+    '              [--signing-key PEM --signing-cert PEM] [--keyring PEM] [--overlay DIR]... [--formats LIST]',
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       board: { type: 'string' },
@@ -36,6 +36,7 @@ export const buildCommand: Command = {
       'signing-cert': { type: 'string' },
       keyring: { type: 'string' },
       overlay: { type: 'string', multiple: true },
+      formats: { type: 'string' },
     }, 0);
     const repo = values.repo ? resolve(values.repo) : findRepo(process.cwd());
     if (!repo) throw usageError(this, 'not inside an lbimage checkout (no boards/ and image/recipe.yaml above here); pass --repo');
@@ -55,6 +56,7 @@ export const buildCommand: Command = {
       version: values.version ?? VERSION,
       signing,
       extraOverlays: (values.overlay ?? []).map((d) => resolve(d)),
+      ...(values.formats !== undefined ? { formats: values.formats.split(',').map((f) => f.trim()).filter(Boolean) } : {}),
       sourceDateEpoch: await sourceDateEpoch(repo),
       ...(values.mirror ? { mirror: values.mirror } : {}),
       force: values.force ?? false,
