@@ -9,7 +9,8 @@ BOARD ?= kvm
 # first) or prints the apt-get line to run.
 APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2 ifupdown openssl
 APT_BUILD   := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-common grub-pc-bin \
-               grub-efi-amd64-bin qemu-utils xorriso zstd busybox-static cpio
+               grub-efi-amd64-bin qemu-utils xorriso zstd busybox-static cpio \
+               rauc squashfs-tools openssl
 APT_FORMATS := bmap-tools libxml2-utils libvirt-clients
 APT_BOOT    := qemu-system-x86 ovmf seabios socat
 APT_ALL     := $(APT_DAEMONS) $(APT_BUILD) $(APT_FORMATS) $(APT_BOOT)

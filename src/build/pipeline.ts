@@ -145,6 +145,8 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   const { repo, outDir, cacheDir, log } = settings;
   const board = loadBoard(repo, settings.board);
   const recipe = loadRecipe(repo);
+  // Asked first: a host without the build tools hears that before anything else is made.
+  const mmdebstrap = await mmdebstrapVersion();
   const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
   const plan = planImage(board, recipe, { version: settings.version, sourceDateEpoch: settings.sourceDateEpoch, keyringPem: signing.keyringPem });
   const formats = settings.formats ?? board.formats;
@@ -157,7 +159,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
     throw new LbError(`${SUPERVISOR_DIST} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });
   }
   const mirror = resolveMirror(settings, recipe);
-  const rootIn = rootfsInputs(recipe, plan.packages, mirror, await mmdebstrapVersion());
+  const rootIn = rootfsInputs(recipe, plan.packages, mirror, mmdebstrap);
   const inputs = hashInputs(repo, inputPaths(repo, board, overlays, extraOverlays));
   // The signing certificate decides the archive as much as any input (the key is never hashed in).
   const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, formats, signingCert: readFileSync(signing.cert, 'utf8') });
