@@ -193,3 +193,25 @@ describe('lbupdate refuses bad input before anything is written', () => {
     expect((await refused(t, { archive: b.good!.bundle })).message).toMatch(/another lbupdate \(pid \d+\) is running/);
   });
 });
+
+describe('lbupdate on the active unit of an HA pair', () => {
+  it('warns and asks; nothing happens without "yes"', async () => {
+    const t = box();
+    const example = readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'ha-pair-primary.yaml'), 'utf8');
+    writeFileSync(join(t.root, STORED_CONFIG), example);
+    const floating = /floating_ips:\s*\n\s*-\s*(?:\{\s*)?address:\s*([0-9.]+)/.exec(example)![1]!;
+    // this unit holds the floating IP: it is the active one
+    const run: typeof runTool = async (cmd, args, o) =>
+      cmd === 'ip' ? { stdout: `2: eth0    inet ${floating}/24 scope global eth0\n`, stderr: '', exitCode: 0 } : runTool(cmd, args, o);
+    const asked: string[] = [];
+    const no = { ...t.deps, run, ask: async (q: string) => (asked.push(q), 'no') };
+    expect(await lbupdate({ archive: b.good!.bundle, checksum: b.good!.checksum }, no)).toBe(1);
+    expect(t.lines.join('\n')).toMatch(/WARNING: this is the ACTIVE unit of an HA pair[\s\S]*Update the passive unit first, fail over, then update this one\.[\s\S]*nothing was changed/);
+    expect(asked).toHaveLength(1);
+    expect(t.installs).toEqual([]);
+    expect(readPending(t.root)).toBeUndefined();
+    expect(await lbupdate({ archive: b.good!.bundle, checksum: b.good!.checksum }, { ...no, ask: async () => 'yes' })).toBe(0);
+    expect(t.installs).toEqual([b.good!.bundle]);
+  });
+});
+
