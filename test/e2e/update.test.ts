@@ -251,7 +251,8 @@ describe('offline update in qemu', () => {
     const since = vm!.mark();
     vm!.send('lbupdate /dev/disk/by-label/LBNEXT\r');
     await vm!.waitFor(/checksum OK[\s\S]*signature OK/, 600_000, { since });
-    await vm!.waitFor(/Copying image to rootfs\.\d|Updating slots|[1-9]\d% /, 600_000, { since });
+    // RAUC prints " 40% Copying image to rootfs.1" as it starts writing the slot: cut the power there.
+    await vm!.waitFor(/Copying image to rootfs\.\d/, 600_000, { since });
     log('power cut during lbupdate');
     await vm!.stop();
     await boot('update-2-after-power-cut');
