@@ -9,6 +9,7 @@ import {
   readLastResult,
   readPending,
   restoreConfigSnapshot,
+  savedRootPassword,
   writeLastResult,
   writePending,
   type UpdateResult,
@@ -65,6 +66,8 @@ export async function confirmBoot(health: BootHealth, deps: UpdateBootDeps): Pro
     return { say: describeResult(r), reboot: false };
   }
   if (booted === p.to.slot) {
+    const hash = savedRootPassword(root);
+    if (hash) await run('chpasswd', ['--encrypted'], { input: `root:${hash}\n`, nothrow: true });
     if (health.healthy) {
       const m = await rauc(deps, 'status', 'mark-good');
       if (m.exitCode !== 0) return fail(deps, `rauc status mark-good failed: ${m.stderr.trim()}`);

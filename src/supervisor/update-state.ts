@@ -110,7 +110,34 @@ export function restoreConfigSnapshot(root: string): boolean {
 }
 
 export function dropConfigSnapshot(root: string): void {
-  for (const name of Object.values(SNAPSHOT)) rmSync(file(root, name), { force: true });
+  for (const name of [...Object.values(SNAPSHOT), ROOT_PASSWORD]) rmSync(file(root, name), { force: true });
+}
+
+/**
+ * root's password hash lives in the root slot's /etc/shadow (a stored config without `admin` does
+ * not carry it): lbupdate keeps it here so the new slot's first boot can put it back, and the
+ * administrator can log in on the updated unit.
+ */
+const ROOT_PASSWORD = 'root-password-hash';
+
+export function saveRootPassword(root: string): void {
+  let shadow = '';
+  try {
+    shadow = readFileSync(at(root, '/etc/shadow'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const hash = /^root:([^:]*):/m.exec(shadow)?.[1] ?? '';
+  if (/^\$[0-9a-z]+\$/.test(hash)) writeFileAtomic(file(root, ROOT_PASSWORD), `${hash}\n`, 0o600);
+  else rmSync(file(root, ROOT_PASSWORD), { force: true });
+}
+
+export function savedRootPassword(root: string): string | undefined {
+  try {
+    return readFileSync(file(root, ROOT_PASSWORD), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The running system's version and board (build.json). */

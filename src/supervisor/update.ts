@@ -19,6 +19,7 @@ import {
   readLastResult,
   readPending,
   runningBuild,
+  saveRootPassword,
   snapshotConfig,
   writePending,
   type SlotName,
@@ -285,6 +286,7 @@ export async function lbupdate(opts: UpdateOptions, deps: UpdateDeps): Promise<n
       const target = otherSlot(booted);
       log(`lbupdate: ${kind === 'downgrade' ? 'DOWNGRADE' : kind === 'same' ? 'reinstall' : 'update'} ${running.version} (slot ${booted}) -> ${info.version} (slot ${target})`);
       snapshotConfig(root);
+      saveRootPassword(root);
       const pending = { from: { version: running.version, slot: booted }, to: { version: info.version, slot: target }, archive: basename(archive), started: new Date().toISOString() };
       writePending(root, { state: 'installing', ...pending });
       await logEvent(root, deps.run, 'lbupdate', `installing ${info.version} into slot ${target} (running ${running.version})`);

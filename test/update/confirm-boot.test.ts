@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GOOD_CONFIG, STORED_CONFIG } from '../../src/onbox.js';
 import type { Runner } from '../../src/run.js';
 import { bootHealth, confirmBoot, fallBack } from '../../src/supervisor/update-boot.js';
-import { readLastResult, readPending, snapshotConfig, trialMarker, writePending, type PendingUpdate } from '../../src/supervisor/update-state.js';
+import { readLastResult, readPending, saveRootPassword, snapshotConfig, trialMarker, writePending, type PendingUpdate } from '../../src/supervisor/update-state.js';
 import { updateStatus } from '../../src/supervisor/update.js';
 import { makeBoxRoot, tempDir } from './fixture.js';
 
@@ -21,8 +21,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function unit(slot: 'A' | 'B', version: string) {
   const { root } = makeBoxRoot(work, { version, board: 'kvm', keyringCert: '/dev/null', slot });
   const calls: string[] = [];
-  const run: Runner = async (cmd, args) => {
-    calls.push([cmd, ...args].join(' '));
+  const run: Runner = async (cmd, args, o) => {
+    calls.push([cmd, ...args, ...(o?.input ? [`<<${String(o.input).trim()}`] : [])].join(' '));
     return { stdout: '', stderr: '', exitCode: 0 };
   };
   mkdirSync(join(root, 'var/lib/lbimage/config'), { recursive: true });
@@ -56,14 +56,20 @@ describe('confirmBoot', () => {
     expect(u.calls.filter((c) => c.startsWith('rauc'))).toEqual([]);
   });
 
-  it('the healthy try of the new slot: mark-good, "updated", the trial marker gone', async () => {
+  it('the healthy try of the new slot: root\'s password back, mark-good, "updated", the trial marker gone', async () => {
     const u = unit('B', '0.2.0');
+    // lbupdate on slot A kept root's hash; the new slot's /etc/shadow has root locked
+    mkdirSync(join(u.root, 'etc'), { recursive: true });
+    writeFileSync(join(u.root, 'etc/shadow'), 'root:$6$salt$hash:19000:0:99999:7:::\n');
+    saveRootPassword(u.root);
+    writeFileSync(join(u.root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n');
     writePending(u.root, pending('installed'));
     expect(readFileSync(trialMarker(u.root, 'B'), 'utf8')).toBe('0.2.0\n');
     const r = await confirmBoot({ healthy: true }, u.deps);
     expect(r.reboot).toBe(false);
     expect(r.say).toMatch(/^updated from 0\.1\.0 \(slot A\) to 0\.2\.0 \(slot B\)/);
     expect(u.calls).toContain('rauc status mark-good');
+    expect(u.calls).toContain('chpasswd --encrypted <<root:$6$salt$hash');
     expect(readPending(u.root)).toBeUndefined();
     expect(() => readFileSync(trialMarker(u.root, 'B'))).toThrow();
     expect(updateStatus(u.root)).toMatch(/running 0\.2\.0 \(board kvm\) from slot B\nlast update: updated from 0\.1\.0/);
