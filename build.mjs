@@ -1,7 +1,10 @@
 // Bundles the CLI and the on-box supervisor into single files, so neither needs node_modules at
 // run time (the supervisor runs on Debian bookworm's nodejs 18 inside the image).
 import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 
@@ -21,6 +24,27 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
+
+// The appliance config's validator as ajv standalone code (no schema compile at start-up). It is
+// committed, so tests and type checks see it without a build; a drift test keeps it current.
+async function generateValidator() {
+  const tmp = mkdtempSync(join(tmpdir(), 'lbgen-'));
+  try {
+    const out = join(tmp, 'validator-source.mjs');
+    await build({ ...common, entryPoints: ['src/config/validator-source.ts'], outfile: out, banner: { js: esmShim } });
+    const { validatorSource, GENERATED_FILE } = await import(pathToFileURL(out).href);
+    const text = validatorSource();
+    let old = '';
+    try {
+      old = readFileSync(GENERATED_FILE, 'utf8');
+    } catch {}
+    if (old !== text) writeFileSync(GENERATED_FILE, text);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await generateValidator();
 
 const entries = [
   { in: 'src/cli/main.ts', out: 'dist/lbimage.mjs' },

@@ -15,9 +15,9 @@
 import { readFileSync } from 'node:fs';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import ipaddr from 'ipaddr.js';
 import { type TSchema, Type } from '@sinclair/typebox';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { explainAddress, FORMAT_TEXT, formats } from './config/formats.js';
 
 export interface Problem {
   file: string;
@@ -73,42 +73,13 @@ const Ajv = ((AjvModule as unknown as { default?: typeof AjvModule }).default ??
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
   addFormatsModule) as unknown as typeof addFormatsModule.default;
 
-function isCidr(s: string, kind?: 'ipv4' | 'ipv6'): boolean {
-  if (!/^[0-9A-Fa-f:.]+\/\d{1,3}$/.test(s)) return false;
-  try {
-    const [addr] = ipaddr.parseCIDR(s);
-    return kind === undefined || addr.kind() === kind;
-  } catch {
-    return false;
-  }
-}
+/** ajv's options for every schema; build.mjs generates the config's validator with the same. */
+export const AJV_OPTIONS = { allErrors: true, useDefaults: true, verbose: true, strict: false } as const;
 
-function isIp(s: string, kind?: 'ipv4' | 'ipv6'): boolean {
-  // ipaddr.js also accepts "10" or "0x0a.1" as IPv4; only dotted quads and RFC 4291 text count.
-  if (kind !== 'ipv6' && ipaddr.IPv4.isValidFourPartDecimal(s)) return true;
-  if (kind === 'ipv4' || !s.includes(':') || !/^[0-9A-Fa-f:.]+$/.test(s)) return false;
-  return ipaddr.IPv6.isValid(s);
-}
-
-const FORMAT_TEXT: Record<string, string> = {
-  ip: 'an IPv4 or IPv6 address (e.g. 192.0.2.10 or 2001:db8::10)',
-  ipv4: 'an IPv4 address (e.g. 192.0.2.10)',
-  ipv6: 'an IPv6 address (e.g. 2001:db8::10)',
-  cidr: 'an address with prefix length (e.g. 192.0.2.10/24 or 2001:db8::10/64)',
-  'ipv4-cidr': 'an IPv4 address with prefix length (e.g. 192.0.2.10/24)',
-  'ipv6-cidr': 'an IPv6 address with prefix length (e.g. 2001:db8::10/64)',
-  hostname: 'a host name (letters, digits and "-", dot-separated labels)',
-};
-
-function makeAjv() {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+export function makeAjv(extra: Record<string, unknown> = {}) {
+  const ajv = new Ajv({ ...AJV_OPTIONS, ...extra });
   addFormats(ajv);
-  ajv.addFormat('ip', { type: 'string', validate: (s: string) => isIp(s) });
-  ajv.addFormat('ipv4', { type: 'string', validate: (s: string) => isIp(s, 'ipv4') });
-  ajv.addFormat('ipv6', { type: 'string', validate: (s: string) => isIp(s, 'ipv6') });
-  ajv.addFormat('cidr', { type: 'string', validate: (s: string) => isCidr(s) });
-  ajv.addFormat('ipv4-cidr', { type: 'string', validate: (s: string) => isCidr(s, 'ipv4') });
-  ajv.addFormat('ipv6-cidr', { type: 'string', validate: (s: string) => isCidr(s, 'ipv6') });
+  for (const [name, f] of Object.entries(formats)) ajv.addFormat(name, f);
   return ajv;
 }
 
@@ -116,7 +87,7 @@ let sharedAjv: ReturnType<typeof makeAjv> | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /** Deep copy with additionalProperties:false on every object schema that has properties. */
-function closeObjects(schema: unknown): unknown {
+export function closeObjects(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(closeObjects);
   if (schema === null || typeof schema !== 'object') return schema;
   const out: Record<string, unknown> = {};
@@ -195,8 +166,15 @@ function pointerToPath(pointer: string, data: unknown): PathSegment[] {
   return out;
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+/** Longest quoted value in a message: a 1 MB string is named by its start, not echoed. */
+export const QUOTE_MAX = 80;
+
+export function show(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  const s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  if (s.length <= QUOTE_MAX) return s;
+  const len = typeof v === 'string' ? `${v.length} characters` : `${s.length} characters as JSON`;
+  return `${s.slice(0, QUOTE_MAX)}... (${len})`;
 }
 
 function describeError(e: ErrorObject): string {
@@ -211,15 +189,18 @@ function describeError(e: ErrorObject): string {
       return `unknown key '${String(p.additionalProperty)}'${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`;
     }
     case 'enum':
-      return `${show(e.data)} is not allowed; must be one of: ${(p.allowedValues as unknown[]).map(String).join(', ')}`;
+      // An enum may list a value as text and as number (baud: 19200 or "19200"): name it once.
+      return `${show(e.data)} is not allowed; must be one of: ${[...new Set((p.allowedValues as unknown[]).map(String))].join(', ')}`;
     case 'const':
       return `must be ${show(p.allowedValue)}`;
     case 'type':
       return `must be ${String(p.type).replace(/,/g, ' or ')}, got ${e.data === null ? 'null' : Array.isArray(e.data) ? 'a list' : typeof e.data === 'object' ? 'a map' : `${typeof e.data} ${show(e.data)}`}`;
     case 'pattern':
       return `${show(e.data)} is not allowed: ${hint ?? `must match ${String(p.pattern)}`}`;
-    case 'format':
-      return `${show(e.data)} is not ${hint ?? FORMAT_TEXT[String(p.format)] ?? `a valid ${String(p.format)}`}`;
+    case 'format': {
+      const why = typeof e.data === 'string' ? explainAddress(e.data) : undefined;
+      return `${show(e.data)} is not ${hint ?? FORMAT_TEXT[String(p.format)] ?? `a valid ${String(p.format)}`}${why ? `: ${why}` : ''}`;
+    }
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
@@ -321,28 +302,147 @@ export function sortProblems(ps: Problem[]): Problem[] {
 
 // ---- entry points -------------------------------------------------------------------------------
 
-export function loadYamlWithSchema<T>(text: string, file: string, schema: TSchema): LoadResult<T> {
+/** Deeper than any schema of the project; beyond it the YAML is refused before anything recurses. */
+export const MAX_DEPTH = 64;
+/**
+ * Nodes a document may expand to through aliases. Reusing a list of real servers across a few
+ * hundred services stays far below; an alias bomb (each level ten aliases of the last) crosses it
+ * within a few levels, before anything is expanded.
+ */
+export const MAX_EXPANDED_NODES = 2_000_000;
+
+interface TreeProblem {
+  node: Node;
+  message: string;
+}
+
+/**
+ * One pass over the parsed tree, in document order, before it is turned into data: nesting
+ * depth, keys that JS objects cannot hold, numbers YAML cannot represent or that other YAML
+ * readers take differently, and how far aliases would expand. Returns the first problems found
+ * (a too-deep or too-large document stops the pass).
+ */
+function checkTree(doc: Document, text: string): TreeProblem[] {
+  const problems: TreeProblem[] = [];
+  const anchors = new Map<string, Node>();
+  const sizes = new Map<Node, number>();
+  const open = new Set<Node>();
+  let expanded = 0;
+  let stop = false;
+
+  const walk = (node: unknown, depth: number): number => {
+    if (stop || node === null || typeof node !== 'object') return 0;
+    const n = node as Node;
+    if (isAlias(n)) {
+      const target = anchors.get(n.source);
+      if (!target) return 0; // yaml reports unknown aliases itself
+      if (open.has(target)) {
+        problems.push({ node: n, message: `alias *${n.source} refers to a node that contains it` });
+        stop = true;
+        return 0;
+      }
+      const size = sizes.get(target) ?? 0;
+      expanded += size;
+      if (expanded > MAX_EXPANDED_NODES) {
+        problems.push({
+          node: n,
+          message: `alias *${n.source} (${size} nodes) takes the document beyond ${MAX_EXPANDED_NODES} nodes once aliases are expanded; this looks like an alias bomb: reuse smaller anchors or write the values out`,
+        });
+        stop = true;
+      }
+      return size;
+    }
+    expanded += 1;
+    if (depth > MAX_DEPTH) {
+      problems.push({ node: n, message: `nested too deeply (more than ${MAX_DEPTH} levels); no appliance setting is nested this deep` });
+      stop = true;
+      return 1;
+    }
+    if (n.anchor) {
+      anchors.set(n.anchor, n);
+      open.add(n);
+    }
+    let size = 1;
+    if (isScalar(n)) {
+      if (typeof n.value === 'number') {
+        const src = n.range ? text.slice(n.range[0], n.range[1]).trim() : String(n.value);
+        if (Number.isNaN(n.value))
+          problems.push({ node: n, message: `${src} is YAML's "not a number", not a value a setting can take; write a number` });
+        else if (!Number.isFinite(n.value))
+          problems.push({ node: n, message: `${show(src)} is too large for a number (YAML reads it as infinity); write a number in range` });
+        else if (n.type === 'PLAIN' && /^[-+]?0[0-9]+$/.test(src))
+          problems.push({
+            node: n,
+            message: `${src} has a leading zero, which YAML 1.1 tools and nftables read as octal; write ${Number(src)} (or quote it if you mean text)`,
+          });
+      }
+    } else if (isMap(n) || isSeq(n)) {
+      for (const item of n.items) {
+        if (isPair(item)) {
+          if (isCollection(item.key)) {
+            problems.push({ node: item.key as Node, message: 'a key must be a single word or number, not a list or map' });
+            continue;
+          }
+          size += walk(item.key, depth + 1) + walk(item.value, depth + 1);
+        } else size += walk(item, depth + 1);
+        if (stop) break;
+      }
+    }
+    if (n.anchor) {
+      open.delete(n);
+      sizes.set(n, size);
+    }
+    return size;
+  };
+  walk(doc.contents, 1);
+  return problems;
+}
+
+/** What the loader needs of an ajv validator: compiled at run time or generated standalone. */
+export type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
+export interface LoadOptions {
+  /** A validator generated ahead of time for `schema` (see build.mjs); compiled at first use otherwise. */
+  validate?: Validator;
+}
+
+export function loadYamlWithSchema<T>(text: string, file: string, schema: TSchema, opts: LoadOptions = {}): LoadResult<T> {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
+  // merge: `<<: *defaults` is the usual way to share settings between services. logLevel: yaml
+  // would otherwise print Node warnings of its own; every problem goes through our report.
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, keepSourceTokens: false, merge: true, logLevel: 'error' });
   const yamlProblem = (e: { message: string; pos: [number, number]; linePos?: [{ line: number; col: number }, ...unknown[]] }, severity: Problem['severity']): Problem => {
     const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
     // yaml's messages end with a code excerpt after a line break; the first line says it all.
-    const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    let message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    // The parser recurses per level; a stack overflow means the nesting, and is said so.
+    if (/Maximum call stack size exceeded/.test(message)) message = `nested too deeply (more than ${MAX_DEPTH} levels); no appliance setting is nested this deep`;
     return { file, line: pos.line, col: pos.col, path: '', message, rule: 'yaml', severity };
   };
   if (doc.errors.length > 0) {
-    return { ok: false, problems: sortProblems(doc.errors.map((e) => yamlProblem(e as never, 'error'))) };
+    const ps = doc.errors.map((e) => yamlProblem(e as never, 'error'));
+    // One stack overflow is reported once, at its first place.
+    const deep = ps.filter((p) => p.message.startsWith('nested too deeply'));
+    return { ok: false, problems: sortProblems(deep.length ? [deep[0]!, ...ps.filter((p) => !deep.includes(p))] : ps) };
+  }
+  const tree = checkTree(doc, text);
+  if (tree.length > 0) {
+    return {
+      ok: false,
+      problems: sortProblems(tree.map((t) => ({ file, ...posOf(lc, t.node), path: '', message: t.message, rule: 'yaml', severity: 'error' as const }))),
+    };
   }
   const warnings = doc.warnings.map((w) => yamlProblem(w as never, 'warning'));
   let value: unknown;
   try {
-    // maxAliasCount guards against billion-laughs alias bombs.
-    value = doc.toJS({ maxAliasCount: 100 });
+    // checkTree bounded the expansion, so yaml's own alias counter (which refuses a list reused
+    // by 150 services) is off.
+    value = doc.toJS({ maxAliasCount: -1 });
   } catch (e) {
     return { ok: false, problems: [{ file, line: 1, col: 1, path: '', message: (e as Error).message, rule: 'yaml', severity: 'error' }] };
   }
   if (value === undefined) value = null;
-  const validate = validatorFor(schema);
+  const validate: Validator = opts.validate ?? validatorFor(schema);
   if (!validate(value)) {
     return { ok: false, problems: schemaProblems(validate.errors ?? [], value, file, doc, lc) };
   }
@@ -354,7 +454,7 @@ export function loadYamlWithSchema<T>(text: string, file: string, schema: TSchem
   return { ok: true, doc: located, warnings };
 }
 
-export function readYamlWithSchema<T>(path: string, schema: TSchema): LoadResult<T> {
+export function readYamlWithSchema<T>(path: string, schema: TSchema, opts: LoadOptions = {}): LoadResult<T> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -364,5 +464,5 @@ export function readYamlWithSchema<T>(path: string, schema: TSchema): LoadResult
       err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory, not a file' : err.code === 'EACCES' ? 'permission denied' : err.message;
     return { ok: false, problems: [{ file: path, line: 0, col: 0, path: '', message: `cannot read: ${why}`, rule: 'file', severity: 'error' }] };
   }
-  return loadYamlWithSchema<T>(text, path, schema);
+  return loadYamlWithSchema<T>(text, path, schema, opts);
 }

@@ -2,6 +2,7 @@
 import { formatPath, loadYamlWithSchema, readYamlWithSchema, sortProblems, type LoadResult, type Problem } from '../yamlsrc.js';
 import { rules, runRules } from './rules.js';
 import { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
+import { validate } from './validate.generated.js';
 
 export { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
 export type { L4Service, L7Service, L4RealServer, L7RealServer, HaConfig } from './schema.js';
@@ -29,10 +30,10 @@ function check(loaded: LoadResult<ApplianceConfig>): ConfigResult {
 
 /** Validates config text; `file` names it in problems. */
 export function parseConfig(text: string, file: string): ConfigResult {
-  return check(loadYamlWithSchema<ApplianceConfig>(text, file, ApplianceConfigSchema));
+  return check(loadYamlWithSchema<ApplianceConfig>(text, file, ApplianceConfigSchema, { validate }));
 }
 
 /** Reads and validates a config file; a missing or unreadable file is a problem, not a throw. */
 export function loadConfigFile(path: string): ConfigResult {
-  return check(readYamlWithSchema<ApplianceConfig>(path, ApplianceConfigSchema));
+  return check(readYamlWithSchema<ApplianceConfig>(path, ApplianceConfigSchema, { validate }));
 }
