@@ -7,13 +7,16 @@ import { validate } from './validate.generated.js';
 export { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
 export type { L4Service, L7Service, L4RealServer, L7RealServer, HaConfig } from './schema.js';
 export { rules, runRules, type Rule, type RuleContext } from './rules.js';
-export { usesFwmark } from './rules.js';
+export { usesFwmark, services, serviceName, nameList, durationMs } from './rules.js';
 
 export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
 function check(loaded: LoadResult<ApplianceConfig>): ConfigResult {
   if (!loaded.ok) return loaded;
   const { doc } = loaded;
+  // The schema takes `baud: 19200` as the number it obviously is; daemons get it as text.
+  const serial = doc.value.ha?.serial;
+  if (serial && typeof serial.baud === 'number') serial.baud = String(serial.baud) as typeof serial.baud;
   const found: Problem[] = runRules(doc.value, rules).map((r) => ({
     file: doc.file,
     ...doc.locate(r.path),

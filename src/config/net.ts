@@ -64,6 +64,46 @@ export function networkOf(cidr: Cidr): string {
   return `${net.toString()}/${cidr.prefix}`;
 }
 
+/** The CIDR has bits set past its prefix (192.0.2.10/24 rather than 192.0.2.0/24). */
+export function hasHostBits(cidr: Cidr): boolean {
+  return networkOf(cidr) !== `${cidr.address}/${cidr.prefix}`;
+}
+
+/**
+ * What kind of address `ip` is where a unit, VIP or server address is expected: a special
+ * range (ipaddr.js's names) that cannot be one, or undefined for an ordinary address.
+ */
+export function specialKind(ip: string): 'unspecified' | 'loopback' | 'multicast' | 'broadcast' | 'link-local' | undefined {
+  const r = parseIp(ip).addr.range();
+  if (r === 'unspecified' || r === 'loopback' || r === 'multicast' || r === 'broadcast') return r;
+  if (r === 'linkLocal') return 'link-local';
+  return undefined;
+}
+
+/** For an IPv4 subnet of at most /30: is `ip` its network or broadcast address? */
+export function networkOrBroadcast(cidr: Cidr, ip: string): 'network' | 'broadcast' | undefined {
+  if (cidr.family !== 'ipv4' || cidr.prefix > 30 || !cidrContains(cidr, ip)) return undefined;
+  const net = ipaddr.IPv4.networkAddressFromCIDR(cidr.text).toString();
+  const bcast = ipaddr.IPv4.broadcastAddressFromCIDR(cidr.text).toString();
+  const c = canonicalIp(ip);
+  return c === net ? 'network' : c === bcast ? 'broadcast' : undefined;
+}
+
+/** A dotted IPv4 netmask (contiguous ones), e.g. 255.255.255.0; not 255.0.255.0. */
+export function isNetmask(mask: string): boolean {
+  return ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask() !== null;
+}
+
+/** First and last address of a CIDR as comparable big integers (IPv4 and IPv6 alike). */
+export function cidrBounds(cidr: Cidr): { lo: bigint; hi: bigint } {
+  const bits = cidr.family === 'ipv4' ? 32 : 128;
+  const bytes = parseIp(cidr.address).addr.toByteArray();
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  const host = (1n << BigInt(bits - cidr.prefix)) - 1n;
+  return { lo: n & ~host, hi: n | host };
+}
+
 /** Dotted netmask of an IPv4 prefix length. */
 export function prefixToNetmask(prefix: number): string {
   return ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toString();
