@@ -46,17 +46,25 @@ async function generateValidator() {
 
 await generateValidator();
 
-const entries = [
-  { in: 'src/cli/main.ts', out: 'dist/lbimage.mjs' },
-  { in: 'src/supervisor/main.ts', out: 'dist/supervisor/lbsupervisor.mjs' },
-];
+// The CLI loads each command when it runs (src/cli/app.ts): split into chunks under dist/cli/,
+// so `lbimage validate` reads the config code, not the image build's. The supervisor stays one
+// file, as the image installs it.
+rmSync('dist/cli', { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: [{ in: 'src/cli/main.ts', out: 'lbimage' }],
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+  chunkNames: 'cli/[name]-[hash]',
+  banner: { js: `#!/usr/bin/env node\n${esmShim}` },
+});
+chmodSync('dist/lbimage.mjs', 0o755);
 
-for (const entry of entries) {
-  await build({
-    ...common,
-    entryPoints: [entry.in],
-    outfile: entry.out,
-    banner: { js: `#!/usr/bin/env node\n${esmShim}` },
-  });
-  chmodSync(entry.out, 0o755);
-}
+await build({
+  ...common,
+  entryPoints: ['src/supervisor/main.ts'],
+  outfile: 'dist/supervisor/lbsupervisor.mjs',
+  banner: { js: `#!/usr/bin/env node\n${esmShim}` },
+});
+chmodSync('dist/supervisor/lbsupervisor.mjs', 0o755);

@@ -1,7 +1,7 @@
 /** The appliance config: load (schema), then the semantic rules; problems located in the YAML. */
-import { formatPath, loadYamlWithSchema, readYamlWithSchema, sortProblems, type LoadResult, type Problem } from '../yamlsrc.js';
+import { formatPath, loadYaml, readYaml, sortProblems, type LoadResult, type Problem } from '../yamlcore.js';
 import { rules, runRules } from './rules.js';
-import { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
+import type { ApplianceConfig } from './schema.js';
 import { validate } from './validate.generated.js';
 
 export { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
@@ -33,10 +33,10 @@ function check(loaded: LoadResult<ApplianceConfig>): ConfigResult {
 
 /** Validates config text; `file` names it in problems. */
 export function parseConfig(text: string, file: string): ConfigResult {
-  return check(loadYamlWithSchema<ApplianceConfig>(text, file, ApplianceConfigSchema, { validate }));
+  return check(loadYaml<ApplianceConfig>(text, file, validate));
 }
 
 /** Reads and validates a config file; a missing or unreadable file is a problem, not a throw. */
 export function loadConfigFile(path: string): ConfigResult {
-  return check(readYamlWithSchema<ApplianceConfig>(path, ApplianceConfigSchema, { validate }));
+  return check(readYaml<ApplianceConfig>(path, validate));
 }

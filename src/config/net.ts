@@ -80,13 +80,24 @@ export function specialKind(ip: string): 'unspecified' | 'loopback' | 'multicast
   return undefined;
 }
 
+const edges = new WeakMap<Cidr, { network: string; broadcast: string } | null>();
+
 /** For an IPv4 subnet of at most /30: is `ip` its network or broadcast address? */
 export function networkOrBroadcast(cidr: Cidr, ip: string): 'network' | 'broadcast' | undefined {
-  if (cidr.family !== 'ipv4' || cidr.prefix > 30 || !cidrContains(cidr, ip)) return undefined;
-  const net = ipaddr.IPv4.networkAddressFromCIDR(cidr.text).toString();
-  const bcast = ipaddr.IPv4.broadcastAddressFromCIDR(cidr.text).toString();
+  let e = edges.get(cidr);
+  if (e === undefined) {
+    e =
+      cidr.family === 'ipv4' && cidr.prefix <= 30
+        ? {
+            network: ipaddr.IPv4.networkAddressFromCIDR(cidr.text).toString(),
+            broadcast: ipaddr.IPv4.broadcastAddressFromCIDR(cidr.text).toString(),
+          }
+        : null;
+    edges.set(cidr, e);
+  }
+  if (!e) return undefined;
   const c = canonicalIp(ip);
-  return c === net ? 'network' : c === bcast ? 'broadcast' : undefined;
+  return c === e.network ? 'network' : c === e.broadcast ? 'broadcast' : undefined;
 }
 
 /** A dotted IPv4 netmask (contiguous ones), e.g. 255.255.255.0; not 255.0.255.0. */

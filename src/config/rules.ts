@@ -2,7 +2,7 @@
  * Semantic rules, run after the schema passed: each has a name (shown in tests and `--json`) and
  * reports problems at a config path; the loader turns paths into file:line:col.
  */
-import type { PathSegment } from '../yamlsrc.js';
+import type { PathSegment } from '../yamlcore.js';
 import {
   addressServing,
   cidrBounds,
@@ -12,7 +12,6 @@ import {
   isNetmask,
   localAddresses,
   networkOf,
-  networkOrBroadcast,
   parseCidr,
   portRange,
   rangesOverlap,
@@ -532,14 +531,19 @@ const addressKinds: Rule = {
         error(path, `${what} ${ip} is ${FORBIDDEN_KIND[kind]}; use an ordinary unicast address`);
         return;
       }
-      for (const l of locals) {
-        const nb = networkOrBroadcast(l.cidr, ip);
-        if (nb) {
-          error(path, `${what} ${ip} is the ${nb} address of ${networkOf(l.cidr)} (${where(l)}); hosts of that subnet cannot use it`);
-          return;
-        }
-      }
+      const hit = edges.get(canonicalIp(ip));
+      if (hit) error(path, `${what} ${ip} is the ${hit.kind} address of ${networkOf(hit.l.cidr)} (${where(hit.l)}); hosts of that subnet cannot use it`);
     };
+    // Network and broadcast addresses of every local subnet, looked up per address checked.
+    const edges = new Map<string, { kind: 'network' | 'broadcast'; l: LocalAddress }>();
+    for (const l of locals) {
+      if (l.cidr.family !== 'ipv4' || l.cidr.prefix > 30) continue;
+      const { lo, hi } = cidrBounds(l.cidr);
+      for (const [kind, n] of [['network', lo], ['broadcast', hi]] as const) {
+        const ip = [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
+        if (!edges.has(ip)) edges.set(ip, { kind, l });
+      }
+    }
     config.network.interfaces.forEach((ifc, i) =>
       ifc.addresses.forEach((a, j) => {
         const c = parseCidr(a);
