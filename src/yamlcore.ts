@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
-import { Type } from '@sinclair/typebox';
 import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { explainAddress, FORMAT_TEXT } from './config/formats.js';
 
@@ -49,13 +48,6 @@ export function formatPath(path: readonly PathSegment[]): string {
     else out += out === '' ? seg : `.${seg}`;
   }
   return out;
-}
-
-// ---- schema helpers shared by every schema of the project ------------------------------------
-
-/** A string enum that ajv reports as one "must be one of: ..." (a Union of Literals would not). */
-export function StringEnum<const T extends readonly string[]>(values: T, opts: Record<string, unknown> = {}) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
 }
 
 // ---- locating nodes -----------------------------------------------------------------------------

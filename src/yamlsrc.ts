@@ -14,11 +14,19 @@
  */
 import AjvModule, { type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { TSchema } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 import { formats } from './config/formats.js';
 import { loadYaml, readYaml, type LoadResult, type Validator } from './yamlcore.js';
 
 export * from './yamlcore.js';
+
+// ---- schema helpers shared by every schema of the project ------------------------------------
+
+/** A string enum that ajv reports as one "must be one of: ..." (a Union of Literals would not). */
+export function StringEnum<const T extends readonly string[]>(values: T, opts: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
+}
+
 
 // ---- ajv ----------------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ import { rules, runRules } from './rules.js';
 import type { ApplianceConfig } from './schema.js';
 import { validate } from './validate.generated.js';
 
-export { ApplianceConfigSchema, type ApplianceConfig } from './schema.js';
+// The schema itself (TypeBox) is imported from './schema.js' by who needs it: validating needs
+// only the generated validator, so `lbimage validate` loads no schema library.
+export type { ApplianceConfig } from './schema.js';
 export type { L4Service, L7Service, L4RealServer, L7RealServer, HaConfig } from './schema.js';
 export { rules, runRules, type Rule, type RuleContext } from './rules.js';
 export { usesFwmark, services, serviceName, nameList, durationMs } from './rules.js';

@@ -4,7 +4,7 @@ import type { ApplianceConfig, PortSpecValue } from './schema.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
-type Parsed = { addr: ipaddr.IPv4 | ipaddr.IPv6; canonical: string };
+type Parsed = { addr: ipaddr.IPv4 | ipaddr.IPv6; canonical: string; kind?: ReturnType<typeof specialKind> | null };
 // Rules compare every service with every other; parsing each address once keeps a config of
 // 100 services x 10 real servers well inside the benchmark's budget.
 const parsed = new Map<string, Parsed>();
@@ -74,10 +74,13 @@ export function hasHostBits(cidr: Cidr): boolean {
  * range (ipaddr.js's names) that cannot be one, or undefined for an ordinary address.
  */
 export function specialKind(ip: string): 'unspecified' | 'loopback' | 'multicast' | 'broadcast' | 'link-local' | undefined {
-  const r = parseIp(ip).addr.range();
-  if (r === 'unspecified' || r === 'loopback' || r === 'multicast' || r === 'broadcast') return r;
-  if (r === 'linkLocal') return 'link-local';
-  return undefined;
+  const p = parseIp(ip);
+  if (p.kind === undefined) {
+    // range() walks ipaddr.js's table of special ranges: once per distinct address.
+    const r = p.addr.range();
+    p.kind = r === 'unspecified' || r === 'loopback' || r === 'multicast' || r === 'broadcast' ? r : r === 'linkLocal' ? 'link-local' : null;
+  }
+  return p.kind ?? undefined;
 }
 
 const edges = new WeakMap<Cidr, { network: string; broadcast: string } | null>();

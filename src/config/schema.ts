@@ -6,7 +6,7 @@
  * with a newline, '#', a quote or whitespace is rejected at its YAML node, never escaped.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { StringEnum } from '../yamlcore.js';
+import { StringEnum } from '../yamlsrc.js';
 import { SECRETS_DIR } from '../onbox.js';
 
 // ---- reusable pieces ------------------------------------------------------------------------------
