@@ -415,7 +415,7 @@ function formatPathLite(path: PathSegment[]): string {
 
 const haPair: Rule = {
   name: 'ha-pair',
-  description: 'An HA pair has distinct, reachable unit addresses, distinct host names and sane heartbeat timings.',
+  description: 'An HA pair has distinct, reachable unit addresses (the peer is not one of this unit\'s addresses or floating IPs), distinct host names, a ping node that is a third machine, and sane heartbeat timings.',
   check({ config, locals, localsByIp, error, warn }) {
     const ha = config.ha;
     if (!ha) return;
@@ -523,7 +523,7 @@ const FORBIDDEN_KIND: Record<NonNullable<ReturnType<typeof specialKind>>, string
 
 const addressKinds: Rule = {
   name: 'address-kinds',
-  description: 'Unit, VIP, real server, gateway and peer addresses are ordinary unicast addresses: not unspecified, loopback, multicast, broadcast or link-local, and not the network or broadcast address of their IPv4 subnet.',
+  description: 'Unit, VIP, real server, gateway and peer addresses are ordinary unicast addresses: not unspecified, loopback, multicast, broadcast or link-local (an IPv6 gateway or next hop may be link-local), and not the network or broadcast address of a local IPv4 subnet; interface and floating addresses have a prefix longer than /0.',
   check({ config, locals, error }) {
     const check = (path: PathSegment[], ip: string, what: string, allowLinkLocal = false) => {
       const kind = specialKind(ip);

@@ -193,3 +193,11 @@ describe('semantic rules', () => {
     expect(rules.map((r) => r.name).filter((n) => !covered.has(n))).toEqual([]);
   });
 });
+
+describe('the README lists every rule', () => {
+  it('names each rule in the table of "Appliance configuration"', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(rules.map((r) => r.name).filter((n) => !readme.includes(`| \`${n}\` |`))).toEqual([]);
+  });
+});
