@@ -523,7 +523,7 @@ const FORBIDDEN_KIND: Record<NonNullable<ReturnType<typeof specialKind>>, string
 
 const addressKinds: Rule = {
   name: 'address-kinds',
-  description: 'Unit, VIP, real server, gateway and peer addresses are ordinary unicast addresses: not unspecified, loopback, multicast, broadcast or link-local (an IPv6 gateway or next hop may be link-local), and not the network or broadcast address of a local IPv4 subnet; interface and floating addresses have a prefix longer than /0.',
+  description: 'Unit, VIP, real server, gateway, DNS and peer addresses are ordinary unicast addresses: not unspecified, loopback, multicast, broadcast or link-local (an IPv6 gateway or next hop may be link-local), and not the network or broadcast address of a local IPv4 subnet; interface and floating addresses have a prefix longer than /0.',
   check({ config, locals, error }) {
     const check = (path: PathSegment[], ip: string, what: string, allowLinkLocal = false) => {
       const kind = specialKind(ip);
@@ -562,6 +562,8 @@ const addressKinds: Rule = {
     // IPv6 routers are commonly reached by their link-local address.
     if (gw?.ipv6) check(['network', 'gateway', 'ipv6'], gw.ipv6, 'gateway', true);
     config.network.routes.forEach((r, i) => check(['network', 'routes', i, 'via'], r.via, 'next hop', true));
+    // No resolver runs on the appliance, so 127.0.0.1 in resolv.conf would answer nothing.
+    config.network.dns.forEach((d, i) => check(['network', 'dns', i], d, 'DNS server'));
     for (const x of services(config)) {
       check([x.layer, x.i, 'vip'], x.s.vip, 'VIP');
       x.s.real_servers.forEach((r, j) => check([x.layer, x.i, 'real_servers', j, 'ip'], r.ip, 'real server'));

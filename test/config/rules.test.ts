@@ -20,6 +20,13 @@ function pointsAtItsNode(text: string, p: Problem): boolean {
 
 type Mutation = (c: Record<string, any>) => void;
 
+/** The value at a problem's path (`layer4[0].real_servers[1].port`) in the mutated document. */
+function valueAt(doc: unknown, path: string): unknown {
+  let cur: any = doc;
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) cur = cur?.[m[2] !== undefined ? Number(m[2]) : m[1]!];
+  return cur;
+}
+
 // [rule, case, base, mutation, expected `path: message` exactly as `lbimage validate` prints it after FILE:LINE:COL]
 const cases: [string, string, () => Record<string, any>, Mutation, string][] = [
   ['port-ranges', 'backwards range', base, (c) => { c.layer7[0].ports = ['9000-8000']; },
@@ -126,6 +133,8 @@ const cases: [string, string, () => Record<string, any>, Mutation, string][] = [
     'layer4[0].vip: VIP 224.0.0.18 is a multicast address; use an ordinary unicast address'],
   ['address-kinds', 'unspecified real server', base, (c) => { c.layer7[0].real_servers[0].ip = '0.0.0.0'; },
     'layer7[0].real_servers[0].ip: real server 0.0.0.0 is the unspecified address (any address); use an ordinary unicast address'],
+  ['address-kinds', 'a loopback DNS server (no resolver runs on the appliance)', base, (c) => { c.network.dns = ['127.0.0.1']; },
+    'network.dns[0]: DNS server 127.0.0.1 is a loopback address (this machine only); use an ordinary unicast address'],
   ['address-kinds', 'interface with a /0 prefix', base, (c) => { c.network.interfaces[1].addresses = ['198.51.100.5/0']; },
     'network.interfaces[1].addresses[0]: 198.51.100.5/0 has prefix length 0, which would put the whole Internet on eth1; give the subnet\'s real prefix (e.g. /24)'],
   ['floating-ip-subnet', 'floating IP outside its interface\'s subnets', base, (c) => { c.floating_ips.push({ address: '203.0.113.10/24', interface: 'eth0' }); },
@@ -181,6 +190,11 @@ describe('semantic rules', () => {
     expect(hit, found.map((p) => `${p.rule}: ${p.path}: ${p.message}`).join('\n')).toBeDefined();
     expect(hit!.rule).toBe(rule);
     expect(pointsAtItsNode(text, hit!), `${hit!.line}:${hit!.col} in\n${text}`).toBe(true);
+    // The column is where the node's value starts: a scalar's text, or a list item's or map's first key.
+    const value = valueAt(c, hit!.path);
+    const rest = (text.split('\n')[hit!.line - 1] ?? '').slice(hit!.col - 1);
+    if (value !== null && typeof value !== 'object') expect(rest.replace(/^["']/, ''), `${hit!.line}:${hit!.col}`).toMatch(new RegExp(`^${String(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    else expect(rest, `${hit!.line}:${hit!.col}`).toMatch(/^(- |\[|\{|[A-Za-z_]+:)/);
     // A warning alone leaves the config valid; an error makes it invalid.
     expect(r.ok).toBe(found.every((p) => p.severity === 'warning'));
     // A repeated warning is reported once.
