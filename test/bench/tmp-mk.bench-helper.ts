@@ -1,3 +1,0 @@
-import { writeFileSync } from 'node:fs';
-import { bigConfig } from './bigconfig.js';
-writeFileSync('/tmp/vb/big.yaml', bigConfig());
