@@ -36,6 +36,10 @@ export interface Migrated {
  */
 export function migrateConfigText(text: string, file: string, migrations: readonly Migration[] = MIGRATIONS, current = CONFIG_VERSION): Migrated {
   const same = { text, file, steps: [] };
+  // A current config (the usual case) must not pay a second YAML parse: a top-level
+  // `version: N` line (column 0) says enough. Anything else takes the full look.
+  const line = /^version:[ \t]*(\d+)[ \t]*(?:#.*)?$/m.exec(text);
+  if (line && Number(line[1]) >= current) return same;
   const doc = parseDocument(text);
   if (doc.errors.length > 0 || !isMap(doc.contents)) return same;
   const version = doc.get('version');

@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ApplianceConfigSchema, CONFIG_VERSION, MIGRATIONS, migrateConfigText, parseConfig, type Migration } from '../../src/config/index.js';
+import { CONFIG_VERSION, MIGRATIONS, migrateConfigText, parseConfig, type Migration } from '../../src/config/index.js';
+import { ApplianceConfigSchema } from '../../src/config/schema.js';
 
 const v1 = 'version: 1\nhostname: lb1   # the unit\nnetwork:\n  interfaces:\n    - name: eth0\n      addresses: [192.0.2.21/24]\n';
 
