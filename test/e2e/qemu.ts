@@ -13,6 +13,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rm
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { scaled } from './harness.js';
 
 export type Firmware = 'bios' | 'uefi';
 
@@ -51,7 +52,10 @@ export interface QemuOptions {
 }
 
 export interface Qemu {
-  /** Resolves with the match once the console output (since boot) matches; throws with the log tail after timeoutMs. */
+  /**
+   * Resolves with the match once the console output (since boot) matches; throws with the log tail
+   * after timeoutMs (scaled by LBIMAGE_TEST_TIMEOUT_FACTOR).
+   */
   waitFor(pattern: RegExp | string, timeoutMs: number, opts?: { since?: number }): Promise<RegExpMatchArray>;
   /** Writes to the serial console. */
   send(text: string): void;
@@ -216,7 +220,8 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
     tail: (lines = 40) => tailOf(out, lines),
     mark: () => out.length,
     send: (text) => void sock.write(text),
-    waitFor(pattern, timeoutMs, { since = 0 } = {}) {
+    waitFor(pattern, unscaledMs, { since = 0 } = {}) {
+      const timeoutMs = scaled(unscaledMs);
       const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
       return new Promise((resolve, reject) => {
         const check = () => {
