@@ -11,7 +11,7 @@ APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2 ifupdown o
 APT_BUILD   := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-common grub-pc-bin \
                grub-efi-amd64-bin qemu-utils xorriso zstd busybox-static cpio
 APT_FORMATS := bmap-tools libxml2-utils libvirt-clients
-APT_BOOT    := qemu-system-x86 ovmf seabios socat
+APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
 APT_ALL     := $(APT_DAEMONS) $(APT_BUILD) $(APT_FORMATS) $(APT_BOOT)
 
 SOURCES := $(shell find src -type f) build.mjs package.json

@@ -49,6 +49,8 @@ export interface QemuOptions {
   name?: string;
   /** Console log goes here (default: a temp file, kept after stop() for post-mortems). */
   logFile?: string;
+  /** Runs QEMU inside this network namespace (`ip netns exec`), e.g. the lab's, for its TAP devices. */
+  netns?: string;
 }
 
 export interface Qemu {
@@ -161,7 +163,10 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
   const logFile = opts.logFile ?? join(tmpdir(), `lbimage-console-${opts.name ?? 'vm'}-${process.pid}-${Date.now()}.log`);
   writeFileSync(logFile, '');
 
-  const child: ChildProcess = spawn('qemu-system-x86_64', qemuArgs(opts, { serialSock, monitorSock, vars }, ports), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = ['qemu-system-x86_64', ...qemuArgs(opts, { serialSock, monitorSock, vars }, ports)];
+  // `ip netns exec` execs QEMU in place, so the child is QEMU itself (stop() signals it directly).
+  if (opts.netns) argv.unshift('ip', 'netns', 'exec', opts.netns);
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (stderr += d.toString()));
