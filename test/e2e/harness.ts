@@ -17,7 +17,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Qemu } from './qemu.js';
 
-export const REPO = join(import.meta.dirname, '..', '..');
+/** The repository (a benchmark bundles this module elsewhere and runs from the repository root). */
+export const REPO = existsSync(join(import.meta.dirname, '..', '..', 'package.json')) ? join(import.meta.dirname, '..', '..') : process.cwd();
 
 /** From LBIMAGE_TEST_TIMEOUT_FACTOR; every wait and suite timeout is multiplied by it. */
 export const TIMEOUT_FACTOR = timeoutFactor(process.env.LBIMAGE_TEST_TIMEOUT_FACTOR);

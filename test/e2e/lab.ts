@@ -21,10 +21,13 @@
  * space (lab-ipip.py: a raw IPPROTO_IPIP socket feeding a TUN device).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../src/run.js';
+import type { DialogStep } from './harness.js';
 
-const HERE = import.meta.dirname;
+// The lab's scripts; a benchmark runs this module bundled elsewhere, from the repository root.
+const HERE = existsSync(join(import.meta.dirname, 'lab-server.mjs')) ? import.meta.dirname : join(process.cwd(), 'test', 'e2e');
 const PREFIX_RE = /^lblab(\d+)-/;
 
 export const INTERNAL = { net: '192.0.2.0/24', client: '192.0.2.50' } as const;
@@ -313,3 +316,27 @@ export async function createLab(opts: { servers?: number; ports: Ports }): Promi
 export function names(results: Reply[]): string[] {
   return results.map((r) => (r.ok ? (r.body ?? '').trim().split(/\s+/)[0]! : `!${r.error}`));
 }
+
+/**
+ * The setup wizard's two-arm NAT answers in lab addresses: eth0 192.0.2.1 (internal), eth1
+ * 203.0.113.10 (external, the VIP), port 80, the first real server rs1. The dialog ends at the
+ * summary line (`LAB_WIZARD_SUMMARY`), before the confirmation.
+ */
+export function labWizard(password: string): DialogStep[] {
+  return [
+    [/Press Enter to continue, or Ctrl-C to exit\./, ''],
+    [/Is this unit part of an HA-Pair\? \(y\/n\) \[n\]: /, 'n'],
+    [/one-armed set-up \(same subnet as servers\)\? \(y\/n\) \[y\]: /, 'n'],
+    [/IP address for eth0 \[[\d.]+\]: /, '192.0.2.1'],
+    [/netmask for eth0 \[255\.255\.255\.0\]: /, ''],
+    [/IP address for eth1 \(external, virtual services\): /, '203.0.113.10'],
+    [/netmask for eth1 .*\[255\.255\.255\.0\]: /, ''],
+    [/default gateway \(empty for none\): /, '203.0.113.1'],
+    [/nameserver \(empty for none\): /, '203.0.113.53'],
+    [/port of the first virtual server \[80\]: /, ''],
+    [/IP of the first real server: /, '192.0.2.11'],
+    [/administrator password: /, password],
+    [/administrator password again: /, password],
+  ];
+}
+export const LAB_WIZARD_SUMMARY = /Virtual service: +203\.0\.113\.10:80 \(NAT\)/;

@@ -136,7 +136,7 @@ ${reals(80)}
     ports: [80]
     forwarding: nat
     scheduler: rr
-    health_check: { type: http, request: /health, response: OK, interval: 2, timeout: 1 }
+    health_check: { type: http, request: /health, response: OK, interval: 3, timeout: 2 }
     fallback: { ip: 192.0.2.13, port: 80 }
     real_servers:
 ${reals(80)}
@@ -314,10 +314,10 @@ describe('traffic through the appliance in the lab', () => {
     };
     await lab.stopServer(rs2);
     let took = await until('rs2 out of every pool, HAProxy marks it DOWN', rs2Out(connectServices, ['l7web/rs2', 'l7tcp/rs2']), 60_000);
-    // L4: interval 2 s x 1 failure + timeout 1 s; L7: inter 1 s x fall 2.
-    expect(took).toBeLessThan(3000 + MARGIN_MS);
+    // L4: interval 2 s x 1 failure + timeout 1 s, the negotiate check 3 s + 2 s; L7: inter 1 s x fall 2.
+    expect(took).toBeLessThan(5000 + MARGIN_MS);
     await onlyRs1();
-    step(`rs2 refusing: out of the pools after ${(took / 1000).toFixed(1)}s (bound 3s + ${MARGIN_MS / 1000}s margin); no request failed`);
+    step(`rs2 refusing: out of the pools after ${(took / 1000).toFixed(1)}s (bound 5s + ${MARGIN_MS / 1000}s margin); no request failed`);
     await lab.startServer(rs2);
     await until('rs2 back in every pool', healthy, 60_000);
     both(await ask({ kind: 'http', host: '192.0.2.100', port: 80, count: 6 }));
@@ -327,7 +327,8 @@ describe('traffic through the appliance in the lab', () => {
     // Wrong content on the HTTP check: out of the negotiate-checked services only.
     await lab.startServer(rs2, 'wrong');
     took = await until('rs2 out of the HTTP-checked services', rs2Out(['TCP 203.0.113.15:80'], ['l7web/rs2']), 60_000);
-    expect(took).toBeLessThan(3000 + MARGIN_MS);
+    // L4 negotiate: interval 3 s + timeout 2 s; L7: inter 1 s x fall 2.
+    expect(took).toBeLessThan(5000 + MARGIN_MS);
     const pNow = await pools();
     expect(pNow.ipvs.get('TCP 192.0.2.100:80')).toContain('192.0.2.12:80'); // a connect check is still content
     expect(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 4 })).toEqual(['rs1', 'rs1', 'rs1', 'rs1']);
@@ -339,8 +340,8 @@ describe('traffic through the appliance in the lab', () => {
     // Accepting and never answering: the HTTP check's timeout takes it out.
     await lab.startServer(rs2, 'hang');
     took = await until('rs2 (hanging) out of the HTTP-checked services', rs2Out(['TCP 203.0.113.15:80'], ['l7web/rs2']), 60_000);
-    // L4: interval 2 s + timeout 1 s; L7: inter 1 s x fall 2 + timeout check 4 s.
-    expect(took).toBeLessThan(6000 + MARGIN_MS);
+    // L4 negotiate: interval 3 s + timeout 2 s; L7: fall 2 x (inter 1 s + HAProxy's timeout check 4 s).
+    expect(took).toBeLessThan(10_000 + MARGIN_MS);
     expect(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 4 })).toEqual(['rs1', 'rs1', 'rs1', 'rs1']);
     expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 4 })).toEqual(['rs1', 'rs1', 'rs1', 'rs1']);
     step(`rs2 accepting and never answering: out after ${(took / 1000).toFixed(1)}s`);
