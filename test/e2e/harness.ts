@@ -143,8 +143,12 @@ export function consoleOf(vm: Qemu, cursor = 0): ConsoleSession {
       await vm.waitFor(/root@[\w-]+:~# /, 60_000, { since: con.cursor });
       // No line editing, no echo and no prompt: what comes back is the commands' output only (a
       // prompt would land before or after a command's output depending on timing).
-      vm.send('set +o emacs +o vi; stty -echo; PS1=""; PS2=""\r');
-      await con.ok('true');
+      // Nothing more is typed until this line has run: readline may already have read ahead
+      // what follows, and turning line editing off drops its buffer.
+      const ready = `@@R${tag}-${++seq}@@`;
+      vm.send(`set +o emacs +o vi; stty -echo; PS1=""; PS2=""; echo "${ready.slice(0, 3)}""${ready.slice(3)}"\r`);
+      const m = await vm.waitFor(new RegExp(`${ready}\\r?\\n`), 60_000, { since: con.cursor });
+      con.cursor += (m.index ?? 0) + m[0].length;
     },
     async sh(cmd, timeoutMs = 120_000) {
       const id = `${tag}-${++seq}`;

@@ -28,7 +28,7 @@ import { createLab, EXTERNAL, INTERNAL, names, type Lab, type RealServer, type R
 import { annotate, startQemu, type Qemu } from './qemu.js';
 
 const PASSWORD = 'Lab-pass-1';
-/** Slack on top of a health check's own period before a dead server must be out: TCG is slow. */
+/** Slack on top of a health check's own period before a dead server must be out (TCG is slow; scaled by the timeout factor). */
 const MARGIN_MS = 15_000;
 
 /** The virtual services IPVS lists (`TCP  VIP:PORT`, `UDP ...`, `FWM  N`), each with its real servers in the pool (weight > 0). */
@@ -315,9 +315,9 @@ describe('traffic through the appliance in the lab', () => {
     await lab.stopServer(rs2);
     let took = await until('rs2 out of every pool, HAProxy marks it DOWN', rs2Out(connectServices, ['l7web/rs2', 'l7tcp/rs2']), 60_000);
     // L4: interval 2 s x 1 failure + timeout 1 s, the negotiate check 3 s + 2 s; L7: inter 1 s x fall 2.
-    expect(took).toBeLessThan(5000 + MARGIN_MS);
+    expect(took).toBeLessThan(5000 + scaled(MARGIN_MS));
     await onlyRs1();
-    step(`rs2 refusing: out of the pools after ${(took / 1000).toFixed(1)}s (bound 5s + ${MARGIN_MS / 1000}s margin); no request failed`);
+    step(`rs2 refusing: out of the pools after ${(took / 1000).toFixed(1)}s (bound 5s + ${scaled(MARGIN_MS) / 1000}s margin); no request failed`);
     await lab.startServer(rs2);
     await until('rs2 back in every pool', healthy, 60_000);
     both(await ask({ kind: 'http', host: '192.0.2.100', port: 80, count: 6 }));
@@ -328,7 +328,7 @@ describe('traffic through the appliance in the lab', () => {
     await lab.startServer(rs2, 'wrong');
     took = await until('rs2 out of the HTTP-checked services', rs2Out(['TCP 203.0.113.15:80'], ['l7web/rs2']), 60_000);
     // L4 negotiate: interval 3 s + timeout 2 s; L7: inter 1 s x fall 2.
-    expect(took).toBeLessThan(5000 + MARGIN_MS);
+    expect(took).toBeLessThan(5000 + scaled(MARGIN_MS));
     const pNow = await pools();
     expect(pNow.ipvs.get('TCP 192.0.2.100:80')).toContain('192.0.2.12:80'); // a connect check is still content
     expect(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 4 })).toEqual(['rs1', 'rs1', 'rs1', 'rs1']);
@@ -341,7 +341,7 @@ describe('traffic through the appliance in the lab', () => {
     await lab.startServer(rs2, 'hang');
     took = await until('rs2 (hanging) out of the HTTP-checked services', rs2Out(['TCP 203.0.113.15:80'], ['l7web/rs2']), 60_000);
     // L4 negotiate: interval 3 s + timeout 2 s; L7: fall 2 x (inter 1 s + HAProxy's timeout check 4 s).
-    expect(took).toBeLessThan(10_000 + MARGIN_MS);
+    expect(took).toBeLessThan(10_000 + scaled(MARGIN_MS));
     expect(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 4 })).toEqual(['rs1', 'rs1', 'rs1', 'rs1']);
     expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 4 })).toEqual(['rs1', 'rs1', 'rs1', 'rs1']);
     step(`rs2 accepting and never answering: out after ${(took / 1000).toFixed(1)}s`);
