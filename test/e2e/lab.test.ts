@@ -54,9 +54,9 @@ describe('lab network', () => {
     await lab.resetServer(rs2);
     expect(await ipOut('-n', rs2.ns, 'addr', 'show', 'dev', 'lo')).not.toContain(vip);
 
+    const prefix = lab.prefix;
     await lab.destroy();
-    const after = await ipOut('netns', 'list');
-    expect(after).not.toMatch(/lblab\d+-/);
+    expect(await ipOut('netns', 'list')).not.toContain(`${prefix}-`);
     expect(await ipOut('-o', 'link', 'show')).toBe(hostLinks);
     expect(await ipOut('route', 'show', 'table', 'all')).toBe(hostRoutes);
     lab = undefined;
