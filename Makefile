@@ -12,7 +12,7 @@ APT_BUILD   := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-common gr
                grub-efi-amd64-bin qemu-utils xorriso zstd busybox-static cpio \
                rauc squashfs-tools openssl
 APT_FORMATS := bmap-tools libxml2-utils libvirt-clients
-APT_BOOT    := qemu-system-x86 ovmf seabios socat
+APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
 APT_ALL     := $(APT_DAEMONS) $(APT_BUILD) $(APT_FORMATS) $(APT_BOOT)
 
 SOURCES := $(shell find src -type f) build.mjs package.json

@@ -14,7 +14,8 @@ export const LDIRECTORD_CF = '/etc/ha.d/ldirectord.cf';
 
 /** ldirectord's words for the forwarding methods (Layer 4 SNAT is NAT plus a source NAT rule). */
 const FORWARD: Record<L4Service['forwarding'], string> = { dr: 'gate', nat: 'masq', tun: 'ipip', snat: 'masq' };
-const CHECKTYPE: Record<L4Service['health_check']['type'], string> = { connect: 'connect', http: 'negotiate', ping: 'ping', none: 'off' };
+// No check means "always up": ldirectord's `on`. Its `off` means "never add a real server".
+const CHECKTYPE: Record<L4Service['health_check']['type'], string> = { connect: 'connect', http: 'negotiate', ping: 'ping', none: 'on' };
 
 /** Firewall mark of the i-th Layer 4 service (only meaningful when usesFwmark). */
 export function fwmarkOf(index: number): number {

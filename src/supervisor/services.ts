@@ -1,4 +1,5 @@
 import type { ApplianceConfig } from '../config/index.js';
+import { INTERFACES } from '../config/schema.js';
 import {
   AUTHKEYS,
   HA_CF,
@@ -63,12 +64,19 @@ export const SERVICES: readonly ServiceSpec[] = [
     files: [INTERFACES_FILE],
     check: (staged) => ({ argv: ['ifup', '--no-act', '--all', '--interfaces', staged] }),
     // ifupdown's static "down" flushes the interface's addresses, so taking an interface down
-    // with the new file still removes the old address.
-    reload: (c) =>
-      c.network.interfaces.flatMap((i): Argv[] => [
-        ['ifdown', '--force', i.name],
-        ['ifup', i.name],
-      ]),
+    // with the new file still removes the old address. Every interface goes down before any
+    // comes up: otherwise the new default route (`ifup eth0`) collides with the old one still on
+    // eth1 ("RTNETLINK answers: File exists"). An interface the new config drops is unknown to
+    // ifupdown's new file (its ifdown does nothing), so its addresses and routes go by hand.
+    reload: (c) => {
+      const named = new Set<string>(c.network.interfaces.map((i) => i.name));
+      const dropped = INTERFACES.filter((n) => !named.has(n));
+      return [
+        ['sh', '-c', 'for n; do [ -e "/sys/class/net/$n" ] || continue; ip addr flush dev "$n"; ip link set dev "$n" down; done', 'lbapply', ...dropped],
+        ...c.network.interfaces.map((i): Argv => ['ifdown', '--force', i.name]),
+        ...c.network.interfaces.map((i): Argv => ['ifup', i.name]),
+      ];
+    },
   },
   {
     name: 'nftables',

@@ -2,24 +2,10 @@
  * Boots the kvm image `make test` built (out/kvm/) under TCG, with SeaBIOS and with OVMF, and
  * waits for the supervisor's banner on the serial console. Needs: make image BOARD=kvm.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, afterEach } from 'vitest';
 import { bannerLine } from '../../src/onbox.js';
+import { BOOT_TIMEOUT, builtImage, scaled } from './harness.js';
 import { startQemu, type Firmware, type Qemu } from './qemu.js';
-
-const repo = join(import.meta.dirname, '..', '..');
-const outDir = join(repo, 'out', 'kvm');
-const manifestPath = join(outDir, 'manifest.json');
-const BOOT_TIMEOUT = 420_000;
-
-function builtImage(): { qcow2: string; version: string; board: string } {
-  if (!existsSync(manifestPath)) throw new Error(`${manifestPath} missing: run \`make image BOARD=kvm\` first (make test does)`);
-  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; board: string; artifacts: { file: string; kind: string }[] };
-  const q = m.artifacts.find((a) => a.kind === 'qcow2');
-  if (!q) throw new Error(`${manifestPath} lists no qcow2`);
-  return { qcow2: join(outDir, q.file), version: m.version, board: m.board };
-}
 
 describe('kvm image boots to the banner', () => {
   let vm: Qemu | undefined;
@@ -49,5 +35,5 @@ describe('kvm image boots to the banner', () => {
     // The running system can write the env block on the ESP (what RAUC's mark-good needs).
     await vm.waitFor(/slot A marked good/, 120_000);
     console.log(`${firmware}: banner after ${((Date.now() - t0) / 1000).toFixed(0)}s`);
-  }, BOOT_TIMEOUT + 240_000);
+  }, scaled(BOOT_TIMEOUT + 240_000));
 });

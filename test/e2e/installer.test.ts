@@ -6,31 +6,24 @@
  * A small ISO made from a tiny disk checks the refusals (boot medium, too small), the prompt on
  * the serial console and on the VGA screen and keyboard, and booting from a USB stick under UEFI.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { produceFormats } from '../../src/formats/index.js';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { makeRawFixture, SDE, tempDir, testBoard } from '../formats/fixture.js';
+import { builtImage as harnessImage, rootfsTree, scaled } from './harness.js';
 import { readable, startQemu, type Firmware, type Qemu } from './qemu.js';
 
-const repo = join(import.meta.dirname, '..', '..');
-const outDir = join(repo, 'out', 'kvm');
 const INSTALL_TIMEOUT = 1_200_000;
 const BOOT_TIMEOUT = 420_000;
 
 interface Built { raw: string; version: string; board: string; rootfs: string }
 
 function builtImage(): Built {
-  const manifestPath = join(outDir, 'manifest.json');
-  if (!existsSync(manifestPath)) throw new Error(`${manifestPath} missing: run \`make image BOARD=kvm\` first (make test does)`);
-  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; board: string; rawImage: string; rootfsKey: string };
-  const cache = process.env.LBIMAGE_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lbimage');
-  const rootfs = join(cache, 'rootfs', m.rootfsKey, 'tree');
-  if (!existsSync(rootfs)) throw new Error(`${rootfs} missing: the cached rootfs of out/kvm`);
-  return { raw: join(outDir, m.rawImage), version: m.version, board: m.board, rootfs };
+  const img = harnessImage();
+  return { raw: img.raw, version: img.version, board: img.board, rootfs: rootfsTree(img) };
 }
 
 /**
@@ -89,7 +82,7 @@ describe('ISO installer', () => {
         rawImage: built.raw, outDir: work, baseName: `lb-${built.version}-${built.board}`, version: built.version, sourceDateEpoch: SDE, rootfsDir: built.rootfs,
       });
       iso = arts[0]!.path;
-    }, 900_000);
+    }, scaled(900_000));
     afterAll(() => rmSync(work, { recursive: true, force: true }));
 
     it.each<[Firmware]>([['bios'], ['uefi']])('under %s', async (firmware) => {
@@ -105,7 +98,7 @@ describe('ISO installer', () => {
       vm = await startQemu({ firmware, drives: [{ path: disk, format: 'raw', snapshot: true }], name: `installed-${firmware}`, nics: { count: 1 } });
       await vm.waitFor(bannerLine({ version: built.version, board: built.board }), BOOT_TIMEOUT);
       rmSync(disk, { force: true });
-    }, INSTALL_TIMEOUT + BOOT_TIMEOUT + 300_000);
+    }, scaled(INSTALL_TIMEOUT + BOOT_TIMEOUT + 300_000));
   });
 
   describe('refuses unsafe targets and asks before writing', () => {
@@ -116,7 +109,7 @@ describe('ISO installer', () => {
       const raw = await makeRawFixture(work, 64);
       const arts = await produceFormats({ board: testBoard({ name: 'physical', formats: ['iso'] }), rawImage: raw, outDir: join(work, 'out'), baseName: 'lb-0.1.0-physical', version: '0.1.0', sourceDateEpoch: SDE, rootfsDir: builtImage().rootfs });
       iso = arts[0]!.path;
-    }, 300_000);
+    }, scaled(300_000));
     afterAll(() => rmSync(work, { recursive: true, force: true }));
 
     it('boot medium, too-small disk, then the prompt: a wrong answer writes nothing, yes installs', async () => {
@@ -162,7 +155,7 @@ describe('ISO installer', () => {
       const raw = join(work, 'fixture.img');
       const cmp = await runTool('cmp', ['-n', String(64 * 2 ** 20), raw, big], { nothrow: true });
       expect(cmp.exitCode).toBe(0);
-    }, 600_000);
+    }, scaled(600_000));
 
     it('boots from a USB stick under UEFI and installs unattended', async () => {
       const disk = join(work, 'usb-target.img');
@@ -177,6 +170,6 @@ describe('ISO installer', () => {
       await vm.exited;
       const cmp = await runTool('cmp', ['-n', String(64 * 2 ** 20), join(work, 'fixture.img'), disk], { nothrow: true });
       expect(cmp.exitCode).toBe(0);
-    }, 600_000);
+    }, scaled(600_000));
   });
 });

@@ -13,6 +13,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rm
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { scaled } from './harness.js';
 
 export type Firmware = 'bios' | 'uefi';
 
@@ -48,10 +49,15 @@ export interface QemuOptions {
   name?: string;
   /** Console log goes here (default: a temp file, kept after stop() for post-mortems). */
   logFile?: string;
+  /** Runs QEMU inside this network namespace (`ip netns exec`), e.g. the lab's, for its TAP devices. */
+  netns?: string;
 }
 
 export interface Qemu {
-  /** Resolves with the match once the console output (since boot) matches; throws with the log tail after timeoutMs. */
+  /**
+   * Resolves with the match once the console output (since boot) matches; throws with the log tail
+   * after timeoutMs (scaled by LBIMAGE_TEST_TIMEOUT_FACTOR).
+   */
   waitFor(pattern: RegExp | string, timeoutMs: number, opts?: { since?: number }): Promise<RegExpMatchArray>;
   /** Writes to the serial console. */
   send(text: string): void;
@@ -157,7 +163,10 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
   const logFile = opts.logFile ?? join(tmpdir(), `lbimage-console-${opts.name ?? 'vm'}-${process.pid}-${Date.now()}.log`);
   writeFileSync(logFile, '');
 
-  const child: ChildProcess = spawn('qemu-system-x86_64', qemuArgs(opts, { serialSock, monitorSock, vars }, ports), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = ['qemu-system-x86_64', ...qemuArgs(opts, { serialSock, monitorSock, vars }, ports)];
+  // `ip netns exec` execs QEMU in place, so the child is QEMU itself (stop() signals it directly).
+  if (opts.netns) argv.unshift('ip', 'netns', 'exec', opts.netns);
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -216,7 +225,8 @@ export async function startQemu(opts: QemuOptions): Promise<Qemu> {
     tail: (lines = 40) => tailOf(out, lines),
     mark: () => out.length,
     send: (text) => void sock.write(text),
-    waitFor(pattern, timeoutMs, { since = 0 } = {}) {
+    waitFor(pattern, unscaledMs, { since = 0 } = {}) {
+      const timeoutMs = scaled(unscaledMs);
       const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
       return new Promise((resolve, reject) => {
         const check = () => {

@@ -12,28 +12,17 @@
  * (a qcow2 overlay on the built image, so the image itself is never written).
  * Needs: make image BOARD=kvm (or LBIMAGE_E2E_OUT=<an out dir with manifest.json>).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, get, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
+import { BOOT_TIMEOUT, builtImage, consoleOf, scaled, type ConsoleSession, type DialogStep } from './harness.js';
 import { annotate, freePort, startQemu, type Qemu } from './qemu.js';
 
-const repo = join(import.meta.dirname, '..', '..');
-const outDir = process.env.LBIMAGE_E2E_OUT ?? join(repo, 'out', 'kvm');
-const BOOT_TIMEOUT = 480_000;
 const PASSWORD = 'Admin-pass-1';
-
-function builtImage(): { qcow2: string; version: string; board: string } {
-  const manifest = join(outDir, 'manifest.json');
-  if (!existsSync(manifest)) throw new Error(`${manifest} missing: run \`make image BOARD=kvm\` first (make test does)`);
-  const m = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string; board: string; artifacts: { file: string; kind: string }[] };
-  const q = m.artifacts.find((a) => a.kind === 'qcow2');
-  if (!q) throw new Error(`${manifest} lists no qcow2`);
-  return { qcow2: join(outDir, q.file), version: m.version, board: m.board };
-}
 
 async function httpServer(body: string): Promise<{ server: Server; port: number }> {
   const server = createServer((_req, res) => res.end(body));
@@ -54,61 +43,36 @@ function fetchText(port: number): Promise<string> {
   });
 }
 
-/** Where the last answered prompt ended: each prompt is looked for after the previous one. */
-let cursor = 0;
-
-/** Answers one wizard prompt: waits for it, types the answer and Enter. */
-async function answer(vm: Qemu, prompt: RegExp, text: string, timeoutMs = 60_000): Promise<void> {
-  const since = cursor;
-  const m = await vm.waitFor(prompt, timeoutMs, { since });
-  cursor = since + (m.index ?? 0) + m[0].length;
-  vm.send(`${text}\r`);
-}
-
-let seq = 0;
-/** Runs a shell command in the root login on the serial console; returns its output and status. */
-async function sh(vm: Qemu, cmd: string, timeoutMs = 120_000): Promise<{ out: string; rc: number }> {
-  const id = ++seq;
-  const since = vm.mark();
-  // The marker is split in the typed line, so only the command's own output matches it.
-  vm.send(`${cmd}; echo "@@""${id}:$?@@"\r`);
-  const m = await vm.waitFor(new RegExp(`@@${id}:(\\d+)@@`), timeoutMs, { since });
-  const all = vm.log().slice(since);
-  cursor = vm.mark();
-  return { out: all.slice(0, all.indexOf(`@@${id}:`)).replace(/\r/g, ''), rc: Number(m[1]) };
-}
-
 /**
- * The quick start guide's two-arm NAT answers to the setup wizard; with `mistakes`, two wrong
- * answers on the way, each asked again with the reason.
+ * The quick start guide's two-arm NAT answers to the setup wizard, by prompt; with `mistakes`,
+ * two wrong answers on the way, each asked again with the reason.
  */
-async function wizard(vm: Qemu, mistakes: boolean): Promise<void> {
-  await answer(vm, /Press Enter to continue, or Ctrl-C to exit\./, '', 120_000);
-  await answer(vm, /Is this unit part of an HA-Pair\? \(y\/n\) \[n\]: /, 'n');
-  await answer(vm, /one-armed set-up \(same subnet as servers\)\? \(y\/n\) \[y\]: /, 'n');
-  await answer(vm, /IP address for eth0 \[192\.168\.2\.21\]: /, '192.0.2.21');
-  await answer(vm, /netmask for eth0 \[255\.255\.255\.0\]: /, '');
-  await answer(vm, /IP address for eth1 \(external, virtual services\): /, '198.51.100.21');
-  await answer(vm, /netmask for eth1 .*\[255\.255\.255\.0\]: /, '');
+async function wizard(vm: Qemu, con: ConsoleSession, mistakes: boolean): Promise<void> {
+  const start = con.cursor;
+  const steps: DialogStep[] = [
+    [/Press Enter to continue, or Ctrl-C to exit\./, ''],
+    [/Is this unit part of an HA-Pair\? \(y\/n\) \[n\]: /, 'n'],
+    [/one-armed set-up \(same subnet as servers\)\? \(y\/n\) \[y\]: /, 'n'],
+    [/IP address for eth0 \[192\.168\.2\.21\]: /, '192.0.2.21'],
+    [/netmask for eth0 \[255\.255\.255\.0\]: /, ''],
+    [/IP address for eth1 \(external, virtual services\): /, '198.51.100.21'],
+    [/netmask for eth1 .*\[255\.255\.255\.0\]: /, ''],
+    [/default gateway \(empty for none\): /, mistakes ? ['203.0.113.1', '198.51.100.1'] : '198.51.100.1'],
+    [/nameserver \(empty for none\): /, '192.0.2.3'],
+    [/port of the first virtual server \[80\]: /, ''],
+    [/IP of the first real server: /, mistakes ? ['198.51.100.30', '192.0.2.10'] : '192.0.2.10'],
+    [/administrator password: /, PASSWORD],
+    [/administrator password again: /, PASSWORD],
+  ];
+  await con.dialog(steps, /Virtual service: +198\.51\.100\.21:80 \(NAT\)/, 120_000);
+  await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
+  await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
+  const said = vm.log().slice(start);
   if (mistakes) {
-    await answer(vm, /default gateway \(empty for none\): /, '203.0.113.1');
-    await answer(vm, /gateway 203\.0\.113\.1 is not on the subnet of eth0 or eth1; please try again\.\r?\n.*default gateway/, '198.51.100.1');
-  } else {
-    await answer(vm, /default gateway \(empty for none\): /, '198.51.100.1');
+    // Each wrong answer is refused with its reason and the question comes again.
+    expect(said).toMatch(/gateway 203\.0\.113\.1 is not on the subnet of eth0 or eth1; please try again\.\r?\n.*default gateway/);
+    expect(said).toMatch(/real server 198\.51\.100\.30 is not on the internal subnet 192\.0\.2\.0\/24 \(eth0\).*\r?\n.*IP of the first real server: /);
   }
-  await answer(vm, /nameserver \(empty for none\): /, '192.0.2.3');
-  await answer(vm, /port of the first virtual server \[80\]: /, '');
-  if (mistakes) {
-    await answer(vm, /IP of the first real server: /, '198.51.100.30');
-    await answer(vm, /real server 198\.51\.100\.30 is not on the internal subnet 192\.0\.2\.0\/24 \(eth0\).*\r?\n.*IP of the first real server: /, '192.0.2.10');
-  } else {
-    await answer(vm, /IP of the first real server: /, '192.0.2.10');
-  }
-  await answer(vm, /administrator password: /, PASSWORD);
-  await answer(vm, /administrator password again: /, PASSWORD);
-  await vm.waitFor(/Virtual service: +198\.51\.100\.21:80 \(NAT\)/, 30_000, { since: cursor });
-  await answer(vm, /Press Enter to confirm, or Ctrl-C to exit\./, '');
-  await vm.waitFor(/Setup complete\./, 300_000, { since: cursor });
   expect(vm.log()).not.toContain(PASSWORD);
 }
 
@@ -147,15 +111,6 @@ describe('on-box supervisor in qemu', () => {
           '-device', 'virtio-net-pci,netdev=ext1,mac=52:54:00:12:34:57',
         ],
       });
-    const login = async () => {
-      await answer(vm!, /login: /, 'root', 120_000);
-      await answer(vm!, /Password: /, PASSWORD);
-      await vm!.waitFor(/root@lb:~# /, 60_000);
-      // No line editing, no echo and no prompt: what comes back is the commands' output only (a
-      // prompt would land before or after a command's output depending on timing).
-      vm!.send('set +o emacs +o vi; stty -echo; PS1=""; PS2=""\r');
-      await new Promise((r) => setTimeout(r, 2000));
-    };
     const balanced = async () => {
       const bodies: string[] = [];
       for (let i = 0; i < 6; i++) bodies.push(await fetchText(vipPort));
@@ -170,28 +125,28 @@ describe('on-box supervisor in qemu', () => {
       console.log(`supervisor e2e: ${what} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
     };
 
-    cursor = 0;
+    let con = consoleOf(vm);
     await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
     await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 30_000);
     step('booted to factory settings');
 
-    await wizard(vm, true);
+    await wizard(vm, con, true);
     step('wizard applied');
 
     // The administrator logs in on the console with the password the wizard set.
-    await login();
+    await con.login(PASSWORD);
 
-    const ipvs = await sh(vm, 'ipvsadm -Ln');
-    expect(ipvs.rc).toBe(0);
-    expect(ipvs.out).toMatch(/TCP {2}198\.51\.100\.21:80 wlc/);
-    expect(ipvs.out).toMatch(/-> 192\.0\.2\.10:80 +Masq/);
+    const ipvs = await con.sh('ipvsadm -Ln');
+    expect(ipvs.exitCode).toBe(0);
+    expect(ipvs.output).toMatch(/TCP {2}198\.51\.100\.21:80 wlc/);
+    expect(ipvs.output).toMatch(/-> 192\.0\.2\.10:80 +Masq/);
     step('IPVS lists the VIP and the real server');
 
     // The wizard's answers are stored on the data partition, which outlives root-slot updates.
-    const stored = await sh(vm, 'findmnt -n -o SOURCE /var/lib/lbimage; cat /var/lib/lbimage/config/appliance.yaml');
-    expect(stored.out).toMatch(/^\/dev\/vda5$/m);
-    expect(stored.out).toMatch(/forwarding: nat/);
-    expect(stored.out).toMatch(/password_hash: \$6\$/);
+    const stored = await con.sh('findmnt -n -o SOURCE /var/lib/lbimage; cat /var/lib/lbimage/config/appliance.yaml');
+    expect(stored.output).toMatch(/^\/dev\/vda5$/m);
+    expect(stored.output).toMatch(/forwarding: nat/);
+    expect(stored.output).toMatch(/password_hash: \$6\$/);
 
     // A Layer 7 config: HAProxy on eth0's address, the two host servers as real servers.
     const l7 = [
@@ -210,13 +165,13 @@ describe('on-box supervisor in qemu', () => {
       `      - { label: web1, ip: 192.0.2.2, port: ${web1.port} }`,
       `      - { label: web2, ip: 192.0.2.2, port: ${web2.port} }`,
     ];
-    expect((await sh(vm, `printf '%s\\n' ${l7.map((l) => `'${l}'`).join(' ')} > /root/l7.yaml`)).rc).toBe(0);
-    const bad = await sh(vm, "sed 's/port: [0-9]*/port: 99999/' /root/l7.yaml > /root/bad.yaml && lbapply /root/bad.yaml");
-    expect(bad.rc).not.toBe(0);
-    expect(bad.out).toMatch(/\/root\/bad\.yaml:13:\d+: layer7\[0\]\.real_servers\[0\]\.port: /);
-    const applied = await sh(vm, 'lbapply /root/l7.yaml', 300_000);
-    expect(applied.out).toContain('lbapply: applied /root/l7.yaml');
-    expect(applied.rc).toBe(0);
+    expect((await con.sh(`printf '%s\\n' ${l7.map((l) => `'${l}'`).join(' ')} > /root/l7.yaml`)).exitCode).toBe(0);
+    const bad = await con.sh("sed 's/port: [0-9]*/port: 99999/' /root/l7.yaml > /root/bad.yaml && lbapply /root/bad.yaml");
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.output).toMatch(/\/root\/bad\.yaml:13:\d+: layer7\[0\]\.real_servers\[0\]\.port: /);
+    const applied = await con.sh('lbapply /root/l7.yaml', 300_000);
+    expect(applied.output).toContain('lbapply: applied /root/l7.yaml');
+    expect(applied.exitCode).toBe(0);
     step('lbapply of the Layer 7 config');
 
     step(`through the VIP: ${await balanced()}`);
@@ -226,11 +181,11 @@ describe('on-box supervisor in qemu', () => {
     await vm.exited; // -no-reboot: the guest's reboot ends this qemu
     await vm.stop();
     vm = await boot('supervisor-reboot');
-    cursor = 0;
+    con = consoleOf(vm);
     await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
     await vm.waitFor(/applied the stored config \/var\/lib\/lbimage\/config\/appliance\.yaml/, 120_000);
     step(`rebooted; the boot applied the stored config; through the VIP: ${await balanced()}`);
-    await login();
+    await con.login(PASSWORD);
 
     const since = vm.mark();
     vm.send('lbrestore --yes\r');
@@ -240,15 +195,14 @@ describe('on-box supervisor in qemu', () => {
 
     // Set up again, then reboot into GRUB's factory-defaults entry (its hotkey, over serial):
     // the stored config and the unit's secrets are wiped and the wizard comes back.
-    cursor = since;
-    await wizard(vm, false);
-    await login();
-    expect((await sh(vm, 'test -s /var/lib/lbimage/config/appliance.yaml')).rc).toBe(0);
+    con.cursor = since;
+    await wizard(vm, con, false);
+    await con.login(PASSWORD);
+    expect((await con.sh('test -s /var/lib/lbimage/config/appliance.yaml')).exitCode).toBe(0);
     vm.send('systemctl reboot\r');
     await vm.exited;
     await vm.stop();
     vm = await boot('supervisor-factory');
-    cursor = 0;
     await vm.waitFor(/factory defaults \(slot A, key f\)/, 120_000);
     await new Promise((r) => setTimeout(r, 500));
     vm.send('f');
@@ -257,5 +211,5 @@ describe('on-box supervisor in qemu', () => {
     await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 60_000);
     await vm.waitFor(/Press Enter to continue, or Ctrl-C to exit\./, 120_000);
     step('the factory-defaults boot entry wiped the config; the wizard is back');
-  }, 1_200_000);
+  }, scaled(1_200_000));
 });
