@@ -11,7 +11,12 @@ import { readStoredConfig, removeStaleTemps, storeConfig } from '../../src/super
 // Two configs of ~1 MiB that differ everywhere, so a partial write can never pass for either.
 function configText(tag: string): string {
   const lines = [`# ${tag}`, 'layer4:'];
-  for (let i = 0; lines.join('\n').length < 1 << 20; i++) lines.push(`  - name: ${tag}-${i}\n    port: ${1000 + (i % 60000)}`);
+  // Counted as it grows: joining the whole list on every step made this quadratic (minutes).
+  for (let i = 0, size = 0; size < 1 << 20; i++) {
+    const line = `  - name: ${tag}-${i}\n    port: ${1000 + (i % 60000)}`;
+    lines.push(line);
+    size += line.length + 1;
+  }
   return `${lines.join('\n')}\n# end of ${tag}\n`;
 }
 
