@@ -4,9 +4,11 @@ import type { Command } from './command.js';
 import { buildCommand } from './commands/build.js';
 import { validateCommand } from './commands/validate.js';
 import { renderCommand } from './commands/render.js';
+import { planCommand } from './commands/plan.js';
+import { depsCommand } from './commands/deps.js';
 
 // One line per subcommand; each lives in ./commands/<name>.ts.
-const commands: Command[] = [validateCommand, renderCommand, buildCommand];
+const commands: Command[] = [validateCommand, renderCommand, buildCommand, planCommand, depsCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);

@@ -82,6 +82,19 @@ describe('libvirt domain', () => {
     await validateLibvirtDomain(p);
   });
 
+  it('honours the board\'s machine type and NIC model', async () => {
+    const xml = renderLibvirtDomain(testBoard({ name: 'x', libvirtMachine: 'pc', nic: { model: 'e1000e', count: 2 } }), '0.1.0', 'x.qcow2');
+    expect([...xml.matchAll(/<type arch="x86_64" machine="([^"]+)">hvm<\/type>/g)].map((m) => m[1])).toEqual(['pc']);
+    expect([...xml.matchAll(/<interface type="network">\s*<source network="default"\/>\s*<model type="([^"]+)"\/>/g)].map((m) => m[1])).toEqual(['e1000e', 'e1000e']);
+    const p = join(tempDir('virt'), 'pc.xml');
+    writeFileSync(p, xml);
+    await validateLibvirtDomain(p);
+  });
+
+  it('refuses a NIC model libvirt has no name for', () => {
+    expect(() => renderLibvirtDomain(testBoard({ nic: { model: 'hv_netvsc', count: 1 } }), '0.1.0', 'x.qcow2')).toThrow(expect.objectContaining({ code: 'E_FORMAT_NIC' }));
+  });
+
   it('virt-xml-validate rejects a broken domain', async () => {
     const p = join(tempDir('virt'), 'bad.xml');
     writeFileSync(p, renderLibvirtDomain(testBoard(), '0.1.0', 'x.qcow2').replace('<vcpu placement="static">2</vcpu>', '<vcpu placement="static">two</vcpu>'));
