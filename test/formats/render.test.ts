@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manifestLine, renderLibvirtDomain, renderManifest, renderOvf, renderInstaller, validateOvf, validateLibvirtDomain } from '../../src/formats/index.js';
+import { manifestLine, ovfSchemaPath, renderLibvirtDomain, renderManifest, renderOvf, renderInstaller, validateOvf, validateLibvirtDomain } from '../../src/formats/index.js';
 import { mapDigest, parseBmapRanges, renderRangeTable, type DataRange } from '../../src/formats/installer/ranges.js';
 import { moduleLoadOrder, modinfoDepends } from '../../src/formats/installer/modules.js';
 import { tempDir, testBoard } from './fixture.js';
@@ -45,6 +45,13 @@ describe('OVF descriptor', () => {
     [{ vmwareHardwareVersion: '13' }, 'E_FORMAT_VMX'],
   ])('refuses %j', (over, code) => {
     expect(() => renderOvf(testBoard(over), '0.1.0', disk)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('reads the DMTF schema from the repository, with its copyright notice beside it', () => {
+    const repo = join(import.meta.dirname, '..', '..');
+    expect(ovfSchemaPath()).toBe(join(repo, 'src', 'formats', 'ovf-schema', 'dsp8023_1.1.1.xsd'));
+    expect(readFileSync(ovfSchemaPath(), 'utf8')).toContain('Copyright (C) 2008-2013 Distributed Management Task Force, Inc. (DMTF)');
+    expect(readFileSync(join(repo, 'src', 'formats', 'ovf-schema', 'README.md'), 'utf8')).toMatch(/Distributed Management Task Force/);
   });
 
   it('validates against the DMTF OVF envelope schema (xmllint)', async () => {
