@@ -159,6 +159,10 @@ export function resolveBuild(
 export async function buildImage(settings: BuildSettings): Promise<BuildResult> {
   const { repo, outDir, cacheDir, log } = settings;
   const { board, recipe, plan } = resolveBuild(settings);
+  log(
+    `build: ${plan.board} -> ${plan.formats.kinds.join(', ')} (${plan.layout.diskBytes / 2 ** 30} GiB disk, ${plan.packages.length} packages, ` +
+      `overlays ${plan.overlays.join(', ')}); the whole plan: lbimage plan --board ${plan.board}`,
+  );
   checkHostNeeds(plan.hostNeeds);
   if (!existsSync(join(repo, SUPERVISOR_DIST))) {
     throw new LbError(`${SUPERVISOR_DIST} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });

@@ -73,6 +73,12 @@ describe('what a board\'s build needs on the host', () => {
     expect(plan.hostPackages).toEqual(expect.arrayContaining(packages));
   });
 
+  it('deps --all covers every board; --missing prints nothing on this machine (make deps-host ran)', async () => {
+    const all = (await stdoutOf(['deps', '--repo', repo, '--all'])).out.trim().split(' ');
+    for (const name of listBoards(repo)) expect(all).toEqual(expect.arrayContaining(planOf(loadBoard(repo, name)).hostPackages));
+    expect(await stdoutOf(['deps', '--repo', repo, '--all', '--missing'])).toEqual({ code: 0, out: '' });
+  });
+
   it('a board without the libvirt format does not need libvirt-clients', () => {
     expect(planOf(loadBoard(repo, 'rack-1u')).hostPackages).not.toContain('libvirt-clients');
     expect(planOf(loadBoard(repo, 'vmware')).hostPackages).not.toContain('xorriso');
