@@ -2,7 +2,6 @@
 export { buildImage, resolveBuild, rawImagePath, stagingPath, type BuildSettings, type BuildResult, type ResolvedBuild, type Manifest, type ArtifactRecord } from './pipeline.js';
 export {
   planImage,
-  boardFacts,
   derivedUuid,
   kernelConsoleArgs,
   fstab,

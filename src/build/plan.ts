@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import { boardFacts } from '../board/facts.js';
 import type { Board, Recipe } from '../board/schema.js';
 import { artifactFiles, boardForFormats, planFormats, type FormatPlan } from '../formats/plan.js';
-import { BUILD_INFO, DATA_MOUNT, FACTORY_RESET_ARG, PARTLABEL, PRODUCT, SUPERVISOR_BUNDLE, type BoardFacts, type BuildInfo } from '../onbox.js';
+import { BUILD_INFO, DATA_MOUNT, FACTORY_RESET_ARG, PARTLABEL, PRODUCT, SUPERVISOR_BUNDLE, type BuildInfo } from '../onbox.js';
 import type { FsIds } from './filesystems.js';
 import { renderGrubCfg } from './grubcfg.js';
 import { hostPackages } from './hostneeds.js';
@@ -118,17 +119,6 @@ export function raucSystemConf(board: Pick<Board, 'name'>): string {
     'bootname=B',
     '',
   ].join('\n');
-}
-
-/** The board facts the box reads from build.json (src/onbox.ts): all it knows of its hardware. */
-export function boardFacts(board: Board): BoardFacts {
-  return {
-    kind: board.kind,
-    consoles: board.consoles.map((c) => c.tty),
-    heartbeatSerial: board.heartbeat_serial ?? null,
-    nics: (board.nic.names ?? []).map((n) => ({ name: n.name, label: n.label, role: n.role })),
-    kernelModules: board.kernel_modules ?? [],
-  };
 }
 
 /** The board's kernel modules: a file of its own, which the on-box apply of the config never writes. */
