@@ -11,10 +11,10 @@ import { appendFileSync, cpSync, readFileSync, mkdirSync, mkdtempSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBoard, loadRecipe, overlaysFor } from '../../src/board/index.js';
-import { buildImage, rawImagePath } from '../../src/build/pipeline.js';
-import { hostMirror } from '../../src/build/mirror.js';
-import { planImage, SUPERVISOR_DIST } from '../../src/build/plan.js';
-import { mmdebstrapArgs, mmdebstrapVersion, rootfsInputs } from '../../src/build/rootfs.js';
+import { buildImage, rawImagePath } from '../../src/imagebuild/pipeline.js';
+import { hostMirror } from '../../src/imagebuild/mirror.js';
+import { planImage, SUPERVISOR_DIST } from '../../src/imagebuild/plan.js';
+import { mmdebstrapArgs, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
 import { runTool } from '../../src/run.js';
 
 const repo = process.cwd();

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { produceFormats, qemuImgInfo, checkDisk, validateOvf, validateLibvirtDomain, type Artifact } from '../../src/formats/index.js';
 import { mapDigest, parseBmapRanges } from '../../src/formats/installer/ranges.js';
 import { runTool } from '../../src/run.js';
-import { defaultCacheDir } from '../../src/build/cache.js';
+import { defaultCacheDir } from '../../src/imagebuild/cache.js';
 import { makeRawFixture, SDE, tempDir, testBoard } from './fixture.js';
 
 const ALL = ['raw', 'bmap', 'qcow2', 'libvirt', 'ova', 'vhdx', 'iso'];

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { listBoards } from '../../board/load.js';
-import { hostPackages, missingHostNeeds } from '../../build/hostneeds.js';
-import { resolveBuild } from '../../build/pipeline.js';
+import { hostPackages, missingHostNeeds } from '../../imagebuild/hostneeds.js';
+import { resolveBuild } from '../../imagebuild/pipeline.js';
 import { VERSION } from '../../version.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
 import { findRepo } from './build.js';

@@ -1,8 +1,8 @@
 import { join, relative, resolve } from 'node:path';
 import { listBoards } from '../../board/load.js';
-import { resolveBuild } from '../../build/pipeline.js';
-import { sourceDateEpoch } from '../../build/sde.js';
-import { summarizePlan } from '../../build/summary.js';
+import { resolveBuild } from '../../imagebuild/pipeline.js';
+import { sourceDateEpoch } from '../../imagebuild/sde.js';
+import { summarizePlan } from '../../imagebuild/summary.js';
 import { VERSION } from '../../version.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
 import { findRepo } from './build.js';

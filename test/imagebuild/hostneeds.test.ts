@@ -2,8 +2,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { listBoards, loadBoard, loadRecipe, overlaysFor } from '../../src/board/index.js';
-import { aptInstallLine, checkHostNeeds, hostHas, hostPackages, missingHostNeeds } from '../../src/build/hostneeds.js';
-import { planImage } from '../../src/build/plan.js';
+import { aptInstallLine, checkHostNeeds, hostHas, hostPackages, missingHostNeeds } from '../../src/imagebuild/hostneeds.js';
+import { planImage } from '../../src/imagebuild/plan.js';
 import { main } from '../../src/cli/app.js';
 import { FORMAT_NAMES, type Board } from '../../src/board/schema.js';
 import { HOST_PACKAGES } from '../../src/run.js';
@@ -88,7 +88,7 @@ describe('what a board\'s build needs on the host', () => {
     const all: Board = { ...loadBoard(repo, 'kvm'), formats: [...FORMAT_NAMES] };
     const needs = new Set(planOf(all).hostNeeds);
     // git only reads SOURCE_DATE_EPOCH when there is a checkout; its absence is an answer, not a failure.
-    const called = [...toolsCalledIn(['src/build', 'src/formats'])].filter(([tool]) => tool !== 'git');
+    const called = [...toolsCalledIn(['src/imagebuild', 'src/formats'])].filter(([tool]) => tool !== 'git');
     expect(called.length).toBeGreaterThan(15);
     for (const [tool, file] of called) expect(needs.has(tool), `${tool} (called in ${file}) is in STEP_HOST_NEEDS or FORMAT_HOST_NEEDS`).toBe(true);
   });

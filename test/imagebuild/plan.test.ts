@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBoard, loadRecipe } from '../../src/board/index.js';
-import { renderGrubCfg } from '../../src/build/grubcfg.js';
-import { BOARD_MODULES_FILE, derivedUuid, kernelConsoleArgs, planImage, raucSystemConf } from '../../src/build/plan.js';
-import { summarizePlan } from '../../src/build/summary.js';
+import { renderGrubCfg } from '../../src/imagebuild/grubcfg.js';
+import { BOARD_MODULES_FILE, derivedUuid, kernelConsoleArgs, planImage, raucSystemConf } from '../../src/imagebuild/plan.js';
+import { summarizePlan } from '../../src/imagebuild/summary.js';
 import { main } from '../../src/cli/app.js';
 import type { BuildInfo } from '../../src/onbox.js';
 import { vi } from 'vitest';

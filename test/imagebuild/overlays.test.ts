@@ -2,7 +2,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets } from '../../src/build/overlays.js';
+import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets } from '../../src/imagebuild/overlays.js';
 
 function tree(root: string, files: Record<string, string>): string {
   for (const [p, content] of Object.entries(files)) {
