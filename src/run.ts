@@ -57,6 +57,12 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   '/bin/busybox': 'busybox-static',
   '/usr/bin/zstd': 'zstd',
   '/usr/sbin/blkdiscard': 'util-linux',
+  // the offline update archive
+  dd: 'coreutils',
+  rauc: 'rauc',
+  mksquashfs: 'squashfs-tools',
+  unsquashfs: 'squashfs-tools',
+  openssl: 'openssl',
   // the daemons' checkers and the boot tests
   'qemu-system-x86_64': 'qemu-system-x86',
   haproxy: 'haproxy',
