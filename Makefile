@@ -14,7 +14,7 @@ APT_BOOT    := qemu-system-x86 ovmf seabios socat
 
 SOURCES := $(shell find src -type f) build.mjs package.json
 
-.PHONY: build deps-node deps-host deps-image typecheck test test-unit bench image clean
+.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update bench image clean
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -60,6 +60,11 @@ test-unit: build typecheck
 test: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	npx vitest run
+
+# The offline-update boots (issue 12): five TCG boots, about 25 minutes; not yet part of `make test`.
+test-update: deps-host build typecheck
+	$(MAKE) image BOARD=kvm
+	LBIMAGE_E2E_UPDATE=1 npx vitest run test/e2e/update.test.ts
 
 bench: deps-host build
 	node test/bench/run.mjs

@@ -1,23 +1,26 @@
 import { isLbError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Command } from './command.js';
-import { buildCommand } from './commands/build.js';
-import { validateCommand } from './commands/validate.js';
-import { renderCommand } from './commands/render.js';
-import { planCommand } from './commands/plan.js';
-import { depsCommand } from './commands/deps.js';
 
-// One line per subcommand; each lives in ./commands/<name>.ts.
-const commands: Command[] = [validateCommand, renderCommand, buildCommand, planCommand, depsCommand];
+// One line per subcommand; each lives in ./commands/<name>.ts and is loaded only when it runs,
+// so that `lbimage validate` does not load the image build's dependencies (zx, tar, ...).
+const commands: { name: string; load: () => Promise<Command> }[] = [
+  { name: 'validate', load: async () => (await import('./commands/validate.js')).validateCommand },
+  { name: 'render', load: async () => (await import('./commands/render.js')).renderCommand },
+  { name: 'build', load: async () => (await import('./commands/build.js')).buildCommand },
+  { name: 'plan', load: async () => (await import('./commands/plan.js')).planCommand },
+  { name: 'deps', load: async () => (await import('./commands/deps.js')).depsCommand },
+];
 
-function help(): string {
+async function help(): Promise<string> {
+  const loaded = await Promise.all(commands.map((c) => c.load()));
   const width = Math.max(...commands.map((c) => c.name.length), 8);
   return [
     `lbimage ${VERSION}: build and configure the load-balancer appliance`,
     '',
     'usage: lbimage <command> [options]   (lbimage <command> --help for details)',
     '',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'global options: --debug (stack traces), --version, --help',
   ].join('\n');
@@ -28,16 +31,16 @@ export async function main(argv: string[]): Promise<number> {
   const args = argv.filter((a) => a !== '--debug');
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    console.log(help());
+    console.log(await help());
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
     console.log(VERSION);
     return 0;
   }
-  const cmd = commands.find((c) => c.name === name);
+  const cmd = await commands.find((c) => c.name === name)?.load();
   if (!cmd) {
-    console.error(`lbimage: unknown command '${name}'\n\n${help()}`);
+    console.error(`lbimage: unknown command '${name}'\n\n${await help()}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

@@ -65,6 +65,9 @@ export const FORMAT_HOST_NEEDS: Readonly<Record<FormatKind, readonly string[]>> 
   // The installer: busybox-static, zstd and blkdiscard go into its initramfs (with ldd's
   // libraries); GRUB for both boot paths; a FAT EFI image; the hybrid ISO.
   iso: ['bmaptool', 'zstd', 'cpio', 'ldd', '/bin/busybox', '/usr/bin/zstd', '/usr/sbin/blkdiscard', 'grub-mkimage', GRUB_BIOS, GRUB_EFI, 'mkfs.vfat', 'mcopy', 'xorriso'],
+  // The offline update archive (src/update/): the root slot cut out with dd, a RAUC bundle
+  // (rauc calls mksquashfs), the development signing key made with openssl when none is given.
+  update: ['dd', 'rauc', 'mksquashfs', 'openssl'],
 };
 
 /** NIC models as libvirt's <model type> names them, by the board's (QEMU) model name. */
@@ -139,6 +142,7 @@ export function artifactFiles(kinds: readonly FormatKind[], baseName: string): s
     ova: [n.ova, `${n.ovfDir}/${n.ovf}`, `${n.ovfDir}/${n.mf}`, `${n.ovfDir}/${n.vmdk}`],
     vhdx: [n.vhdx],
     iso: [n.iso],
+    update: [n.update, `${n.update}.sha256`],
   };
   return kinds.flatMap((k) => files[k]);
 }
@@ -157,6 +161,7 @@ export function artifactNames(baseName: string) {
     vmdk: `${baseName}-disk1.vmdk`,
     vhdx: `${baseName}.vhdx`,
     iso: `${baseName}-installer.iso`,
+    update: `${baseName}.raucb`,
   };
 }
 

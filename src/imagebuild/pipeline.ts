@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { loadBoard, loadOverlayAttrs, loadRecipe, overlaysFor, OVERLAYS_DIR, RECIPE_FILE } from '../board/load.js';
 import type { Board, Recipe } from '../board/schema.js';
 import { LbError } from '../errors.js';
-import { produceFormats } from '../formats/index.js';
+import { boardForFormats, produceFormats } from '../formats/index.js';
+import { planBundle, resolveSigning, type Signing, type SigningInput } from '../update/index.js';
 import { fsyncPath, writeFileAtomic } from '../fsutil.js';
 import { sha256File } from '../hash.js';
 import { PRODUCT } from '../onbox.js';
@@ -16,6 +17,7 @@ import { checkHostNeeds } from './hostneeds.js';
 import { digest, hashInputs } from './inputs.js';
 import { hostMirror } from './mirror.js';
 import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets, writeNewFile } from './overlays.js';
+import { partition, SECTOR } from './layout.js';
 import { planImage, SUPERVISOR_DIST, type BuildPlan } from './plan.js';
 import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs, type RootfsInputs } from './rootfs.js';
 
@@ -32,6 +34,12 @@ export interface BuildSettings {
   mirror?: string;
   /** Rebuild even when the outputs match the inputs. */
   force?: boolean;
+  /** Update archive signing key, certificate and keyring (paths); none: the cache's development key. */
+  signing?: SigningInput;
+  /** Overlay folders applied after the board's (site customisation; the tests' broken-system bundle). */
+  extraOverlays?: string[];
+  /** Formats to make instead of the board's list (the update archive is always made). */
+  formats?: string[];
   log: (line: string) => void;
 }
 
@@ -88,12 +96,13 @@ function resolveMirror(settings: Pick<BuildSettings, 'mirror'>, recipe: Recipe, 
 }
 
 /** Files whose content decides the image, for the manifest and the up-to-date check. */
-function inputPaths(repo: string, board: Board, overlays: string[]): string[] {
+function inputPaths(repo: string, board: Board, overlays: string[], extraOverlays: string[]): string[] {
   const self = fileURLToPath(import.meta.url);
   return [
     join(repo, RECIPE_FILE),
     ...board.files,
     ...overlays.flatMap((o) => [join(repo, OVERLAYS_DIR, o), join(repo, OVERLAYS_DIR, `${o}.yaml`)]),
+    ...extraOverlays,
     join(repo, SUPERVISOR_DIST),
     // the build code itself (the bundled CLI, or this module when run from source)
     ...(self.startsWith(repo) ? [self] : []),
@@ -136,8 +145,8 @@ export interface ResolvedBuild {
  * a mirror (E_NO_MIRROR), the others plan with an empty one when there is none.
  */
 export function resolveBuild(
-  settings: Pick<BuildSettings, 'repo' | 'board' | 'version' | 'sourceDateEpoch' | 'mirror'>,
-  opts: { mirrorRequired: boolean } = { mirrorRequired: true },
+  settings: Pick<BuildSettings, 'repo' | 'board' | 'version' | 'sourceDateEpoch' | 'mirror' | 'formats'>,
+  opts: { mirrorRequired: boolean; keyringPem?: string } = { mirrorRequired: true },
 ): ResolvedBuild {
   const board = loadBoard(settings.repo, settings.board);
   const recipe = loadRecipe(settings.repo);
@@ -146,6 +155,8 @@ export function resolveBuild(
     sourceDateEpoch: settings.sourceDateEpoch,
     mirror: resolveMirror(settings, recipe, opts.mirrorRequired),
     overlays: overlaysFor(settings.repo, board),
+    ...(settings.formats ? { formats: settings.formats } : {}),
+    ...(opts.keyringPem ? { keyringPem: opts.keyringPem } : {}),
   });
   return { board, recipe, plan };
 }
@@ -158,18 +169,28 @@ export function resolveBuild(
  */
 export async function buildImage(settings: BuildSettings): Promise<BuildResult> {
   const { repo, outDir, cacheDir, log } = settings;
-  const { board, recipe, plan } = resolveBuild(settings);
+  // Planned first, and the host checked against the plan, before anything is made (the
+  // signing step below may make a development key with openssl).
+  const planned = resolveBuild(settings).plan;
   log(
-    `build: ${plan.board} -> ${plan.formats.kinds.join(', ')} (${plan.layout.diskBytes / 2 ** 30} GiB disk, ${plan.packages.length} packages, ` +
-      `overlays ${plan.overlays.join(', ')}); the whole plan: lbimage plan --board ${plan.board}`,
+    `build: ${planned.board} -> ${planned.formats.kinds.join(', ')} (${planned.layout.diskBytes / 2 ** 30} GiB disk, ${planned.packages.length} packages, ` +
+      `overlays ${planned.overlays.join(', ')}); the whole plan: lbimage plan --board ${planned.board}`,
   );
-  checkHostNeeds(plan.hostNeeds);
+  checkHostNeeds(planned.hostNeeds);
+  const extraOverlays = (settings.extraOverlays ?? []).map((d) => {
+    if (!existsSync(d)) throw new LbError(`overlay folder ${d} does not exist`, { code: 'E_OVERLAY_MISSING', hint: 'pass an existing folder to --overlay' });
+    return d;
+  });
   if (!existsSync(join(repo, SUPERVISOR_DIST))) {
     throw new LbError(`${SUPERVISOR_DIST} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });
   }
+  const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
+  // The same plan, now with the keyring the image carries.
+  const { board, recipe, plan } = resolveBuild(settings, { mirrorRequired: true, keyringPem: signing.keyringPem });
   const rootIn = rootfsInputs(recipe, plan.packages, plan.mirror, await mmdebstrapVersion());
-  const inputs = hashInputs(repo, inputPaths(repo, board, plan.overlays));
-  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan });
+  const inputs = hashInputs(repo, inputPaths(repo, board, plan.overlays, extraOverlays));
+  // The signing certificate decides the archive as much as any input (the key is never hashed in).
+  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, signingCert: readFileSync(signing.cert, 'utf8') });
   const disk = rawImagePath(outDir);
   const previous = readManifest(outDir);
   if (!settings.force && outputsMatch(outDir, previous, inputsHash)) {
@@ -192,14 +213,14 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   mkdirSync(work, { recursive: true });
   try {
     const rootfs = await step('buildRootfs', () => buildRootfs(cacheDir, rootIn, log));
-    await step('applyOverlays', () => applyOverlays(repo, plan, rootfs, staging));
+    await step('applyOverlays', () => applyOverlays(repo, plan, extraOverlays, rootfs, staging));
     await step('makeFilesystems', () => makeFilesystems(plan.layout, staging, diskTmp, plan.filesystems, plan.sourceDateEpoch));
     await step('assembleDisk', () => assembleDisk(plan.layout, diskTmp, plan.ids));
     await step('installBootloader', async () => {
       await installBootloader(plan.layout, plan.boot, plan.grubCfg, diskTmp, work, plan.sourceDateEpoch);
       renameSync(diskTmp, disk);
     });
-    const artifacts = await step('convertFormats', () => convertFormats(board, plan, disk, tmpOut, rootfs));
+    const artifacts = await step('convertFormats', () => convertFormats(board, plan, disk, tmpOut, rootfs, signing));
     const manifest = await step('writeChecksums', () => writeChecksums(outDir, tmpOut, artifacts, { plan, inputs, inputsHash, rootfs, disk }));
     return { upToDate: false, outDir, rawImage: disk, manifest };
   } finally {
@@ -216,11 +237,12 @@ async function buildRootfs(cacheDir: string, inputs: RootfsInputs, log: (l: stri
   return rootfs;
 }
 
-async function applyOverlays(repo: string, plan: BuildPlan, rootfs: CachedRootfs, staging: string): Promise<void> {
+async function applyOverlays(repo: string, plan: BuildPlan, extraOverlays: string[], rootfs: CachedRootfs, staging: string): Promise<void> {
   await linkTree(rootfs.tree, staging);
   const ids = idsOf(staging);
   const mtime = plan.sourceDateEpoch;
   for (const name of plan.overlays) copyOverlay(join(repo, OVERLAYS_DIR, name), staging, loadOverlayAttrs(repo, name), ids, mtime);
+  for (const dir of extraOverlays) copyOverlay(dir, staging, { files: {} }, ids, mtime);
   disableUnits(staging, plan.disabledUnits);
   maskUnits(staging, plan.maskedUnits, mtime);
   const root = { uid: 0, gid: 0, mtime };
@@ -229,11 +251,19 @@ async function applyOverlays(repo: string, plan: BuildPlan, rootfs: CachedRootfs
   scrubSecrets(staging, mtime);
 }
 
-async function convertFormats(board: Board, plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs) {
+async function convertFormats(board: Board, plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {
   rmSync(tmpOut, { recursive: true, force: true });
   mkdirSync(tmpOut, { recursive: true });
+  const slot = partition(plan.layout, 'rootA');
   return produceFormats({
-    board,
+    // The plan's formats: the board's (or the settings'), and always the update archive.
+    board: { ...boardForFormats(board), formats: plan.formats.kinds },
+    update: {
+      plan: planBundle({ baseName: plan.baseName, board: plan.board, version: plan.version, built: new Date(plan.sourceDateEpoch * 1000).toISOString() }),
+      slot: { offset: slot.startSector * SECTOR, bytes: slot.sectors * SECTOR },
+      signing,
+      keyringPem: signing.keyringPem,
+    },
     rawImage: disk,
     outDir: tmpOut,
     baseName: plan.baseName,

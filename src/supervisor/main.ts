@@ -10,6 +10,8 @@ import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
+import { bootHealth, confirmBoot } from './update-boot.js';
+import { updateCommands } from './update-command.js';
 import { runWizard, type WizardSession } from './wizard/run.js';
 
 const ROOT = '/';
@@ -43,7 +45,9 @@ const commands: Record<string, Command> = {
     usage: 'boot',
     run: async () => {
       const outcome = await bootFlow({ ...deps(), say: (t) => sayOnConsoles(ROOT, t) });
-      sayOnConsoles(ROOT, `${banner()}\n${outcome.summary}`);
+      const update = await confirmBoot(bootHealth(outcome), { root: ROOT, run: runTool });
+      sayOnConsoles(ROOT, [banner(), outcome.summary, update.say].filter(Boolean).join('\n'));
+      if (update.reboot) await runTool('systemctl', ['reboot'], { nothrow: true });
       return 0;
     },
   },
@@ -117,6 +121,7 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  ...updateCommands,
 };
 
 function readConfigArg(file: string): string {
@@ -128,7 +133,7 @@ function readConfigArg(file: string): string {
 }
 
 // /usr/sbin/lbwizard, lbapply and lbrestore call the bundle with these names.
-const ALIASES: Record<string, string> = { lbwizard: 'wizard', lbapply: 'apply', lbrestore: 'restore' };
+const ALIASES: Record<string, string> = { lbwizard: 'wizard', lbapply: 'apply', lbrestore: 'restore', lbupdate: 'update' };
 
 async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
@@ -142,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    const prog = name === 'apply' || name === 'wizard' || name === 'restore' ? `lb${name}` : `lbsupervisor ${name}`;
+    const prog = name === 'apply' || name === 'wizard' || name === 'restore' || name === 'update' ? `lb${name}` : `lbsupervisor ${name}`;
     if (isLbError(e)) {
       console.error(`${prog}: ${e.message}`);
       if (e.hint) console.error(`hint: ${e.hint}`);

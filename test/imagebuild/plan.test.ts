@@ -88,9 +88,10 @@ describe('planImage', () => {
     ['vmware', ['ova'], ['lb-1.2.3-vmware.ova', 'lb-1.2.3-vmware.ovf.d/lb-1.2.3-vmware.ovf', 'lb-1.2.3-vmware.ovf.d/lb-1.2.3-vmware.mf', 'lb-1.2.3-vmware.ovf.d/lb-1.2.3-vmware-disk1.vmdk']],
     ['rack-1u', ['raw', 'bmap', 'iso'], ['lb-1.2.3-rack-1u.img', 'lb-1.2.3-rack-1u.img.bmap', 'lb-1.2.3-rack-1u-installer.iso']],
     ['hyperv', ['vhdx'], ['lb-1.2.3-hyperv.vhdx']],
-  ])('%s: formats %j make %j', (board, kinds, artifacts) => {
-    expect(plan(board).formats.kinds).toEqual(kinds);
-    expect(plan(board).artifacts).toEqual(artifacts);
+  ])('%s: formats %j and the update archive make %j and the archive', (board, kinds, artifacts) => {
+    expect(plan(board).formats.kinds).toEqual([...kinds, 'update']);
+    expect(plan(board).artifacts).toEqual([...artifacts, `lb-1.2.3-${board}.raucb`, `lb-1.2.3-${board}.raucb.sha256`]);
+    expect(plan(board).hostNeeds).toEqual(expect.arrayContaining(['rauc', 'mksquashfs', 'openssl', 'dd']));
   });
 
   it('is complete: mirror, overlays, filesystem ids, bootloader config, the supervisor bundle', () => {
@@ -152,8 +153,8 @@ describe('lbimage plan', () => {
     expect(text).toMatch(/^board {10}kvm: KVM virtual appliance \(qcow2 \+ libvirt domain\) \(virtual\)$/m);
     expect(text).toMatch(/^mirror {9}http:\/\/deb\.example\/debian$/m);
     expect(text).toMatch(/^disk {11}20 GiB GPT, disk id [0-9a-f-]{36}: 1 bios 1 MiB, 2 esp 64 MiB, 3 rootfs-a 2048 MiB, 4 rootfs-b 2048 MiB, 5 lbdata \d+ MiB$/m);
-    expect(text).toMatch(/^formats {8}qcow2, libvirt$/m);
-    expect(text).toMatch(/^artifacts {6}out\/kvm\/lb-1\.2\.3-kvm\.qcow2\n {15}out\/kvm\/lb-1\.2\.3-kvm\.libvirt\.xml\n {15}out\/kvm\/SHA256SUMS\n {15}out\/kvm\/manifest\.json$/m);
+    expect(text).toMatch(/^formats {8}qcow2, libvirt, update$/m);
+    expect(text).toMatch(/^artifacts {6}out\/kvm\/lb-1\.2\.3-kvm\.qcow2\n {15}out\/kvm\/lb-1\.2\.3-kvm\.libvirt\.xml\n {15}out\/kvm\/lb-1\.2\.3-kvm\.raucb\n {15}out\/kvm\/lb-1\.2\.3-kvm\.raucb\.sha256\n {15}out\/kvm\/SHA256SUMS\n {15}out\/kvm\/manifest\.json$/m);
     expect(text).toMatch(/^host packages {2}(.* )?libvirt-clients (.* )?qemu-utils/m);
     expect(text).toContain('/usr/lib/lbimage/build.json');
   });
@@ -171,7 +172,7 @@ describe('lbimage plan', () => {
     const p = JSON.parse(lines.join('\n'));
     expect(p.board).toBe('vmware');
     expect(p.mirror).toBe('http://deb.example/debian');
-    expect(p.formats.kinds).toEqual(['ova']);
+    expect(p.formats.kinds).toEqual(['ova', 'update']);
     expect(p.hostPackages).toEqual(expect.arrayContaining(['libxml2-utils', 'qemu-utils', 'bmap-tools']));
     expect(p.packages).toContain('open-vm-tools');
   });

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { loadConfigFile } from '../../config/index.js';
 import { LbError } from '../../errors.js';
 import { renderAppliance, writeRendered, type RenderSecrets } from '../../render/index.js';
-import { formatProblem } from '../../yamlsrc.js';
+import { formatProblem } from '../../yamlcore.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
 
 export const renderCommand: Command = {
