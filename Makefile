@@ -5,19 +5,17 @@ SHELL := /bin/bash
 
 BOARD ?= kvm
 
-# Debian packages, by what needs them. `make deps-host` installs the lot as root (apt-get update
-# first) or prints the apt-get line to run.
+# Debian packages. What an image build calls on the host is not listed here: `lbimage deps`
+# derives it from the board's build plan and the one tool -> package table (HOST_PACKAGES in
+# src/run.ts). These are what the tests need besides: the daemons' own checkers, and qemu to boot.
+# `make deps-host` installs the lot as root (apt-get update first) or prints the line to run.
 APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2 ifupdown openssl
-APT_BUILD   := mmdebstrap e2fsprogs dosfstools mtools fdisk gdisk grub-common grub-pc-bin \
-               grub-efi-amd64-bin qemu-utils xorriso zstd busybox-static cpio \
-               rauc squashfs-tools openssl
-APT_FORMATS := bmap-tools libxml2-utils libvirt-clients
+# python3: the lab's user-space IP-in-IP decapsulation for TUN real servers (no ipip module needed).
 APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
-APT_ALL     := $(APT_DAEMONS) $(APT_BUILD) $(APT_FORMATS) $(APT_BOOT)
 
 SOURCES := $(shell find src -type f) build.mjs package.json
 
-.PHONY: build deps-node deps-host deps-build typecheck test test-unit test-update bench image clean
+.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update bench image clean
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -45,11 +43,13 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-deps-host:
-	@$(call ensure_apt,$(APT_ALL))
+# Every board's build tools, and the tests' packages.
+deps-host: build
+	@pkgs="$$(node dist/lbimage.mjs deps --all) $(APT_DAEMONS) $(APT_BOOT)"; $(call ensure_apt,$$pkgs)
 
-deps-build:
-	@$(call ensure_apt,$(APT_BUILD))
+# What BOARD's build calls (its plan's host tools), before the build's first step.
+deps-image: build
+	@pkgs="$$(node dist/lbimage.mjs deps --board $(BOARD))"; $(call ensure_apt,$$pkgs)
 
 typecheck: deps-node
 	npx tsc --noEmit
@@ -71,8 +71,9 @@ bench: deps-host build
 	node test/bench/run.mjs
 
 # Builds out/$(BOARD)/ (rootfs cached in ~/.cache/lbimage, or LBIMAGE_CACHE). Root: mmdebstrap
-# runs in root mode and the staging tree keeps the image's owners.
-image: deps-build build
+# runs in root mode and the staging tree keeps the image's owners. `lbimage plan --board X`
+# shows what it will do.
+image: deps-image
 	node dist/lbimage.mjs build --board $(BOARD)
 
 clean:

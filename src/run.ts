@@ -20,41 +20,63 @@ export interface RunResult {
 /** How every external tool is run; injected so on-box logic can be tested without the tools. */
 export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
-/** Which Debian package provides a tool, for the "missing tool" hint (exit 127). */
-const TOOL_PACKAGES: Record<string, string> = {
+/**
+ * The one table of host dependencies: which Debian package provides each program (by name, as
+ * looked up on PATH) or file (absolute path) that the image build, the formats and the tests call
+ * on the build host. The build plan lists what a board's build needs (`BuildPlan.hostNeeds`);
+ * `lbimage deps` turns that into the packages `make image` installs, and the 127 hint uses it.
+ */
+export const HOST_PACKAGES: Readonly<Record<string, string>> = {
+  // the image build
   mmdebstrap: 'mmdebstrap',
+  'dpkg-query': 'dpkg',
+  cp: 'coreutils',
+  du: 'coreutils',
   'mkfs.ext4': 'e2fsprogs',
-  'mke2fs': 'e2fsprogs',
-  'e2fsck': 'e2fsprogs',
+  mke2fs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
   'mkfs.vfat': 'dosfstools',
   mcopy: 'mtools',
   mmd: 'mtools',
   sfdisk: 'fdisk',
   sgdisk: 'gdisk',
-  'grub-mkimage': 'grub-common (+ grub-pc-bin, grub-efi-amd64-bin)',
+  'grub-mkimage': 'grub-common',
   'grub-editenv': 'grub-common',
+  'grub-script-check': 'grub-common',
+  '/usr/lib/grub/i386-pc/kernel.img': 'grub-pc-bin',
+  '/usr/lib/grub/x86_64-efi/kernel.img': 'grub-efi-amd64-bin',
+  // the formats
   'qemu-img': 'qemu-utils',
-  'qemu-system-x86_64': 'qemu-system-x86',
-  xorriso: 'xorriso',
   bmaptool: 'bmap-tools',
-  haproxy: 'haproxy',
-  ipvsadm: 'ipvsadm',
-  ldirectord: 'ldirectord',
-  heartbeat: 'heartbeat',
   xmllint: 'libxml2-utils',
   'virt-xml-validate': 'libvirt-clients',
-  nft: 'nftables',
-  ip: 'iproute2',
-  arping: 'arping',
+  xorriso: 'xorriso',
+  cpio: 'cpio',
   zstd: 'zstd',
+  ldd: 'libc-bin',
+  '/bin/busybox': 'busybox-static',
+  '/usr/bin/zstd': 'zstd',
+  '/usr/sbin/blkdiscard': 'util-linux',
+  // the offline update archive
+  dd: 'coreutils',
   rauc: 'rauc',
   mksquashfs: 'squashfs-tools',
   unsquashfs: 'squashfs-tools',
   openssl: 'openssl',
+  // the daemons' checkers and the boot tests
+  'qemu-system-x86_64': 'qemu-system-x86',
+  haproxy: 'haproxy',
+  ipvsadm: 'ipvsadm',
+  ldirectord: 'ldirectord',
+  heartbeat: 'heartbeat',
+  nft: 'nftables',
+  ip: 'iproute2',
+  arping: 'arping',
+  tar: 'tar',
 };
 
 export function packageForTool(cmd: string): string | undefined {
-  return TOOL_PACKAGES[cmd.split('/').pop() ?? cmd];
+  return HOST_PACKAGES[cmd] ?? HOST_PACKAGES[cmd.split('/').pop() ?? cmd];
 }
 
 /** A command as a person would paste it into a shell. */

@@ -11,3 +11,4 @@ export {
   type Recipe,
   type OverlayAttrs,
 } from './schema.js';
+export { boardFacts } from './facts.js';

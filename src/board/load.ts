@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LbError } from '../errors.js';
-import { formatProblem, readYamlWithSchema, type Problem } from '../yamlsrc.js';
+import { formatPath, formatProblem, readYamlWithSchema, type Located, type PathSegment, type Problem } from '../yamlsrc.js';
 import {
   BOARD_REQUIRED,
   BoardFileSchema,
@@ -46,7 +46,7 @@ export function loadBoard(repo: string, name: string): Board {
       hint: known.length ? `boards: ${known.join(', ')} (files in ${BOARDS_DIR}/)` : `no ${BOARDS_DIR}/*.yaml in ${repo}`,
     });
   }
-  const chain: { name: string; file: string; value: BoardFile }[] = [];
+  const chain: { name: string; file: string; value: BoardFile; doc: Located<BoardFile> }[] = [];
   for (let next: string | undefined = name; next !== undefined; ) {
     const file = join(repo, BOARDS_DIR, `${next}.yaml`);
     if (chain.some((c) => c.name === next)) {
@@ -54,7 +54,7 @@ export function loadBoard(repo: string, name: string): Board {
     }
     const res = readYamlWithSchema<BoardFile>(file, BoardFileSchema);
     if (!res.ok) throw invalid(`board '${name}'`, res.problems);
-    chain.unshift({ name: next, file, value: res.doc.value });
+    chain.unshift({ name: next, file, value: res.doc.value, doc: res.doc });
     const base: string | undefined = res.doc.value.extends;
     if (base !== undefined && !known.includes(base)) {
       const at = res.doc.locate(['extends']);
@@ -83,8 +83,44 @@ export function loadBoard(repo: string, name: string): Board {
       },
     ]);
   }
-  return { ...(merged as Omit<Board, 'name' | 'files' | 'chain'>), name, files: chain.map((c) => c.file), chain: chain.map((c) => c.name) };
+  const board: Board = { ...(merged as Omit<Board, 'name' | 'files' | 'chain'>), name, files: chain.map((c) => c.file), chain: chain.map((c) => c.name) };
+  // A field's location: in the file of the chain that set it last (the one whose value won).
+  const at = (field: keyof BoardFile, rest: PathSegment[], message: string): Problem => {
+    const c = [...chain].reverse().find((x) => x.value[field] !== undefined) ?? leaf;
+    const pos = c.doc.locate([field, ...rest]);
+    return { file: c.file, line: pos.line, col: pos.col, path: formatPath([field, ...rest]), message, severity: 'error' };
+  };
+  const problems = BOARD_RULES.flatMap((rule) => rule(board, at));
+  if (problems.length > 0) throw invalid(`board '${name}'`, problems);
+  return board;
 }
+
+type Locate = (field: keyof BoardFile, rest: PathSegment[], message: string) => Problem;
+
+/** Cross-field rules of a complete board; each returns its problems, located in the board files. */
+const BOARD_RULES: ((board: Board, at: Locate) => Problem[])[] = [
+  function heartbeatSerialIsNoConsole(board, at) {
+    const hb = board.heartbeat_serial;
+    const i = board.consoles.findIndex((c) => c.tty === hb);
+    if (hb === undefined || i < 0) return [];
+    return [
+      at('heartbeat_serial', [], `${hb} is also console ${i} (consoles[${i}]); the heartbeat null-modem cable needs a serial port no console or login prompt uses`),
+    ];
+  },
+  function nicNamesFitTheCount(board, at) {
+    const names = board.nic.names ?? [];
+    const seen = new Set<string>();
+    return names.flatMap((n, i) => {
+      const out: Problem[] = [];
+      if (Number(n.name.slice(3)) >= board.nic.count) {
+        out.push(at('nic', ['names', i, 'name'], `${n.name} does not exist on a board with ${board.nic.count} NIC${board.nic.count > 1 ? 's' : ''} (eth0..eth${board.nic.count - 1})`));
+      }
+      if (seen.has(n.name)) out.push(at('nic', ['names', i, 'name'], `${n.name} is named twice`));
+      seen.add(n.name);
+      return out;
+    });
+  },
+];
 
 export function loadRecipe(repo: string, file = join(repo, RECIPE_FILE)): Recipe {
   const res = readYamlWithSchema<Recipe>(file, RecipeSchema);

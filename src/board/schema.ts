@@ -32,6 +32,7 @@ export const NicSchema = Type.Object(
           label: Type.String({ description: 'what the port is called on the box or in the guides, e.g. Gb0' }),
           role: StringEnum(['internal', 'external', 'heartbeat', 'spare'] as const),
         }),
+        { description: 'the ports\' names, labels and roles as the unit is marked (build.json tells the box)' },
       ),
     ),
   },
@@ -45,11 +46,11 @@ export const NicSchema = Type.Object(
  */
 const boardFields = {
   description: Type.String({ description: 'one line saying what the target is' }),
-  kind: StringEnum(['physical', 'virtual'] as const, { description: 'a unit we ship, or a virtual appliance' }),
+  kind: StringEnum(['physical', 'virtual'] as const, { description: 'a unit we ship, or a virtual appliance (build.json tells the box)' }),
   firmware: StringEnum(FIRMWARES, { description: 'which boot paths the disk must have' }),
   consoles: Type.Array(ConsoleSchema, { minItems: 1 }),
   heartbeat_serial: Type.Optional(
-    Type.String({ pattern: '^ttyS[0-9]+$', description: 'serial port reserved for the heartbeat null-modem cable (no console, no getty)' }),
+    Type.String({ pattern: '^ttyS[0-9]+$', description: 'serial port reserved for the heartbeat null-modem cable (no console, getty masked; the box\'s default heartbeat serial device); none: UDP-only pairs' }),
   ),
   nic: NicSchema,
   cpus: Type.Integer({ minimum: 1, maximum: 256, description: 'virtual CPUs (virtual boards) or the unit\'s cores' }),
@@ -57,14 +58,21 @@ const boardFields = {
   disk_gib: Type.Integer({ minimum: 2, maximum: 65536, description: 'size of the (thin) disk in GiB' }),
   formats: Type.Array(StringEnum(FORMAT_NAMES), { minItems: 1, uniqueItems: true, description: 'artifacts under out/<board>/' }),
   packages: Type.Optional(Type.Array(PackageName, { uniqueItems: true, description: 'Debian packages on top of the recipe' })),
-  kernel_modules: Type.Optional(Type.Array(ModuleName, { uniqueItems: true, description: 'loaded at boot (/etc/modules-load.d)' })),
+  kernel_modules: Type.Optional(
+    Type.Array(ModuleName, { uniqueItems: true, description: 'loaded at boot (/etc/modules-load.d/lbimage-board.conf; build.json lists them)' }),
+  ),
   overlays: Type.Optional(
     Type.Array(Name, { description: 'extra overlays/<name>/ trees, applied after common and the board chain\'s own' }),
   ),
   vmware: Type.Optional(
     Type.Object({ hardware_version: Type.String({ pattern: '^vmx-[0-9]+$', hint: 'e.g. vmx-13' }) }, { description: 'OVA settings' }),
   ),
-  libvirt: Type.Optional(Type.Object({ machine: Type.String({ description: 'e.g. q35' }) }, { description: 'libvirt domain settings' })),
+  libvirt: Type.Optional(
+    Type.Object(
+      { machine: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$', hint: 'a QEMU machine type, e.g. q35 or pc', description: 'machine type of the libvirt domain (default q35)' }) },
+      { description: 'libvirt domain settings (the NIC model is nic.model)' },
+    ),
+  ),
 };
 
 export const BOARD_REQUIRED = ['description', 'kind', 'firmware', 'consoles', 'nic', 'cpus', 'memory_mib', 'disk_gib', 'formats'] as const;

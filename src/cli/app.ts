@@ -8,6 +8,8 @@ const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'validate', load: async () => (await import('./commands/validate.js')).validateCommand },
   { name: 'render', load: async () => (await import('./commands/render.js')).renderCommand },
   { name: 'build', load: async () => (await import('./commands/build.js')).buildCommand },
+  { name: 'plan', load: async () => (await import('./commands/plan.js')).planCommand },
+  { name: 'deps', load: async () => (await import('./commands/deps.js')).depsCommand },
 ];
 
 async function help(): Promise<string> {

@@ -1,5 +1,5 @@
 import ejs from 'ejs';
-import type { FormatsBoard } from './plan.js';
+import { libvirtNicModel, type FormatsBoard } from './plan.js';
 import template from './libvirt.ejs';
 
 /**
@@ -16,6 +16,8 @@ export function renderLibvirtDomain(board: FormatsBoard, version: string, qcow2N
     // A raw image with both boot paths boots either way; EFI is the default on current hosts.
     uefi: board.firmware !== 'bios',
     diskPath: `${imageDir}/${qcow2Name}`,
+    machine: board.libvirtMachine,
     nics: board.nic.count,
+    nicModel: libvirtNicModel(board.name, board.nic.model),
   });
 }

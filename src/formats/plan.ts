@@ -24,6 +24,8 @@ export interface FormatsBoard {
   nic: { model: string; count: number };
   /** VMware virtual hardware version, e.g. vmx-13. */
   vmwareHardwareVersion: string;
+  /** libvirt machine type, e.g. q35 or pc. */
+  libvirtMachine: string;
 }
 
 /** One artifact on disk, as the pipeline lists it in SHA256SUMS and manifest.json. */
@@ -45,18 +47,52 @@ export const FORMAT_DISK_LIMITS: Partial<Record<FormatKind, { bytes: number; why
 /** The USTAR size field is 11 octal digits: members of an OVA must stay below 8 GiB. */
 export const USTAR_MAX_MEMBER = 8 ** 11 - 1;
 
+const GRUB_BIOS = '/usr/lib/grub/i386-pc/kernel.img';
+const GRUB_EFI = '/usr/lib/grub/x86_64-efi/kernel.img';
+
+/**
+ * The host programs (on PATH) and files each format's step calls; HOST_PACKAGES in src/run.ts
+ * says which Debian package brings each. bmaptool maps the raw image for the bmap, the VMDK and
+ * VHDX ids and the installer's data ranges.
+ */
+export const FORMAT_HOST_NEEDS: Readonly<Record<FormatKind, readonly string[]>> = {
+  raw: ['cp'],
+  bmap: ['bmaptool'],
+  qcow2: ['qemu-img'],
+  libvirt: ['virt-xml-validate'],
+  ova: ['qemu-img', 'xmllint', 'bmaptool'],
+  vhdx: ['qemu-img', 'bmaptool'],
+  // The installer: busybox-static, zstd and blkdiscard go into its initramfs (with ldd's
+  // libraries); GRUB for both boot paths; a FAT EFI image; the hybrid ISO.
+  iso: ['bmaptool', 'zstd', 'cpio', 'ldd', '/bin/busybox', '/usr/bin/zstd', '/usr/sbin/blkdiscard', 'grub-mkimage', GRUB_BIOS, GRUB_EFI, 'mkfs.vfat', 'mcopy', 'xorriso'],
+  // The offline update archive (src/update/): the root slot cut out with dd, a RAUC bundle
+  // (rauc calls mksquashfs), the development signing key made with openssl when none is given.
+  update: ['dd', 'rauc', 'mksquashfs', 'openssl'],
+};
+
+/** NIC models as libvirt's <model type> names them, by the board's (QEMU) model name. */
+export const LIBVIRT_NIC_MODELS: Readonly<Record<string, string>> = {
+  'virtio-net-pci': 'virtio',
+  virtio: 'virtio',
+  e1000e: 'e1000e',
+  e1000: 'e1000',
+  igb: 'igb',
+  rtl8139: 'rtl8139',
+  vmxnet3: 'vmxnet3',
+};
+
 export interface FormatPlan {
   /** The requested kinds, deduplicated, in build order; a kind's prerequisites come with it. */
   kinds: FormatKind[];
-  /** Intermediate disks to make (ova needs a vmdk; libvirt needs the qcow2). */
-  needs: { vmdk: boolean; qcow2: boolean };
+  /** Host programs and files the format steps call, sorted (keys of HOST_PACKAGES). */
+  hostNeeds: string[];
 }
 
 /**
  * Decides which artifacts a board's build produces. Throws E_FORMAT_UNKNOWN listing every
  * unknown name, E_FORMAT_LIMIT when the disk is too large for a format.
  */
-export function planFormats(board: Pick<FormatsBoard, 'name' | 'formats'>, diskBytes: number): FormatPlan {
+export function planFormats(board: Pick<FormatsBoard, 'name' | 'formats'> & Partial<Pick<FormatsBoard, 'nic'>>, diskBytes: number): FormatPlan {
   const unknown = board.formats.filter((f) => !isFormatKind(f));
   if (unknown.length > 0) {
     throw new LbError(`board ${board.name}: unknown format${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')}`, {
@@ -79,7 +115,36 @@ export function planFormats(board: Pick<FormatsBoard, 'name' | 'formats'>, diskB
       hint: 'shrink the board\'s disk size or drop the format from its formats list',
     });
   }
-  return { kinds, needs: { vmdk: asked.has('ova'), qcow2: asked.has('qcow2') } };
+  if (kinds.includes('libvirt') && board.nic) libvirtNicModel(board.name, board.nic.model);
+  return { kinds, hostNeeds: [...new Set(kinds.flatMap((k) => FORMAT_HOST_NEEDS[k]))].sort() };
+}
+
+/** libvirt's name for the board's NIC model; E_FORMAT_NIC when libvirt has none. */
+export function libvirtNicModel(board: string, model: string): string {
+  const m = LIBVIRT_NIC_MODELS[model];
+  if (m === undefined) {
+    throw new LbError(`board ${board}: NIC model '${model}' has no libvirt equivalent`, {
+      code: 'E_FORMAT_NIC',
+      hint: `for the libvirt format use one of: ${Object.keys(LIBVIRT_NIC_MODELS).join(', ')}`,
+    });
+  }
+  return m;
+}
+
+/** The files under out/<board>/ that the formats of a plan produce, in build order. */
+export function artifactFiles(kinds: readonly FormatKind[], baseName: string): string[] {
+  const n = artifactNames(baseName);
+  const files: Record<FormatKind, string[]> = {
+    raw: [n.raw],
+    bmap: [n.bmap],
+    qcow2: [n.qcow2],
+    libvirt: [n.libvirt],
+    ova: [n.ova, `${n.ovfDir}/${n.ovf}`, `${n.ovfDir}/${n.mf}`, `${n.ovfDir}/${n.vmdk}`],
+    vhdx: [n.vhdx],
+    iso: [n.iso],
+    update: [n.update, `${n.update}.sha256`],
+  };
+  return kinds.flatMap((k) => files[k]);
 }
 
 /** File names of the artifacts, derived from the base name `lb-<version>-<board>`. */
@@ -102,6 +167,8 @@ export function artifactNames(baseName: string) {
 
 /** The default VMware virtual hardware version: vmx-13 imports on ESXi 6.5 and later. */
 export const DEFAULT_VMX = 'vmx-13';
+/** The default libvirt machine type: q35 (PCIe, the machine current libvirt picks for new guests). */
+export const DEFAULT_LIBVIRT_MACHINE = 'q35';
 
 export function boardForFormats(board: Board): FormatsBoard {
   return {
@@ -112,5 +179,6 @@ export function boardForFormats(board: Board): FormatsBoard {
     memoryMiB: board.memory_mib,
     nic: { model: board.nic.model, count: board.nic.count },
     vmwareHardwareVersion: board.vmware?.hardware_version ?? DEFAULT_VMX,
+    libvirtMachine: board.libvirt?.machine ?? DEFAULT_LIBVIRT_MACHINE,
   };
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LbError } from '../errors.js';
 import { runTool } from '../run.js';
@@ -15,12 +15,12 @@ function repoRoot(): string {
   return dir;
 }
 
-/**
- * The DMTF OVF envelope schema, kept beside the repo in ../shared/ovf-schema (CI and dev
- * machines alike); LBIMAGE_OVF_SCHEMA points elsewhere.
- */
+/** Where the DMTF OVF envelope schema and its imports are kept, in the repository. */
+export const OVF_SCHEMA_DIR = 'src/formats/ovf-schema';
+
+/** The DMTF OVF envelope schema, kept in the repository beside this module (README.md there). */
 export function ovfSchemaPath(): string {
-  return process.env.LBIMAGE_OVF_SCHEMA ?? resolve(repoRoot(), '..', 'shared', 'ovf-schema', 'dsp8023_1.1.1.xsd');
+  return join(repoRoot(), OVF_SCHEMA_DIR, 'dsp8023_1.1.1.xsd');
 }
 
 export async function validateOvf(ovfPath: string): Promise<void> {
@@ -28,7 +28,7 @@ export async function validateOvf(ovfPath: string): Promise<void> {
   if (!existsSync(schema)) {
     throw new LbError(`OVF schema not found at ${schema}`, {
       code: 'E_OVF_SCHEMA_MISSING',
-      hint: 'check out the shared folder beside the repo (../shared/ovf-schema) or set LBIMAGE_OVF_SCHEMA',
+      hint: `it is part of the repository (${OVF_SCHEMA_DIR}/): restore it with git checkout -- ${OVF_SCHEMA_DIR}`,
     });
   }
   await runTool('xmllint', ['--noout', '--nonet', '--schema', schema, ovfPath], { stage: 'validate OVF descriptor' });

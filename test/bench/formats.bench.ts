@@ -38,7 +38,7 @@ const work = mkdtempSync(join(process.env.LBIMAGE_BENCH_DIR ?? tmpdir(), 'lbimag
 try {
   const board = {
     name: 'bench', formats: ['raw', 'bmap', 'qcow2', 'libvirt', 'ova', 'vhdx', 'iso'], firmware: 'both' as const,
-    cpus: 2, memoryMiB: 4096, nic: { model: 'vmxnet3', count: 4 }, vmwareHardwareVersion: 'vmx-13',
+    cpus: 2, memoryMiB: 4096, nic: { model: 'vmxnet3', count: 4 }, vmwareHardwareVersion: 'vmx-13', libvirtMachine: 'q35',
   };
   const out = join(work, 'ours');
   const tOurs = await secs(async () => {

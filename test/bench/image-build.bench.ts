@@ -10,11 +10,11 @@
 import { appendFileSync, cpSync, readFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadBoard, loadRecipe } from '../../src/board/index.js';
-import { buildImage, rawImagePath, SUPERVISOR_DIST } from '../../src/build/pipeline.js';
-import { hostMirror } from '../../src/build/mirror.js';
-import { planImage } from '../../src/build/plan.js';
-import { mmdebstrapArgs, mmdebstrapVersion, rootfsInputs } from '../../src/build/rootfs.js';
+import { loadBoard, loadRecipe, overlaysFor } from '../../src/board/index.js';
+import { buildImage, rawImagePath } from '../../src/imagebuild/pipeline.js';
+import { hostMirror } from '../../src/imagebuild/mirror.js';
+import { planImage, SUPERVISOR_DIST } from '../../src/imagebuild/plan.js';
+import { mmdebstrapArgs, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
 import { runTool } from '../../src/run.js';
 
 const repo = process.cwd();
@@ -29,9 +29,9 @@ cpSync(join(repo, SUPERVISOR_DIST), join(snap, SUPERVISOR_DIST));
 const recipe = loadRecipe(snap);
 const board = loadBoard(snap, 'kvm');
 const SDE = 1_700_000_000;
-const plan = planImage(board, recipe, { version: VERSION, sourceDateEpoch: SDE });
 const mirror = process.env.LBIMAGE_MIRROR ?? recipe.mirror ?? hostMirror(recipe.suite);
 if (!mirror) throw new Error('no mirror');
+const plan = planImage(board, recipe, { version: VERSION, sourceDateEpoch: SDE, mirror, overlays: overlaysFor(snap, board) });
 const inputs = rootfsInputs(recipe, plan.packages, mirror, await mmdebstrapVersion());
 
 const secs = async (f: () => Promise<unknown>) => {

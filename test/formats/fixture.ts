@@ -20,6 +20,7 @@ export function testBoard(over: Partial<FormatsBoard> = {}): FormatsBoard {
     memoryMiB: 4096,
     nic: { model: 'vmxnet3', count: 4 },
     vmwareHardwareVersion: 'vmx-13',
+    libvirtMachine: 'q35',
     ...over,
   };
 }

@@ -7,14 +7,29 @@ const GiB = 2 ** 30;
 const TiB = 2 ** 40;
 
 describe('planFormats', () => {
-  it.each<[string[], string[], { vmdk: boolean; qcow2: boolean }]>([
-    [['ova'], ['ova'], { vmdk: true, qcow2: false }],
-    [['libvirt'], ['qcow2', 'libvirt'], { vmdk: false, qcow2: true }],
-    [['bmap'], ['raw', 'bmap'], { vmdk: false, qcow2: false }],
-    [['iso', 'raw', 'bmap'], ['raw', 'bmap', 'iso'], { vmdk: false, qcow2: false }],
-    [['vhdx', 'ova', 'qcow2'], ['qcow2', 'ova', 'vhdx'], { vmdk: true, qcow2: true }],
-  ])('%j -> %j', (formats, kinds, needs) => {
-    expect(planFormats({ name: 'b', formats }, 20 * GiB)).toEqual({ kinds, needs });
+  it.each<[string[], string[], string[]]>([
+    [['ova'], ['ova'], ['bmaptool', 'qemu-img', 'xmllint']],
+    [['libvirt'], ['qcow2', 'libvirt'], ['qemu-img', 'virt-xml-validate']],
+    [['bmap'], ['raw', 'bmap'], ['bmaptool', 'cp']],
+    [
+      ['iso', 'raw', 'bmap'],
+      ['raw', 'bmap', 'iso'],
+      ['/bin/busybox', '/usr/bin/zstd', '/usr/lib/grub/i386-pc/kernel.img', '/usr/lib/grub/x86_64-efi/kernel.img', '/usr/sbin/blkdiscard',
+        'bmaptool', 'cp', 'cpio', 'grub-mkimage', 'ldd', 'mcopy', 'mkfs.vfat', 'xorriso', 'zstd'],
+    ],
+    [['vhdx', 'ova', 'qcow2'], ['qcow2', 'ova', 'vhdx'], ['bmaptool', 'qemu-img', 'xmllint']],
+  ])('%j -> %j, calling %j on the host', (formats, kinds, hostNeeds) => {
+    expect(planFormats({ name: 'b', formats }, 20 * GiB)).toEqual({ kinds, hostNeeds });
+  });
+
+  it.each([['virtio-net-pci', true], ['e1000e', true], ['igb', true], ['hv_netvsc', false]])('libvirt with NIC model %s: allowed=%s', (model, ok) => {
+    const run = () => planFormats({ name: 'b', formats: ['libvirt'], nic: { model, count: 1 } }, GiB);
+    if (ok) expect(run).not.toThrow();
+    else expect(run).toThrow(expect.objectContaining({ code: 'E_FORMAT_NIC', message: "board b: NIC model 'hv_netvsc' has no libvirt equivalent" }));
+  });
+
+  it('a NIC model libvirt lacks is fine for the other formats', () => {
+    expect(() => planFormats({ name: 'b', formats: ['vhdx'], nic: { model: 'hv_netvsc', count: 1 } }, GiB)).not.toThrow();
   });
 
   it('names every unknown format at once', () => {
@@ -50,12 +65,14 @@ describe('boardForFormats', () => {
     name: 'vmware', files: [], chain: ['kvm', 'vmware'], description: 'd', kind: 'virtual', firmware: 'both',
     consoles: [{ tty: 'ttyS0' }], nic: { model: 'vmxnet3', count: 4 }, cpus: 2, memory_mib: 4096, disk_gib: 20, formats: ['ova'],
   } as Board;
-  it.each<[Partial<Board>, string]>([
-    [{}, 'vmx-13'],
-    [{ vmware: { hardware_version: 'vmx-10' } }, 'vmx-10'],
-  ])('hardware version of %j is %s', (over, vmx) => {
+  it.each<[Partial<Board>, string, string]>([
+    [{}, 'vmx-13', 'q35'],
+    [{ vmware: { hardware_version: 'vmx-10' } }, 'vmx-10', 'q35'],
+    [{ libvirt: { machine: 'pc' } }, 'vmx-13', 'pc'],
+  ])('%j: hardware version %s, libvirt machine %s', (over, vmx, machine) => {
     expect(boardForFormats({ ...board, ...over })).toEqual({
       name: 'vmware', formats: ['ova'], firmware: 'both', cpus: 2, memoryMiB: 4096, nic: { model: 'vmxnet3', count: 4 }, vmwareHardwareVersion: vmx,
+      libvirtMachine: machine,
     });
   });
 });

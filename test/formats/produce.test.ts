@@ -4,13 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { produceFormats, qemuImgInfo, checkDisk, validateOvf, validateLibvirtDomain, type Artifact } from '../../src/formats/index.js';
 import { mapDigest, parseBmapRanges } from '../../src/formats/installer/ranges.js';
 import { runTool } from '../../src/run.js';
+import { defaultCacheDir } from '../../src/imagebuild/cache.js';
 import { makeRawFixture, SDE, tempDir, testBoard } from './fixture.js';
 
 const ALL = ['raw', 'bmap', 'qcow2', 'libvirt', 'ova', 'vhdx', 'iso'];
@@ -24,8 +24,7 @@ async function kernelTree(): Promise<string> {
   const manifest = join(import.meta.dirname, '..', '..', 'out', 'kvm', 'manifest.json');
   if (existsSync(manifest)) {
     const key = (JSON.parse(readFileSync(manifest, 'utf8')) as { rootfsKey: string }).rootfsKey;
-    const cache = process.env.LBIMAGE_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'lbimage');
-    const tree = join(cache, 'rootfs', key, 'tree');
+    const tree = join(defaultCacheDir(), 'rootfs', key, 'tree');
     if (existsSync(tree)) return tree;
   }
   const dir = tempDir('kernel');

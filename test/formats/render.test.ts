@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { manifestLine, renderLibvirtDomain, renderManifest, renderOvf, renderInstaller, validateOvf, validateLibvirtDomain } from '../../src/formats/index.js';
+import { manifestLine, ovfSchemaPath, renderLibvirtDomain, renderManifest, renderOvf, renderInstaller, validateOvf, validateLibvirtDomain } from '../../src/formats/index.js';
 import { mapDigest, parseBmapRanges, renderRangeTable, type DataRange } from '../../src/formats/installer/ranges.js';
 import { moduleLoadOrder, modinfoDepends } from '../../src/formats/installer/modules.js';
 import { tempDir, testBoard } from './fixture.js';
@@ -47,6 +47,13 @@ describe('OVF descriptor', () => {
     expect(() => renderOvf(testBoard(over), '0.1.0', disk)).toThrow(expect.objectContaining({ code }));
   });
 
+  it('reads the DMTF schema from the repository, with its copyright notice beside it', () => {
+    const repo = join(import.meta.dirname, '..', '..');
+    expect(ovfSchemaPath()).toBe(join(repo, 'src', 'formats', 'ovf-schema', 'dsp8023_1.1.1.xsd'));
+    expect(readFileSync(ovfSchemaPath(), 'utf8')).toContain('Copyright (C) 2008-2013 Distributed Management Task Force, Inc. (DMTF)');
+    expect(readFileSync(join(repo, 'src', 'formats', 'ovf-schema', 'README.md'), 'utf8')).toMatch(/Distributed Management Task Force/);
+  });
+
   it('validates against the DMTF OVF envelope schema (xmllint)', async () => {
     const p = join(tempDir('ovf'), 'a.ovf');
     writeFileSync(p, renderOvf(testBoard(), '0.1.0', disk));
@@ -80,6 +87,19 @@ describe('libvirt domain', () => {
     const p = join(tempDir('virt'), 'd.xml');
     writeFileSync(p, xml);
     await validateLibvirtDomain(p);
+  });
+
+  it('honours the board\'s machine type and NIC model', async () => {
+    const xml = renderLibvirtDomain(testBoard({ name: 'x', libvirtMachine: 'pc', nic: { model: 'e1000e', count: 2 } }), '0.1.0', 'x.qcow2');
+    expect([...xml.matchAll(/<type arch="x86_64" machine="([^"]+)">hvm<\/type>/g)].map((m) => m[1])).toEqual(['pc']);
+    expect([...xml.matchAll(/<interface type="network">\s*<source network="default"\/>\s*<model type="([^"]+)"\/>/g)].map((m) => m[1])).toEqual(['e1000e', 'e1000e']);
+    const p = join(tempDir('virt'), 'pc.xml');
+    writeFileSync(p, xml);
+    await validateLibvirtDomain(p);
+  });
+
+  it('refuses a NIC model libvirt has no name for', () => {
+    expect(() => renderLibvirtDomain(testBoard({ nic: { model: 'hv_netvsc', count: 1 } }), '0.1.0', 'x.qcow2')).toThrow(expect.objectContaining({ code: 'E_FORMAT_NIC' }));
   });
 
   it('virt-xml-validate rejects a broken domain', async () => {

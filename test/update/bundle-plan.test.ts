@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listBoards, loadBoard, loadRecipe } from '../../src/board/load.js';
-import { planImage } from '../../src/build/plan.js';
+import { planImage } from '../../src/imagebuild/plan.js';
 import { RAUC_KEYRING } from '../../src/onbox.js';
 import { checksumLine, planBundle } from '../../src/update/index.js';
 
@@ -38,7 +38,7 @@ describe('update archive plan', () => {
   });
 
   it.each(listBoards(repo))('board %s: the archive\'s compatible is the image\'s, and the keyring is baked where system.conf looks', (name) => {
-    const plan = planImage(loadBoard(repo, name), loadRecipe(repo), { version: '1.2.0', sourceDateEpoch: 0, keyringPem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n' });
+    const plan = planImage(loadBoard(repo, name), loadRecipe(repo), { version: '1.2.0', sourceDateEpoch: 0, mirror: '', overlays: ['common'], keyringPem: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n' });
     const conf = plan.generatedFiles['/etc/rauc/system.conf']!;
     expect(conf).toContain(`compatible=${planBundle({ baseName: plan.baseName, board: name, version: '1.2.0', built: '' }).compatible}\n`);
     expect(conf).toContain(`path=${RAUC_KEYRING}\n`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planBundle, makeUpdateBundle } from '../../src/update/index.js';
 import { BUILD_INFO } from '../../src/onbox.js';
-import { raucSystemConf } from '../../src/build/plan.js';
+import { raucSystemConf } from '../../src/imagebuild/plan.js';
 import { runTool } from '../../src/run.js';
 
 const MIB = 1024 * 1024;

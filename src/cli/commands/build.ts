@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { listBoards } from '../../board/load.js';
-import { defaultCacheDir } from '../../build/cache.js';
-import { buildImage } from '../../build/pipeline.js';
-import { sourceDateEpoch } from '../../build/sde.js';
+import { defaultCacheDir } from '../../imagebuild/cache.js';
+import { buildImage } from '../../imagebuild/pipeline.js';
+import { sourceDateEpoch } from '../../imagebuild/sde.js';
 import { valid } from 'semver';
 import { signingInput } from '../../update/index.js';
 import { VERSION } from '../../version.js';

@@ -53,6 +53,18 @@ describe('lbimage build, bad input', () => {
       /disk of 2048 MiB is too small for the layout: it needs at least \d+ MiB\nhint: raise the board's disk_gib/,
     ],
     ['a missing board name', () => undefined, [], /--board is required; boards: hyperv, kvm, rack-1u, vmware/],
+    [
+      'a disk too large for a format, known before any step runs',
+      (d) => writeFileSync(join(d, 'boards', 'huge.yaml'), 'extends: vmware\ndisk_gib: 3000\n'),
+      ['--board', 'huge'],
+      /board huge: disk of 3221225472000 bytes is too large for ova: VMware sparse\/streamOptimized VMDK extents hold at most 2 TiB - 512 B\nhint: shrink the board's disk size/,
+    ],
+    [
+      'a heartbeat serial port that is a console, with file:line:col',
+      (d) => writeFileSync(join(d, 'boards', 'pair.yaml'), 'extends: rack-1u\nheartbeat_serial: ttyS0\n'),
+      ['--board', 'pair'],
+      /boards\/pair\.yaml:2:19: heartbeat_serial: ttyS0 is also console 1 \(consoles\[1\]\); the heartbeat null-modem cable needs a serial port no console/,
+    ],
   ])('%s: clear message, non-zero exit, nothing at the output path', async (_what, edit, args, message) => {
     const dir = fixtureRepo(edit);
     const out = join(dir, 'out-here');
@@ -62,16 +74,20 @@ describe('lbimage build, bad input', () => {
     expect(existsSync(out) ? readdirSync(out).filter((f) => f !== 'work') : []).toEqual([]);
   });
 
-  it('a missing host tool names the Debian package', async () => {
+  it('missing host tools: all named at once with the one apt-get line, before the first step', async () => {
     const dir = fixtureRepo();
     const bin = join(dir, 'bin');
     mkdirSync(bin);
-    // Only the shell zx needs: every other tool is "missing".
+    // Only the shell zx needs: every tool of /usr/bin is "missing" (sbin is looked up as root's PATH has it).
     symlinkSync('/bin/bash', join(bin, 'bash'));
     process.env.PATH = bin;
     const r = await run(['build', '--repo', dir, '--out', join(dir, 'out'), '--cache', join(dir, 'cache'), '--board', 'kvm']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/buildRootfs: mmdebstrap not found\nhint: install it: apt-get install mmdebstrap/);
+    expect(r.stderr).toMatch(/^lbimage build: this build needs (\S+, )*mmdebstrap, (\S+, )*virt-xml-validate, not found on this machine$/m);
+    expect(r.stderr).toMatch(/^hint: install them: (sudo )?apt-get update && (sudo )?apt-get install -y --no-install-recommends (\S+ )*libvirt-clients (\S+ )*mmdebstrap (\S+ )*qemu-utils/m);
+    expect(r.stderr).not.toMatch(/buildRootfs/);
+    expect(existsSync(join(dir, 'cache'))).toBe(false);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
   });
 
   it('an unreachable mirror says so and leaves no cache entry', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { patchBiosBoot } from '../../src/build/biosboot.js';
+import { patchBiosBoot } from '../../src/imagebuild/biosboot.js';
 
 const bootImg = readFileSync('/usr/lib/grub/i386-pc/boot.img');
 

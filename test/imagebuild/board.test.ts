@@ -92,6 +92,19 @@ describe('bad board files', () => {
     ['extends of an unknown board', { v: 'extends: nobody\n' }, 'v', /v\.yaml:1:10: extends: unknown board 'nobody'/],
     ['missing fields', { v: 'description: only this\n' }, 'v', /v\.yaml:1:1: missing kind, firmware, consoles, nic, cpus, memory_mib, disk_gib, formats/],
     ['an extends loop', { a: 'extends: b\n', b: 'extends: a\n' }, 'a', /extends loop/],
+    ['a heartbeat serial port that is a console', { kvm: `${base}heartbeat_serial: ttyS0\n` }, 'kvm', /kvm\.yaml:10:19: heartbeat_serial: ttyS0 is also console 1 \(consoles\[1\]\)/],
+    [
+      'a console that is the base board\'s heartbeat serial port, located where it was set',
+      { kvm: `${base}heartbeat_serial: ttyS1\n`, v: 'extends: kvm\nconsoles: [{ tty: ttyS1 }]\n' },
+      'v',
+      /kvm\.yaml:10:19: heartbeat_serial: ttyS1 is also console 0/,
+    ],
+    [
+      'a NIC name beyond the count, and one named twice',
+      { kvm: base.replace('count: 4 }', 'count: 2, names: [{ name: eth2, label: a, role: spare }, { name: eth0, label: b, role: internal }, { name: eth0, label: c, role: external }] }') },
+      'kvm',
+      /kvm\.yaml:5:\d+: nic\.names\[0\]\.name: eth2 does not exist on a board with 2 NICs \(eth0\.\.eth1\)\n.*kvm\.yaml:5:\d+: nic\.names\[2\]\.name: eth0 is named twice/,
+    ],
   ])('%s', (_what, boards, name, message) => {
     const err = errorOf(() => loadBoard(fixtureRepo(boards), name));
     expect(err.message).toMatch(message);

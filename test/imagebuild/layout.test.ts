@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRecipe } from '../../src/board/index.js';
-import { assembleDisk } from '../../src/build/disk.js';
-import { planLayout, PART_TYPE, SECTOR } from '../../src/build/layout.js';
-import { derivedUuid } from '../../src/build/plan.js';
+import { assembleDisk } from '../../src/imagebuild/disk.js';
+import { planLayout, PART_TYPE, SECTOR } from '../../src/imagebuild/layout.js';
+import { derivedUuid } from '../../src/imagebuild/plan.js';
 import { PARTLABEL } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostMirror } from '../../src/build/mirror.js';
+import { hostMirror } from '../../src/imagebuild/mirror.js';
 
 function etcApt(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'lbapt-'));

@@ -7,23 +7,19 @@ import { LbError } from '../errors.js';
 import { boardForFormats, produceFormats } from '../formats/index.js';
 import { planBundle, resolveSigning, type Signing, type SigningInput } from '../update/index.js';
 import { fsyncPath, writeFileAtomic } from '../fsutil.js';
-import { BUILD_INFO, SUPERVISOR_BUNDLE } from '../onbox.js';
+import { sha256File } from '../hash.js';
+import { PRODUCT } from '../onbox.js';
 import { assembleDisk } from './disk.js';
 import { installBootloader } from './bootloader.js';
-import { sha256File } from '../hash.js';
 import { sha256sums } from './checksums.js';
 import { makeFilesystems } from './filesystems.js';
-import { renderGrubCfg } from './grubcfg.js';
+import { checkHostNeeds } from './hostneeds.js';
 import { digest, hashInputs } from './inputs.js';
 import { hostMirror } from './mirror.js';
-import { copyOverlay, disableUnits, idsOf, linkTree, scrubSecrets, writeNewFile } from './overlays.js';
-import { planImage, type BuildPlan } from './plan.js';
+import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets, writeNewFile } from './overlays.js';
 import { partition, SECTOR } from './layout.js';
-import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs } from './rootfs.js';
-
-export const PRODUCT = 'lbimage';
-/** The bundled on-box supervisor, built by `node build.mjs`. */
-export const SUPERVISOR_DIST = 'dist/supervisor/lbsupervisor.mjs';
+import { planImage, SUPERVISOR_DIST, type BuildPlan } from './plan.js';
+import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs, type RootfsInputs } from './rootfs.js';
 
 /** What the person running the build chose. */
 export interface BuildSettings {
@@ -87,8 +83,9 @@ export function stagingPath(cacheDir: string, board: string): string {
   return join(cacheDir, 'staging', board);
 }
 
-function resolveMirror(settings: BuildSettings, recipe: Recipe): string {
+function resolveMirror(settings: Pick<BuildSettings, 'mirror'>, recipe: Recipe, required: boolean): string {
   const m = settings.mirror ?? process.env.LBIMAGE_MIRROR ?? recipe.mirror ?? hostMirror(recipe.suite);
+  if (!m && !required) return '';
   if (!m) {
     throw new LbError(`no Debian mirror for ${recipe.suite}: none in /etc/apt/sources*, image/recipe.yaml or LBIMAGE_MIRROR`, {
       code: 'E_NO_MIRROR',
@@ -112,13 +109,13 @@ function inputPaths(repo: string, board: Board, overlays: string[], extraOverlay
   ];
 }
 
+/** Runs one step, logging its duration. */
 function timed(log: (l: string) => void) {
-  return async <T>(name: string, run: () => Promise<T | 'skip'>): Promise<T | undefined> => {
+  return async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     const r = await run();
-    const s = ((performance.now() - t0) / 1000).toFixed(1);
-    log(r === 'skip' ? `${name}: skipped (up to date)` : `${name}: done in ${s}s`);
-    return r === 'skip' ? undefined : r;
+    log(`${name}: done in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    return r;
   };
 }
 
@@ -136,21 +133,50 @@ function outputsMatch(outDir: string, m: Manifest | undefined, inputsHash: strin
   return m.artifacts.every((a) => statSync(join(outDir, a.file), { throwIfNoEntry: false })?.size === a.bytes);
 }
 
+export interface ResolvedBuild {
+  board: Board;
+  recipe: Recipe;
+  plan: BuildPlan;
+}
+
 /**
- * Builds one board's image. Reads like the recipe it is; each step decides itself whether it
- * has work to do. Artifacts are made in a temporary folder and moved into out/<board>/ only when
- * every one of them is complete.
+ * Reads the board, the recipe and the overlays present, resolves the mirror, and plans the
+ * build. `lbimage plan`, `lbimage deps` and the build itself all start here; only a build needs
+ * a mirror (E_NO_MIRROR), the others plan with an empty one when there is none.
+ */
+export function resolveBuild(
+  settings: Pick<BuildSettings, 'repo' | 'board' | 'version' | 'sourceDateEpoch' | 'mirror' | 'formats'>,
+  opts: { mirrorRequired: boolean; keyringPem?: string } = { mirrorRequired: true },
+): ResolvedBuild {
+  const board = loadBoard(settings.repo, settings.board);
+  const recipe = loadRecipe(settings.repo);
+  const plan = planImage(board, recipe, {
+    version: settings.version,
+    sourceDateEpoch: settings.sourceDateEpoch,
+    mirror: resolveMirror(settings, recipe, opts.mirrorRequired),
+    overlays: overlaysFor(settings.repo, board),
+    ...(settings.formats ? { formats: settings.formats } : {}),
+    ...(opts.keyringPem ? { keyringPem: opts.keyringPem } : {}),
+  });
+  return { board, recipe, plan };
+}
+
+/**
+ * Builds one board's image: if the outputs match the inputs, returns; else runs the steps in
+ * order. Everything that can be checked before a step runs is (the plan's limits, the host's
+ * programs, root). Artifacts are made in a temporary folder and moved into out/<board>/ only
+ * when every one of them is complete.
  */
 export async function buildImage(settings: BuildSettings): Promise<BuildResult> {
   const { repo, outDir, cacheDir, log } = settings;
-  const board = loadBoard(repo, settings.board);
-  const recipe = loadRecipe(repo);
-  // Asked first: a host without the build tools hears that before anything else is made.
-  const mmdebstrap = await mmdebstrapVersion();
-  const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
-  const plan = planImage(board, recipe, { version: settings.version, sourceDateEpoch: settings.sourceDateEpoch, keyringPem: signing.keyringPem });
-  const formats = settings.formats ?? board.formats;
-  const overlays = overlaysFor(repo, board);
+  // Planned first, and the host checked against the plan, before anything is made (the
+  // signing step below may make a development key with openssl).
+  const planned = resolveBuild(settings).plan;
+  log(
+    `build: ${planned.board} -> ${planned.formats.kinds.join(', ')} (${planned.layout.diskBytes / 2 ** 30} GiB disk, ${planned.packages.length} packages, ` +
+      `overlays ${planned.overlays.join(', ')}); the whole plan: lbimage plan --board ${planned.board}`,
+  );
+  checkHostNeeds(planned.hostNeeds);
   const extraOverlays = (settings.extraOverlays ?? []).map((d) => {
     if (!existsSync(d)) throw new LbError(`overlay folder ${d} does not exist`, { code: 'E_OVERLAY_MISSING', hint: 'pass an existing folder to --overlay' });
     return d;
@@ -158,56 +184,52 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   if (!existsSync(join(repo, SUPERVISOR_DIST))) {
     throw new LbError(`${SUPERVISOR_DIST} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });
   }
-  const mirror = resolveMirror(settings, recipe);
-  const rootIn = rootfsInputs(recipe, plan.packages, mirror, mmdebstrap);
-  const inputs = hashInputs(repo, inputPaths(repo, board, overlays, extraOverlays));
+  const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
+  // The same plan, now with the keyring the image carries.
+  const { board, recipe, plan } = resolveBuild(settings, { mirrorRequired: true, keyringPem: signing.keyringPem });
+  const rootIn = rootfsInputs(recipe, plan.packages, plan.mirror, await mmdebstrapVersion());
+  const inputs = hashInputs(repo, inputPaths(repo, board, plan.overlays, extraOverlays));
   // The signing certificate decides the archive as much as any input (the key is never hashed in).
-  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, formats, signingCert: readFileSync(signing.cert, 'utf8') });
-  const previous = readManifest(outDir);
-  const upToDate = !settings.force && outputsMatch(outDir, previous, inputsHash);
-  const step = timed(log);
-  const skip = <T>(run: () => Promise<T>) => (upToDate ? async () => 'skip' as const : run);
-
-  const work = join(outDir, 'work');
+  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, signingCert: readFileSync(signing.cert, 'utf8') });
   const disk = rawImagePath(outDir);
+  const previous = readManifest(outDir);
+  if (!settings.force && outputsMatch(outDir, previous, inputsHash)) {
+    log('build: outputs match the inputs, nothing to do');
+    return { upToDate: true, outDir, rawImage: disk, manifest: previous };
+  }
+  if (process.getuid?.() !== 0) {
+    throw new LbError('the image build runs as root (mmdebstrap --mode=root; the staging tree keeps the image\'s owners)', {
+      code: 'E_NOT_ROOT',
+      hint: `run it as root: sudo make image BOARD=${board.name}`,
+    });
+  }
+
+  const step = timed(log);
+  const work = join(outDir, 'work');
   // Assembled under a temporary name: a disk.img at the final path is always a finished one.
   const diskTmp = `${disk}.tmp`;
   const staging = stagingPath(cacheDir, board.name);
   const tmpOut = join(outDir, `.tmp-${process.pid}`);
   mkdirSync(work, { recursive: true });
   try {
-    const rootfs = await step('buildRootfs', skip(() => buildRootfs(cacheDir, rootIn, log)));
-    await step('applyOverlays', skip(() => applyOverlays(repo, board, plan, overlays, extraOverlays, rootfs!, staging)));
-    await step('makeFilesystems', skip(() => makeFilesystems(plan.layout, staging, diskTmp, fsIds(plan), plan.sourceDateEpoch)));
-    await step('assembleDisk', skip(() => assembleDisk(plan.layout, diskTmp, plan.ids)));
-    await step(
-      'installBootloader',
-      skip(async () => {
-        await installBootloader(plan.layout, plan.boot, renderGrubCfg(plan.boot, PRODUCT), diskTmp, work, plan.sourceDateEpoch);
-        renameSync(diskTmp, disk);
-      }),
-    );
-    const artifacts = await step('convertFormats', skip(() => convertFormats(board, formats, plan, disk, tmpOut, rootfs!, signing)));
-    const manifest = await step(
-      'writeChecksums',
-      skip(() => writeChecksums(outDir, tmpOut, artifacts!, { plan, inputs, inputsHash, rootfs: rootfs!, mirror, disk })),
-    );
-    return { upToDate, outDir, rawImage: disk, manifest: manifest ?? previous! };
+    const rootfs = await step('buildRootfs', () => buildRootfs(cacheDir, rootIn, log));
+    await step('applyOverlays', () => applyOverlays(repo, plan, extraOverlays, rootfs, staging));
+    await step('makeFilesystems', () => makeFilesystems(plan.layout, staging, diskTmp, plan.filesystems, plan.sourceDateEpoch));
+    await step('assembleDisk', () => assembleDisk(plan.layout, diskTmp, plan.ids));
+    await step('installBootloader', async () => {
+      await installBootloader(plan.layout, plan.boot, plan.grubCfg, diskTmp, work, plan.sourceDateEpoch);
+      renameSync(diskTmp, disk);
+    });
+    const artifacts = await step('convertFormats', () => convertFormats(board, plan, disk, tmpOut, rootfs, signing));
+    const manifest = await step('writeChecksums', () => writeChecksums(outDir, tmpOut, artifacts, { plan, inputs, inputsHash, rootfs, disk }));
+    return { upToDate: false, outDir, rawImage: disk, manifest };
   } finally {
     rmSync(tmpOut, { recursive: true, force: true });
     rmSync(diskTmp, { force: true });
   }
 }
 
-function fsIds(plan: BuildPlan) {
-  return {
-    espVolumeId: plan.ids['fs-esp']!.replace(/-/g, '').slice(0, 8),
-    rootUuid: plan.ids['fs-rootfs-a']!,
-    dataUuid: plan.ids['fs-lbdata']!,
-  };
-}
-
-async function buildRootfs(cacheDir: string, inputs: ReturnType<typeof rootfsInputs>, log: (l: string) => void): Promise<CachedRootfs> {
+async function buildRootfs(cacheDir: string, inputs: RootfsInputs, log: (l: string) => void): Promise<CachedRootfs> {
   const key = rootfsKey(inputs);
   log(`buildRootfs: rootfs ${key} (${inputs.packages.length} packages from ${inputs.mirror})`);
   const { rootfs, fresh } = await ensureRootfs(cacheDir, inputs);
@@ -215,31 +237,27 @@ async function buildRootfs(cacheDir: string, inputs: ReturnType<typeof rootfsInp
   return rootfs;
 }
 
-async function applyOverlays(repo: string, board: Board, plan: BuildPlan, overlays: string[], extraOverlays: string[], rootfs: CachedRootfs, staging: string): Promise<void> {
+async function applyOverlays(repo: string, plan: BuildPlan, extraOverlays: string[], rootfs: CachedRootfs, staging: string): Promise<void> {
   await linkTree(rootfs.tree, staging);
   const ids = idsOf(staging);
   const mtime = plan.sourceDateEpoch;
-  for (const name of overlays) copyOverlay(join(repo, OVERLAYS_DIR, name), staging, loadOverlayAttrs(repo, name), ids, mtime);
+  for (const name of plan.overlays) copyOverlay(join(repo, OVERLAYS_DIR, name), staging, loadOverlayAttrs(repo, name), ids, mtime);
   for (const dir of extraOverlays) copyOverlay(dir, staging, { files: {} }, ids, mtime);
   disableUnits(staging, plan.disabledUnits);
+  maskUnits(staging, plan.maskedUnits, mtime);
   const root = { uid: 0, gid: 0, mtime };
   for (const [path, content] of Object.entries(plan.generatedFiles)) writeNewFile(staging, path, content, { ...root, mode: 0o644 });
-  writeNewFile(staging, SUPERVISOR_BUNDLE, readFileSync(join(repo, SUPERVISOR_DIST)), { ...root, mode: 0o755 });
-  const built = new Date(plan.sourceDateEpoch * 1000).toISOString();
-  writeNewFile(staging, BUILD_INFO, `${JSON.stringify({ product: PRODUCT, version: plan.version, board: board.name, built }, null, 2)}\n`, {
-    ...root,
-    mode: 0o644,
-  });
+  for (const [path, from] of Object.entries(plan.copiedFiles)) writeNewFile(staging, path, readFileSync(join(repo, from)), { ...root, mode: 0o755 });
   scrubSecrets(staging, mtime);
 }
 
-async function convertFormats(board: Board, formats: readonly string[], plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {
+async function convertFormats(board: Board, plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {
   rmSync(tmpOut, { recursive: true, force: true });
   mkdirSync(tmpOut, { recursive: true });
   const slot = partition(plan.layout, 'rootA');
   return produceFormats({
-    // Every board ships an offline update archive, whatever else its formats list asks for.
-    board: { ...boardForFormats(board), formats: [...new Set([...formats, 'update'])] },
+    // The plan's formats: the board's (or the settings'), and always the update archive.
+    board: { ...boardForFormats(board), formats: plan.formats.kinds },
     update: {
       plan: planBundle({ baseName: plan.baseName, board: plan.board, version: plan.version, built: new Date(plan.sourceDateEpoch * 1000).toISOString() }),
       slot: { offset: slot.startSector * SECTOR, bytes: slot.sectors * SECTOR },
@@ -259,7 +277,7 @@ async function writeChecksums(
   outDir: string,
   tmpOut: string,
   artifacts: { path: string; kind: string }[],
-  ctx: { plan: BuildPlan; inputs: Record<string, string>; inputsHash: string; rootfs: CachedRootfs; mirror: string; disk: string },
+  ctx: { plan: BuildPlan; inputs: Record<string, string>; inputsHash: string; rootfs: CachedRootfs; disk: string },
 ): Promise<Manifest> {
   const records: ArtifactRecord[] = [];
   for (const a of artifacts) {
@@ -282,7 +300,7 @@ async function writeChecksums(
     inputsHash: ctx.inputsHash,
     inputs: ctx.inputs,
     rootfsKey: ctx.rootfs.key,
-    mirror: ctx.mirror,
+    mirror: ctx.plan.mirror,
     packages: readPackages(ctx.rootfs),
     artifacts: records,
     rawImage: relative(outDir, ctx.disk),

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyOverlay, disableUnits, idsOf, linkTree, scrubSecrets } from '../../src/build/overlays.js';
+import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets } from '../../src/imagebuild/overlays.js';
 
 function tree(root: string, files: Record<string, string>): string {
   for (const [p, content] of Object.entries(files)) {
@@ -126,5 +126,22 @@ describe('disableUnits', () => {
     ]);
     expect(lstatSync(join(staging, 'etc/systemd/system/multi-user.target.wants/ssh.service')).isSymbolicLink()).toBe(true);
     expect(lstatSync(join(wants, 'haproxy.service')).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('maskUnits', () => {
+  it('masks the heartbeat serial port\'s getty in the staging tree only (a link to /dev/null that wins over the template)', async () => {
+    const cache = cachedRoot();
+    mkdirSync(join(cache, 'etc/systemd/system'), { recursive: true });
+    writeFileSync(join(cache, 'etc/systemd/system/serial-getty@ttyS1.service'), '[Service]\n');
+    const staging = join(mkdtempSync(join(tmpdir(), 'lbstage-')), 'root');
+    await linkTree(cache, staging);
+
+    expect(maskUnits(staging, ['serial-getty@ttyS1.service'], SDE)).toEqual(['/etc/systemd/system/serial-getty@ttyS1.service']);
+
+    const unit = join(staging, 'etc/systemd/system/serial-getty@ttyS1.service');
+    expect(readlinkSync(unit)).toBe('/dev/null');
+    expect(lstatSync(unit).mtimeMs).toBe(SDE * 1000);
+    expect(readFileSync(join(cache, 'etc/systemd/system/serial-getty@ttyS1.service'), 'utf8')).toBe('[Service]\n');
   });
 });

@@ -200,3 +200,14 @@ export function disableUnits(root: string, units: readonly string[]): string[] {
   }
   return removed;
 }
+
+/** Masks each unit (a symlink to /dev/null in /etc/systemd/system): nothing can start it. */
+export function maskUnits(root: string, units: readonly string[], mtime: number): string[] {
+  return units.map((unit) => {
+    const dest = join(root, 'etc/systemd/system', unit);
+    replaceWith(dest, () => symlinkSync('/dev/null', dest));
+    lchownSync(dest, 0, 0);
+    lutimesSync(dest, mtime, mtime);
+    return `/etc/systemd/system/${unit}`;
+  });
+}

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
+import { boardFacts } from '../board/facts.js';
 import type { Board, Recipe } from '../board/schema.js';
-import { DATA_MOUNT, FACTORY_RESET_ARG, PARTLABEL, RAUC_KEYRING, raucCompatible } from '../onbox.js';
+import { artifactFiles, boardForFormats, planFormats, type FormatPlan } from '../formats/plan.js';
+import { BUILD_INFO, DATA_MOUNT, FACTORY_RESET_ARG, PARTLABEL, PRODUCT, RAUC_KEYRING, raucCompatible, SUPERVISOR_BUNDLE, type BuildInfo } from '../onbox.js';
+import type { FsIds } from './filesystems.js';
+import { renderGrubCfg } from './grubcfg.js';
+import { hostPackages } from './hostneeds.js';
 import { partition, planLayout, type DiskLayout } from './layout.js';
 
 const GIB = 1024 ** 3;
@@ -29,22 +34,42 @@ export interface BootPlan {
   env: Record<string, string>;
 }
 
+/** Everything one board's build will do, decided before any step runs. */
 export interface BuildPlan {
   board: string;
   version: string;
   /** lb-<version>-<board>: every artifact's name starts with it. */
   baseName: string;
   sourceDateEpoch: number;
+  /** The Debian mirror mmdebstrap installs from. */
+  mirror: string;
+  /** Debian packages of the root filesystem: the recipe's and the board's. */
   packages: string[];
+  /** overlays/<name>/ trees copied into the root filesystem, in this order. */
+  overlays: string[];
   layout: DiskLayout;
-  boot: BootPlan;
-  hostname: string;
-  /** Files the build writes into the root filesystem (path -> content); overlays come first, these win. */
-  generatedFiles: Record<string, string>;
-  /** Units whose enablement the packages' postinst made and the image takes back. */
-  disabledUnits: string[];
   /** Deterministic GUIDs/UUIDs of the disk, partitions and filesystems. */
   ids: Record<string, string>;
+  /** The filesystems' ids as mkfs takes them. */
+  filesystems: FsIds;
+  boot: BootPlan;
+  /** The ESP's grub.cfg. */
+  grubCfg: string;
+  /** Files the build writes into the root filesystem (path -> content); overlays come first, these win. */
+  generatedFiles: Record<string, string>;
+  /** Files of the build host copied into the root filesystem (image path -> repository path). */
+  copiedFiles: Record<string, string>;
+  /** Units whose enablement the packages' postinst made and the image takes back. */
+  disabledUnits: string[];
+  /** Units masked in the image (no getty on the heartbeat serial port). */
+  maskedUnits: string[];
+  formats: FormatPlan;
+  /** What lands in out/<board>/, besides SHA256SUMS and manifest.json. */
+  artifacts: string[];
+  /** Host programs (on PATH) and files the steps call, sorted; keys of HOST_PACKAGES. */
+  hostNeeds: string[];
+  /** The Debian packages that bring them. */
+  hostPackages: string[];
 }
 
 /** A UUID derived from the build's identity, so two builds of the same inputs give the same disk. */
@@ -96,17 +121,46 @@ export function raucSystemConf(board: Pick<Board, 'name'>): string {
   ].join('\n');
 }
 
+/** The board's kernel modules: a file of its own, which the on-box apply of the config never writes. */
+export const BOARD_MODULES_FILE = '/etc/modules-load.d/lbimage-board.conf';
+/** The on-box supervisor bundle, built by `node build.mjs` (repository path). */
+export const SUPERVISOR_DIST = 'dist/supervisor/lbsupervisor.mjs';
+
+/**
+ * The host programs and files each image step calls (the formats' are in FORMAT_HOST_NEEDS);
+ * HOST_PACKAGES in src/run.ts says which Debian package brings each.
+ */
+const STEP_HOST_NEEDS = {
+  buildRootfs: ['mmdebstrap', 'dpkg-query'],
+  applyOverlays: ['cp'],
+  makeFilesystems: ['du', 'mkfs.vfat', 'mkfs.ext4'],
+  assembleDisk: ['sfdisk'],
+  installBootloader: ['grub-editenv', 'grub-mkimage', 'mmd', 'mcopy'],
+} as const;
+const GRUB_PLATFORM_FILES = { bios: '/usr/lib/grub/i386-pc/kernel.img', uefi: '/usr/lib/grub/x86_64-efi/kernel.img' } as const;
+
 export interface PlanOptions {
   version: string;
   sourceDateEpoch: number;
+  /** The resolved mirror (settings, LBIMAGE_MIRROR, the recipe, or the host's apt sources). */
+  mirror: string;
+  /** The overlay trees that exist for the board, in order (`overlaysFor`). */
+  overlays: string[];
   /** PEM certificates the unit accepts update archives from (RAUC's keyring); none: no keyring file. */
   keyringPem?: string;
+  /** Formats to make instead of the board's list; the update archive is always made. */
+  formats?: readonly string[];
 }
 
-/** Decides everything about one board's image. Pure: same inputs, same plan. */
+/**
+ * Decides everything about one board's image. Pure: same inputs, same plan. Throws for what
+ * can be known up front: a disk too small for the layout or too large for a format.
+ */
 export function planImage(board: Board, recipe: Recipe, opts: PlanOptions): BuildPlan {
   const baseName = `lb-${opts.version}-${board.name}`;
   const layout = planLayout(recipe.partitions, board.disk_gib * GIB);
+  // Every board ships an offline update archive, whatever else its formats list asks for.
+  const formats = planFormats({ ...boardForFormats(board), formats: [...new Set([...(opts.formats ?? board.formats), 'update'])] }, layout.diskBytes);
   const serialConsole = board.consoles.find((c) => c.tty.startsWith('ttyS'));
   const slots: BootEntrySlot[] = [
     { name: 'A', partNumber: partition(layout, 'rootA').number, label: PARTLABEL.rootA },
@@ -117,7 +171,8 @@ export function planImage(board: Board, recipe: Recipe, opts: PlanOptions): Buil
   for (const what of ['disk', ...layout.partitions.map((p) => p.label), 'fs-rootfs-a', 'fs-lbdata', 'fs-esp']) {
     ids[what] = derivedUuid(seed, what);
   }
-  const modules = board.kernel_modules ?? [];
+  const facts = boardFacts(board);
+  const info: BuildInfo = { product: PRODUCT, version: opts.version, board: board.name, built: new Date(opts.sourceDateEpoch * 1000).toISOString(), facts };
   const generatedFiles: Record<string, string> = {
     '/etc/hostname': `${recipe.hostname}\n`,
     '/etc/hosts': `127.0.0.1\tlocalhost\n127.0.1.1\t${recipe.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
@@ -128,29 +183,55 @@ export function planImage(board: Board, recipe: Recipe, opts: PlanOptions): Buil
       : '# The appliance is updated with offline update archives into its inactive A/B slot, not with apt.\n',
     '/etc/rauc/system.conf': raucSystemConf(board),
     ...(opts.keyringPem ? { [RAUC_KEYRING]: opts.keyringPem } : {}),
-    ...(modules.length ? { '/etc/modules-load.d/lbimage.conf': `# autogenerated by lbimage, do not edit\n${modules.join('\n')}\n` } : {}),
+    ...(facts.kernelModules.length
+      ? { [BOARD_MODULES_FILE]: `# autogenerated by lbimage, do not edit: board ${board.name}\n${facts.kernelModules.join('\n')}\n` }
+      : {}),
+    [BUILD_INFO]: `${JSON.stringify(info, null, 2)}\n`,
   };
+  const boot: BootPlan = {
+    firmware: board.firmware,
+    timeout: recipe.bootloader.timeout,
+    serial: serialConsole ? { unit: Number(serialConsole.tty.slice(4)), speed: serialConsole.baud ?? 115200 } : undefined,
+    espPart: partition(layout, 'esp').number,
+    slots,
+    kernelArgs: [...kernelConsoleArgs(board), ...recipe.kernel_args],
+    factoryArg: FACTORY_RESET_ARG,
+    env: { ORDER: 'A B', A_OK: '1', A_TRY: '0', B_OK: '0', B_TRY: '0' },
+  };
+  const hostNeeds = [
+    ...new Set([
+      ...Object.values(STEP_HOST_NEEDS).flat(),
+      ...(needsBios(board.firmware) ? [GRUB_PLATFORM_FILES.bios] : []),
+      ...(needsUefi(board.firmware) ? [GRUB_PLATFORM_FILES.uefi] : []),
+      ...formats.hostNeeds,
+    ]),
+  ].sort();
   return {
     board: board.name,
     version: opts.version,
     baseName,
     sourceDateEpoch: opts.sourceDateEpoch,
+    mirror: opts.mirror,
     packages: [...new Set([...recipe.packages, ...(board.packages ?? [])])],
+    overlays: opts.overlays,
     layout,
-    hostname: recipe.hostname,
     ids,
-    generatedFiles,
-    disabledUnits: recipe.disabled_units,
-    boot: {
-      firmware: board.firmware,
-      timeout: recipe.bootloader.timeout,
-      serial: serialConsole ? { unit: Number(serialConsole.tty.slice(4)), speed: serialConsole.baud ?? 115200 } : undefined,
-      espPart: partition(layout, 'esp').number,
-      slots,
-      kernelArgs: [...kernelConsoleArgs(board), ...recipe.kernel_args],
-      factoryArg: FACTORY_RESET_ARG,
-      env: { ORDER: 'A B', A_OK: '1', A_TRY: '0', B_OK: '0', B_TRY: '0' },
+    filesystems: {
+      espVolumeId: ids['fs-esp']!.replace(/-/g, '').slice(0, 8),
+      rootUuid: ids['fs-rootfs-a']!,
+      dataUuid: ids['fs-lbdata']!,
     },
+    boot,
+    grubCfg: renderGrubCfg(boot, PRODUCT),
+    generatedFiles,
+    copiedFiles: { [SUPERVISOR_BUNDLE]: SUPERVISOR_DIST },
+    disabledUnits: recipe.disabled_units,
+    // A getty there would answer the peer's heartbeat packets with login prompts.
+    maskedUnits: board.heartbeat_serial ? [`serial-getty@${board.heartbeat_serial}.service`] : [],
+    formats,
+    artifacts: artifactFiles(formats.kinds, baseName),
+    hostNeeds,
+    hostPackages: hostPackages(hostNeeds),
   };
 }
 
