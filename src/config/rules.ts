@@ -2,7 +2,7 @@
  * Semantic rules, run after the schema passed: each has a name (shown in tests and `--json`) and
  * reports problems at a config path; the loader turns paths into file:line:col.
  */
-import type { PathSegment } from '../yamlsrc.js';
+import { formatPath, type PathSegment } from '../yamlsrc.js';
 import {
   addressServing,
   cidrContains,
@@ -12,6 +12,7 @@ import {
   rangesOverlap,
   sameIp,
   canonicalIp,
+  usesFwmark,
   type LocalAddress,
 } from './net.js';
 import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
@@ -44,11 +45,6 @@ function services(c: ApplianceConfig): AnyService[] {
     ...c.layer4.map((s, i) => ({ layer: 'layer4' as const, i, s })),
     ...c.layer7.map((s, i) => ({ layer: 'layer7' as const, i, s })),
   ];
-}
-
-/** Layer 4 services with one port and one protocol are plain ip:port in IPVS; others use a firewall mark. */
-export function usesFwmark(s: L4Service): boolean {
-  return s.ports.length > 1 || typeof s.ports[0] === 'string' || s.protocol === 'both';
 }
 
 function protocols(x: AnyService): Set<'tcp' | 'udp'> {
@@ -312,7 +308,7 @@ const interfaces: Rule = {
     for (const l of locals) {
       const k = canonicalIp(l.cidr.address);
       const p = addrs.get(k);
-      if (p) error(l.path, `address ${l.cidr.address} is already used at ${formatPathLite(p.path)}`);
+      if (p) error(l.path, `address ${l.cidr.address} is already used at ${formatPath(p.path)}`);
       else addrs.set(k, l);
     }
     config.floating_ips.forEach((f, i) => {
@@ -332,10 +328,6 @@ const interfaces: Rule = {
     });
   },
 };
-
-function formatPathLite(path: PathSegment[]): string {
-  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
-}
 
 const haPair: Rule = {
   name: 'ha-pair',

@@ -4,8 +4,8 @@
  */
 import type { ApplianceConfig } from '../config/index.js';
 import { cidrContains, parseCidr, type Cidr } from '../config/net.js';
-import type { RenderedFile } from './files.js';
-import { compileTemplate } from './template.js';
+import { compileTemplate } from '../template.js';
+import type { Argv, Daemon, RenderedFile } from './daemon.js';
 import interfacesSource from './interfaces.ejs';
 import resolvSource from './resolv.conf.ejs';
 
@@ -24,7 +24,7 @@ interface Stanza {
 const interfacesTpl = compileTemplate<{ ifaces: string[]; stanzas: Stanza[] }>(interfacesSource, 'interfaces.ejs');
 const resolvTpl = compileTemplate<{ servers: string[] }>(resolvSource, 'resolv.conf.ejs');
 
-export function renderNetwork(config: ApplianceConfig): RenderedFile[] {
+function render(config: ApplianceConfig): RenderedFile[] {
   const net = config.network;
   const addrs: { iface: string; cidr: Cidr }[] = [];
   for (const ifc of net.interfaces) for (const a of ifc.addresses) addrs.push({ iface: ifc.name, cidr: parseCidr(a) });
@@ -51,3 +51,20 @@ export function renderNetwork(config: ApplianceConfig): RenderedFile[] {
   files.push({ path: RESOLV_CONF, mode: 0o644, content: resolvTpl({ servers: net.dns }) });
   return files;
 }
+
+export const network: Daemon = {
+  name: 'network',
+  packages: ['ifupdown', 'iproute2'],
+  files: [INTERFACES_FILE, RESOLV_CONF],
+  render,
+  check: (staged, path) => (path === INTERFACES_FILE ? { argv: ['ifup', '--no-act', '--all', '--interfaces', staged] } : undefined),
+  // ifupdown's static "down" flushes the interface's addresses, so taking an interface down with
+  // the new file still removes the old address. resolv.conf is read by every lookup: no reload.
+  live: (c, changes) =>
+    changes.some((f) => f.path === INTERFACES_FILE)
+      ? c.network.interfaces.flatMap((i): Argv[] => [
+          ['ifdown', '--force', i.name],
+          ['ifup', i.name],
+        ])
+      : [],
+};
