@@ -1,19 +1,10 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { listBoards } from '../../board/load.js';
 import { defaultCacheDir } from '../../build/cache.js';
 import { buildImage } from '../../build/pipeline.js';
 import { sourceDateEpoch } from '../../build/sde.js';
 import { VERSION } from '../../version.js';
-import { parseCommandArgs, usageError, type Command } from '../command.js';
-
-/** The repository: the nearest folder up from `start` holding boards/ and image/recipe.yaml. */
-export function findRepo(start: string): string | undefined {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'boards')) && existsSync(join(dir, 'image', 'recipe.yaml'))) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
+import { findRepo, parseCommandArgs, usageError, type Command } from '../command.js';
 
 export const buildCommand: Command = {
   name: 'build',

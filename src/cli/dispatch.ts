@@ -1,0 +1,66 @@
+import { isLbError } from '../errors.js';
+import type { Command } from './command.js';
+
+/** A program made of subcommands: `lbimage` on the build host, `lbsupervisor` on the box. */
+export interface Program {
+  name: string;
+  /** First line of the help. */
+  title: string;
+  commands: readonly Command[];
+  version?: string;
+  /** How messages name a command's program (lbapply for apply); default `<name> <command>`. */
+  progOf?(cmd: Command): string;
+}
+
+function help(p: Program): string {
+  const width = Math.max(...p.commands.map((c) => c.name.length), 8);
+  return [
+    p.title,
+    '',
+    `usage: ${p.name} <command> [options]   (${p.name} <command> --help for details)`,
+    '',
+    ...p.commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `global options: --debug (stack traces)${p.version ? ', --version' : ''}, --help`,
+  ].join('\n');
+}
+
+/**
+ * The one CLI entry: finds the command (by name or alias), runs it, and is the only place that
+ * catches: an LbError prints its message and hint and exits with its code; anything else is an
+ * internal error (70). Stack traces only with --debug.
+ */
+export async function dispatch(p: Program, argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const [name, ...rest] = argv.filter((a) => a !== '--debug');
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help(p));
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' && p.version) {
+    console.log(p.version);
+    return 0;
+  }
+  const cmd = p.commands.find((c) => c.name === name || c.aliases?.includes(name));
+  if (!cmd) {
+    console.error(`${p.name}: unknown command '${name}'\n\n${help(p)}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`usage: ${cmd.usage}\n\n${cmd.summary}`);
+    return 0;
+  }
+  const prog = p.progOf?.(cmd) ?? `${p.name} ${cmd.name}`;
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (isLbError(e)) {
+      console.error(`${prog}: ${e.message}`);
+      if (e.hint) console.error(`hint: ${e.hint}`);
+      if (debug && e.stack) console.error(e.stack);
+      return e.exitCode;
+    }
+    console.error(`${prog}: internal error: ${(e as Error)?.stack ?? String(e)}`);
+    return 70;
+  }
+}
