@@ -42,6 +42,12 @@ export interface BoardFacts {
   kernelModules: string[];
 }
 
+/**
+ * The board's kernel modules (BoardFacts.kernelModules), written by the build. The config's
+ * modules have a file of their own (src/daemons/kernel-modules.ts): neither overwrites the other.
+ */
+export const BOARD_MODULES_LOAD = '/etc/modules-load.d/lbimage.conf';
+
 /** build.json: `board` is the board's name (the banner shows it), `facts` what the box needs of it. */
 export interface BuildInfo {
   product: string;

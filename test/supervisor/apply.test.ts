@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GOOD_CONFIG, SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
+import { BOARD_MODULES_LOAD, BUILD_INFO, type BuildInfo, GOOD_CONFIG, SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
 import { HAPROXY_CFG, INTERFACES_FILE, LDIRECTORD_CF } from '../../src/daemons/index.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
 import { at } from '../../src/supervisor/root.js';
@@ -241,5 +241,42 @@ describe('HA pair: heartbeat runs ldirectord on the active unit', () => {
     // asked before the swap: nothing changed
     expect(live(box, LDIRECTORD_CF)).not.toMatch(/gate 5/);
     expect(box.actions).toEqual([]);
+  });
+});
+
+describe('board facts from build.json', () => {
+  const RACK: BuildInfo = {
+    product: 'lbimage',
+    version: 'test',
+    board: 'rack-1u',
+    built: '2026-01-01T00:00:00Z',
+    facts: { kind: 'physical', consoles: ['tty1', 'ttyS0'], heartbeatSerial: 'ttyS1', nics: [], kernelModules: ['ip_vs', 'igb'] },
+  };
+  async function rackPair(): Promise<FakeBox> {
+    const b = fakeBox();
+    mkdirSync(at(b.root, '/usr/lib/lbimage'), { recursive: true });
+    writeFileSync(at(b.root, BUILD_INFO), JSON.stringify(RACK));
+    mkdirSync(at(b.root, SECRETS_DIR), { recursive: true });
+    writeFileSync(at(b.root, `${SECRETS_DIR}/heartbeat.key`), `${'ab'.repeat(32)}\n`);
+    mkdirSync(at(b.root, '/etc/modules-load.d'), { recursive: true });
+    writeFileSync(at(b.root, BOARD_MODULES_LOAD), '# board\nip_vs\nigb\n');
+    return b;
+  }
+
+  it("refuses a heartbeat serial device that is one of the board's consoles, with its location", async () => {
+    box = await rackPair();
+    const text = `${HA}  serial:\n    device: /dev/ttyS0\n`;
+    const err = await applyConfig({ text, file: 'pair.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_CONFIG_INVALID');
+    expect(err.message).toContain('pair.yaml:23:13: ha.serial.device: /dev/ttyS0 is a console of board rack-1u');
+    expect(box.actions).toEqual([]);
+  });
+
+  it("puts heartbeat's serial link on the board's port, and leaves the board's modules file alone", async () => {
+    box = await rackPair();
+    await applyConfig({ text: `${HA}  serial: {}\n`, file: 'pair.yaml', record: 'store' }, deps(box));
+    expect(live(box, '/etc/ha.d/ha.cf')).toMatch(/^serial \/dev\/ttyS1$/m);
+    expect(live(box, BOARD_MODULES_LOAD)).toBe('# board\nip_vs\nigb\n');
+    expect(live(box, '/etc/modules-load.d/lbimage-config.conf')).toMatch(/^ip_vs_wlc$/m);
   });
 });
