@@ -23,6 +23,8 @@ export interface ApplyDeps {
   daemons?: readonly Daemon[];
   /** How long a service may take to come up after a reload. */
   upTimeoutMs?: number;
+  /** How long to wait for another apply holding the lock (default 60 s). */
+  lockWaitSeconds?: number;
 }
 
 export interface ApplyInput {
@@ -170,7 +172,7 @@ async function setAdminPassword(config: ApplianceConfig, deps: ApplyDeps): Promi
  * put back through this same pipeline (or, with none recorded, the files as they were).
  */
 export async function applyConfig(input: ApplyInput, deps: ApplyDeps): Promise<ApplyReport> {
-  return withApplyLock(deps.root, () => applyLocked(input, deps, false));
+  return withApplyLock(deps.root, () => applyLocked(input, deps, false), { log: deps.log, ...(deps.lockWaitSeconds !== undefined ? { waitSeconds: deps.lockWaitSeconds } : {}) });
 }
 
 async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boolean): Promise<ApplyReport> {
