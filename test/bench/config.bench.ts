@@ -10,7 +10,7 @@ import { bigConfig } from './bigconfig.js';
 import { ApplianceConfigSchema } from '../../src/config/schema.js';
 import { loadYamlWithSchema } from '../../src/yamlsrc.js';
 import { parseConfig } from '../../src/config/index.js';
-import { renderAppliance } from '../../src/render/index.js';
+import { renderAppliance } from '../../src/daemons/index.js';
 
 const TARGET_MS = 200;
 const WARM_RUNS = 20;
