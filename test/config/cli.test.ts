@@ -2,20 +2,10 @@ import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/app.js';
+import { cli } from './run-cli.js';
 
 const EX = join(import.meta.dirname, '..', '..', 'examples');
 
-async function cli(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'warn').mockImplementation((...a) => void err.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const code = await main(args);
-  vi.restoreAllMocks();
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'lbcli-'));

@@ -10,10 +10,10 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFil
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { renderAppliance, writeRendered } from '../../src/daemons/index.js';
+import { writeRendered } from '../../src/daemons/index.js';
 import { runTool } from '../../src/run.js';
 import { checkAuthkeys, checkHaresources, parseHaCf } from './heartbeat-parse.js';
-import { CONFIGS, load, renderFor, TEST_HB_KEY } from './configs.js';
+import { CONFIGS, load, renderFor } from './configs.js';
 
 async function run(cmd: string, args: string[]) {
   const r = await runTool(cmd, args, { nothrow: true });

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '../../src/config/net.js';
-import { renderAppliance, writeRendered } from '../../src/daemons/index.js';
+import { writeRendered } from '../../src/daemons/index.js';
 import { runTool } from '../../src/run.js';
-import { CONFIGS, load, renderFor, TEST_HB_KEY } from './configs.js';
+import { CONFIGS, load, renderFor } from './configs.js';
 
 const SCRIPT = join(import.meta.dirname, 'heartbeat-check.sh');
 

@@ -7,9 +7,9 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { L4_CONFIG } from './fake-box.js';
+import { bundleFixture } from './fixtures/bundle.js';
 
 let work: string;
 let runner: string;
@@ -18,17 +18,7 @@ let config: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'lb-lock-'));
   runner = join(work, 'apply-runner.mjs');
-  await build({
-    entryPoints: [new URL('./fixtures/apply-runner.ts', import.meta.url).pathname],
-    outfile: runner,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    loader: { '.ejs': 'text' },
-    define: { __LBIMAGE_VERSION__: '"test"' },
-    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  await bundleFixture(new URL('./fixtures/apply-runner.ts', import.meta.url), runner);
   config = join(work, 'l4.yaml');
   writeFileSync(config, L4_CONFIG);
 });
