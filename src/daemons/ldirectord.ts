@@ -148,7 +148,12 @@ export const ldirectord: Daemon = {
     // heartbeat's instance has no unit to ask: its pid file (ldirectord.ldirectord.cf.pid) is.
     if (c.ha) probes.push({ what: `heartbeat's ldirectord (${LDIRECTORD_RESOURCE_ARG}) is not running`, argv: ['ldirectord', LDIRECTORD_RESOURCE_ARG, 'status'], ok: (r) => r.exitCode === 0 });
     for (const v of ipvsListing(c))
-      probes.push({ what: `IPVS has no virtual service ${v.replace(/\s+/, ' ')}`, argv: ['ipvsadm', '-Ln'], ok: (r) => r.stdout.includes(v) });
+      probes.push({
+        what: `IPVS has no virtual service ${v.replace(/\s+/, ' ')}`,
+        argv: ['ipvsadm', '-Ln'],
+        // Whole entries: "TCP  192.0.2.1:80" must not pass for "TCP  192.0.2.1:8080".
+        ok: (r) => r.stdout.split('\n').some((l) => l === v || l.startsWith(`${v} `)),
+      });
     return probes;
   },
 };

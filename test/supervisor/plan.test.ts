@@ -55,6 +55,14 @@ describe('planApply', () => {
     expect(plan.probes.map((p) => p.what)).toEqual(['IPVS has no virtual service TCP 192.0.2.21:80']);
   });
 
+  it('the IPVS probe wants the whole entry, not a prefix of another', () => {
+    const [p] = planApply(r.config, files, new Map()).probes;
+    const listing = (line: string) => ({ stdout: `IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n${line}\n`, exitCode: 0 });
+    expect(p!.ok(listing('TCP  192.0.2.21:80 wlc'))).toBe(true);
+    expect(p!.ok(listing('TCP  192.0.2.21:8080 wlc'))).toBe(false);
+    expect(p!.ok(listing('UDP  192.0.2.21:80 wlc'))).toBe(false);
+  });
+
   it('changes nothing when the box already holds every file', () => {
     const live = new Map<string, LiveFile>(files.map((f) => [f.path, { content: f.content, mode: 0o100000 | f.mode }]));
     const plan = planApply(r.config, files, live);
