@@ -1,7 +1,10 @@
 // Bundles the CLI and the on-box supervisor into single files, so neither needs node_modules at
 // run time (the supervisor runs on Debian bookworm's nodejs 18 inside the image).
 import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 
@@ -22,17 +25,46 @@ const common = {
   logLevel: 'warning',
 };
 
-const entries = [
-  { in: 'src/cli/main.ts', out: 'dist/lbimage.mjs' },
-  { in: 'src/supervisor/main.ts', out: 'dist/supervisor/lbsupervisor.mjs' },
-];
-
-for (const entry of entries) {
-  await build({
-    ...common,
-    entryPoints: [entry.in],
-    outfile: entry.out,
-    banner: { js: `#!/usr/bin/env node\n${esmShim}` },
-  });
-  chmodSync(entry.out, 0o755);
+// The appliance config's validator as ajv standalone code (no schema compile at start-up). It is
+// committed, so tests and type checks see it without a build; a drift test keeps it current.
+async function generateValidator() {
+  const tmp = mkdtempSync(join(tmpdir(), 'lbgen-'));
+  try {
+    const out = join(tmp, 'validator-source.mjs');
+    await build({ ...common, entryPoints: ['src/config/validator-source.ts'], outfile: out, banner: { js: esmShim } });
+    const { validatorSource, GENERATED_FILE } = await import(pathToFileURL(out).href);
+    const text = validatorSource();
+    let old = '';
+    try {
+      old = readFileSync(GENERATED_FILE, 'utf8');
+    } catch {}
+    if (old !== text) writeFileSync(GENERATED_FILE, text);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
+
+await generateValidator();
+
+// The CLI loads each command when it runs (src/cli/app.ts): split into chunks under dist/cli/,
+// so `lbimage validate` reads the config code, not the image build's. The supervisor stays one
+// file, as the image installs it.
+rmSync('dist/cli', { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: [{ in: 'src/cli/main.ts', out: 'lbimage' }],
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+  chunkNames: 'cli/[name]-[hash]',
+  banner: { js: `#!/usr/bin/env node\n${esmShim}` },
+});
+chmodSync('dist/lbimage.mjs', 0o755);
+
+await build({
+  ...common,
+  entryPoints: ['src/supervisor/main.ts'],
+  outfile: 'dist/supervisor/lbsupervisor.mjs',
+  banner: { js: `#!/usr/bin/env node\n${esmShim}` },
+});
+chmodSync('dist/supervisor/lbsupervisor.mjs', 0o755);

@@ -82,3 +82,20 @@ export const HOSTNAME_FILE = '/etc/hostname';
 export const FACTORY_ETH0 = '192.168.2.21/24';
 /** Consoles the setup wizard runs on (VGA and serial). */
 export const WIZARD_CONSOLES = ['tty1', 'ttyS0'] as const;
+
+// ---- offline updates (lbupdate, the boot's slot confirmation) ---------------------------------
+
+/** RAUC's `compatible` of a board's images and bundles: a unit installs only its own board's archives. */
+export function raucCompatible(board: string): string {
+  return `${PRODUCT}-${board}`;
+}
+/** The certificates a unit accepts update archives from (system.conf's [keyring] path). */
+export const RAUC_KEYRING = '/etc/rauc/keyring.pem';
+/** Where `scp` puts an update archive and its checksum (data partition: room, and kept across reboots). */
+export const UPDATES_INBOX = `${DATA_MOUNT}/updates`;
+/** lbupdate's state on the data partition: the pending update, the last result, the config snapshot. */
+export const UPDATE_STATE_DIR = `${DATA_MOUNT}/update`;
+/** A lbupdate running holds this (beside the apply lock: an update and an apply exclude each other). */
+export const UPDATE_LOCK = `${RUN_DIR}/update.lock`;
+/** How long a freshly installed slot may take to become healthy before the unit goes back (seconds). */
+export const UPDATE_CONFIRM_SECONDS = 900;

@@ -47,6 +47,10 @@ const TOOL_PACKAGES: Record<string, string> = {
   ip: 'iproute2',
   arping: 'arping',
   zstd: 'zstd',
+  rauc: 'rauc',
+  mksquashfs: 'squashfs-tools',
+  unsquashfs: 'squashfs-tools',
+  openssl: 'openssl',
 };
 
 export function packageForTool(cmd: string): string | undefined {

@@ -6,7 +6,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { StringEnum } from '../yamlsrc.js';
 
-export const FORMAT_NAMES = ['raw', 'bmap', 'qcow2', 'libvirt', 'ova', 'vhdx', 'iso'] as const;
+export const FORMAT_NAMES = ['raw', 'bmap', 'qcow2', 'libvirt', 'ova', 'vhdx', 'iso', 'update'] as const;
 export const FIRMWARES = ['bios', 'uefi', 'both'] as const;
 
 const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', hint: 'lower-case letters, digits and dashes' });

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { loadBoard, loadOverlayAttrs, loadRecipe, overlaysFor, OVERLAYS_DIR, RECIPE_FILE } from '../board/load.js';
 import type { Board, Recipe } from '../board/schema.js';
 import { LbError } from '../errors.js';
-import { produceFormats } from '../formats/index.js';
+import { boardForFormats, produceFormats } from '../formats/index.js';
+import { planBundle, resolveSigning, type Signing, type SigningInput } from '../update/index.js';
 import { fsyncPath, writeFileAtomic } from '../fsutil.js';
 import { BUILD_INFO, SUPERVISOR_BUNDLE } from '../onbox.js';
 import { assembleDisk } from './disk.js';
@@ -17,6 +18,7 @@ import { digest, hashInputs } from './inputs.js';
 import { hostMirror } from './mirror.js';
 import { copyOverlay, disableUnits, idsOf, linkTree, scrubSecrets, writeNewFile } from './overlays.js';
 import { planImage, type BuildPlan } from './plan.js';
+import { partition, SECTOR } from './layout.js';
 import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs } from './rootfs.js';
 
 export const PRODUCT = 'lbimage';
@@ -36,6 +38,12 @@ export interface BuildSettings {
   mirror?: string;
   /** Rebuild even when the outputs match the inputs. */
   force?: boolean;
+  /** Update archive signing key, certificate and keyring (paths); none: the cache's development key. */
+  signing?: SigningInput;
+  /** Overlay folders applied after the board's (site customisation; the tests' broken-system bundle). */
+  extraOverlays?: string[];
+  /** Formats to make instead of the board's list (the update archive is always made). */
+  formats?: string[];
   log: (line: string) => void;
 }
 
@@ -91,12 +99,13 @@ function resolveMirror(settings: BuildSettings, recipe: Recipe): string {
 }
 
 /** Files whose content decides the image, for the manifest and the up-to-date check. */
-function inputPaths(repo: string, board: Board, overlays: string[]): string[] {
+function inputPaths(repo: string, board: Board, overlays: string[], extraOverlays: string[]): string[] {
   const self = fileURLToPath(import.meta.url);
   return [
     join(repo, RECIPE_FILE),
     ...board.files,
     ...overlays.flatMap((o) => [join(repo, OVERLAYS_DIR, o), join(repo, OVERLAYS_DIR, `${o}.yaml`)]),
+    ...extraOverlays,
     join(repo, SUPERVISOR_DIST),
     // the build code itself (the bundled CLI, or this module when run from source)
     ...(self.startsWith(repo) ? [self] : []),
@@ -136,15 +145,24 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   const { repo, outDir, cacheDir, log } = settings;
   const board = loadBoard(repo, settings.board);
   const recipe = loadRecipe(repo);
-  const plan = planImage(board, recipe, { version: settings.version, sourceDateEpoch: settings.sourceDateEpoch });
+  // Asked first: a host without the build tools hears that before anything else is made.
+  const mmdebstrap = await mmdebstrapVersion();
+  const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
+  const plan = planImage(board, recipe, { version: settings.version, sourceDateEpoch: settings.sourceDateEpoch, keyringPem: signing.keyringPem });
+  const formats = settings.formats ?? board.formats;
   const overlays = overlaysFor(repo, board);
+  const extraOverlays = (settings.extraOverlays ?? []).map((d) => {
+    if (!existsSync(d)) throw new LbError(`overlay folder ${d} does not exist`, { code: 'E_OVERLAY_MISSING', hint: 'pass an existing folder to --overlay' });
+    return d;
+  });
   if (!existsSync(join(repo, SUPERVISOR_DIST))) {
     throw new LbError(`${SUPERVISOR_DIST} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });
   }
   const mirror = resolveMirror(settings, recipe);
-  const rootIn = rootfsInputs(recipe, plan.packages, mirror, await mmdebstrapVersion());
-  const inputs = hashInputs(repo, inputPaths(repo, board, overlays));
-  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan });
+  const rootIn = rootfsInputs(recipe, plan.packages, mirror, mmdebstrap);
+  const inputs = hashInputs(repo, inputPaths(repo, board, overlays, extraOverlays));
+  // The signing certificate decides the archive as much as any input (the key is never hashed in).
+  const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, formats, signingCert: readFileSync(signing.cert, 'utf8') });
   const previous = readManifest(outDir);
   const upToDate = !settings.force && outputsMatch(outDir, previous, inputsHash);
   const step = timed(log);
@@ -159,7 +177,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   mkdirSync(work, { recursive: true });
   try {
     const rootfs = await step('buildRootfs', skip(() => buildRootfs(cacheDir, rootIn, log)));
-    await step('applyOverlays', skip(() => applyOverlays(repo, board, plan, overlays, rootfs!, staging)));
+    await step('applyOverlays', skip(() => applyOverlays(repo, board, plan, overlays, extraOverlays, rootfs!, staging)));
     await step('makeFilesystems', skip(() => makeFilesystems(plan.layout, staging, diskTmp, fsIds(plan), plan.sourceDateEpoch)));
     await step('assembleDisk', skip(() => assembleDisk(plan.layout, diskTmp, plan.ids)));
     await step(
@@ -169,7 +187,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
         renameSync(diskTmp, disk);
       }),
     );
-    const artifacts = await step('convertFormats', skip(() => convertFormats(board, plan, disk, tmpOut, rootfs!)));
+    const artifacts = await step('convertFormats', skip(() => convertFormats(board, formats, plan, disk, tmpOut, rootfs!, signing)));
     const manifest = await step(
       'writeChecksums',
       skip(() => writeChecksums(outDir, tmpOut, artifacts!, { plan, inputs, inputsHash, rootfs: rootfs!, mirror, disk })),
@@ -197,11 +215,12 @@ async function buildRootfs(cacheDir: string, inputs: ReturnType<typeof rootfsInp
   return rootfs;
 }
 
-async function applyOverlays(repo: string, board: Board, plan: BuildPlan, overlays: string[], rootfs: CachedRootfs, staging: string): Promise<void> {
+async function applyOverlays(repo: string, board: Board, plan: BuildPlan, overlays: string[], extraOverlays: string[], rootfs: CachedRootfs, staging: string): Promise<void> {
   await linkTree(rootfs.tree, staging);
   const ids = idsOf(staging);
   const mtime = plan.sourceDateEpoch;
   for (const name of overlays) copyOverlay(join(repo, OVERLAYS_DIR, name), staging, loadOverlayAttrs(repo, name), ids, mtime);
+  for (const dir of extraOverlays) copyOverlay(dir, staging, { files: {} }, ids, mtime);
   disableUnits(staging, plan.disabledUnits);
   const root = { uid: 0, gid: 0, mtime };
   for (const [path, content] of Object.entries(plan.generatedFiles)) writeNewFile(staging, path, content, { ...root, mode: 0o644 });
@@ -214,11 +233,19 @@ async function applyOverlays(repo: string, board: Board, plan: BuildPlan, overla
   scrubSecrets(staging, mtime);
 }
 
-async function convertFormats(board: Board, plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs) {
+async function convertFormats(board: Board, formats: readonly string[], plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {
   rmSync(tmpOut, { recursive: true, force: true });
   mkdirSync(tmpOut, { recursive: true });
+  const slot = partition(plan.layout, 'rootA');
   return produceFormats({
-    board,
+    // Every board ships an offline update archive, whatever else its formats list asks for.
+    board: { ...boardForFormats(board), formats: [...new Set([...formats, 'update'])] },
+    update: {
+      plan: planBundle({ baseName: plan.baseName, board: plan.board, version: plan.version, built: new Date(plan.sourceDateEpoch * 1000).toISOString() }),
+      slot: { offset: slot.startSector * SECTOR, bytes: slot.sectors * SECTOR },
+      signing,
+      keyringPem: signing.keyringPem,
+    },
     rawImage: disk,
     outDir: tmpOut,
     baseName: plan.baseName,

@@ -1,12 +1,13 @@
 import { VERSION } from '../version.js';
-import type { Command } from './command.js';
-import { buildCommand } from './commands/build.js';
-import { renderCommand } from './commands/render.js';
-import { validateCommand } from './commands/validate.js';
-import { dispatch } from './dispatch.js';
+import { type CommandEntry, dispatch } from './dispatch.js';
 
-// One line per subcommand; each lives in ./commands/<name>.ts.
-const commands: Command[] = [validateCommand, renderCommand, buildCommand];
+// One line per subcommand; each lives in ./commands/<name>.ts and is loaded only when it runs,
+// so that `lbimage validate` does not load the image build's dependencies (zx, tar, ...).
+const commands: CommandEntry[] = [
+  { name: 'validate', load: async () => (await import('./commands/validate.js')).validateCommand },
+  { name: 'render', load: async () => (await import('./commands/render.js')).renderCommand },
+  { name: 'build', load: async () => (await import('./commands/build.js')).buildCommand },
+];
 
 export function main(argv: string[]): Promise<number> {
   return dispatch({ name: 'lbimage', title: `lbimage ${VERSION}: build and configure the load-balancer appliance`, commands, version: VERSION }, argv);

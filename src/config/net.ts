@@ -4,7 +4,7 @@ import type { ApplianceConfig, L4Service, PortSpecValue } from './schema.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
-type Parsed = { addr: ipaddr.IPv4 | ipaddr.IPv6; canonical: string };
+type Parsed = { addr: ipaddr.IPv4 | ipaddr.IPv6; canonical: string; kind?: ReturnType<typeof specialKind> | null };
 // Rules compare every service with every other; parsing each address once keeps a config of
 // 100 services x 10 real servers well inside the benchmark's budget.
 const parsed = new Map<string, Parsed>();
@@ -62,6 +62,60 @@ export function networkOf(cidr: Cidr): string {
       ? ipaddr.IPv4.networkAddressFromCIDR(cidr.text)
       : ipaddr.IPv6.networkAddressFromCIDR(cidr.text);
   return `${net.toString()}/${cidr.prefix}`;
+}
+
+/** The CIDR has bits set past its prefix (192.0.2.10/24 rather than 192.0.2.0/24). */
+export function hasHostBits(cidr: Cidr): boolean {
+  return networkOf(cidr) !== `${cidr.address}/${cidr.prefix}`;
+}
+
+/**
+ * What kind of address `ip` is where a unit, VIP or server address is expected: a special
+ * range (ipaddr.js's names) that cannot be one, or undefined for an ordinary address.
+ */
+export function specialKind(ip: string): 'unspecified' | 'loopback' | 'multicast' | 'broadcast' | 'link-local' | undefined {
+  const p = parseIp(ip);
+  if (p.kind === undefined) {
+    // range() walks ipaddr.js's table of special ranges: once per distinct address.
+    const r = p.addr.range();
+    p.kind = r === 'unspecified' || r === 'loopback' || r === 'multicast' || r === 'broadcast' ? r : r === 'linkLocal' ? 'link-local' : null;
+  }
+  return p.kind ?? undefined;
+}
+
+const edges = new WeakMap<Cidr, { network: string; broadcast: string } | null>();
+
+/** For an IPv4 subnet of at most /30: is `ip` its network or broadcast address? */
+export function networkOrBroadcast(cidr: Cidr, ip: string): 'network' | 'broadcast' | undefined {
+  let e = edges.get(cidr);
+  if (e === undefined) {
+    e =
+      cidr.family === 'ipv4' && cidr.prefix <= 30
+        ? {
+            network: ipaddr.IPv4.networkAddressFromCIDR(cidr.text).toString(),
+            broadcast: ipaddr.IPv4.broadcastAddressFromCIDR(cidr.text).toString(),
+          }
+        : null;
+    edges.set(cidr, e);
+  }
+  if (!e) return undefined;
+  const c = canonicalIp(ip);
+  return c === e.network ? 'network' : c === e.broadcast ? 'broadcast' : undefined;
+}
+
+/** A dotted IPv4 netmask (contiguous ones), e.g. 255.255.255.0; not 255.0.255.0. */
+export function isNetmask(mask: string): boolean {
+  return ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask() !== null;
+}
+
+/** First and last address of a CIDR as comparable big integers (IPv4 and IPv6 alike). */
+export function cidrBounds(cidr: Cidr): { lo: bigint; hi: bigint } {
+  const bits = cidr.family === 'ipv4' ? 32 : 128;
+  const bytes = parseIp(cidr.address).addr.toByteArray();
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  const host = (1n << BigInt(bits - cidr.prefix)) - 1n;
+  return { lo: n & ~host, hi: n | host };
 }
 
 export interface PortRange {

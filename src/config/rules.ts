@@ -2,16 +2,22 @@
  * Semantic rules, run after the schema passed: each has a name (shown in tests and `--json`) and
  * reports problems at a config path; the loader turns paths into file:line:col.
  */
-import { formatPath, type PathSegment } from '../yamlsrc.js';
+import { formatPath, type PathSegment } from '../yamlcore.js';
 import {
   addressServing,
+  cidrBounds,
   cidrContains,
   familyOf,
+  hasHostBits,
+  isNetmask,
   localAddresses,
+  networkOf,
+  parseCidr,
   portRange,
   rangesOverlap,
   sameIp,
   canonicalIp,
+  specialKind,
   usesFwmark,
   type LocalAddress,
 } from './net.js';
@@ -25,7 +31,9 @@ export interface RuleReport {
 
 export interface RuleContext {
   config: ApplianceConfig;
+  /** Every address of the unit (fixed, then floating), and the same indexed by canonical address. */
   locals: LocalAddress[];
+  localsByIp: Map<string, LocalAddress[]>;
   error(path: PathSegment[], message: string): void;
   warn(path: PathSegment[], message: string): void;
 }
@@ -40,21 +48,35 @@ export interface Rule {
 
 type AnyService = { layer: 'layer4'; i: number; s: L4Service } | { layer: 'layer7'; i: number; s: L7Service };
 
-function services(c: ApplianceConfig): AnyService[] {
+export function services(c: ApplianceConfig): AnyService[] {
   return [
     ...c.layer4.map((s, i) => ({ layer: 'layer4' as const, i, s })),
     ...c.layer7.map((s, i) => ({ layer: 'layer7' as const, i, s })),
   ];
 }
 
-function protocols(x: AnyService): Set<'tcp' | 'udp'> {
-  if (x.layer === 'layer7') return new Set(['tcp']);
-  return new Set(x.s.protocol === 'both' ? ['tcp', 'udp'] : [x.s.protocol]);
+/** `layer4[3] "web"`: how messages name a service. */
+export function serviceName(x: AnyService): string {
+  return `${x.layer}[${x.i}] "${x.s.label}"`;
+}
+
+/** Up to `max` names, then how many more: a warning about 500 services stays one line. */
+export function nameList(names: string[], max = 8): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+function protocols(x: AnyService): ('tcp' | 'udp')[] {
+  if (x.layer === 'layer7') return ['tcp'];
+  return x.s.protocol === 'both' ? ['tcp', 'udp'] : [x.s.protocol];
 }
 
 function vipPort(x: AnyService): number | undefined {
   const [first] = x.s.ports;
   return x.s.ports.length === 1 && typeof first === 'number' ? first : undefined;
+}
+
+function where(l: LocalAddress): string {
+  return formatPath(l.path);
 }
 
 // ---- the rules --------------------------------------------------------------------------------
@@ -96,26 +118,50 @@ const uniqueLabels: Rule = {
 
 const uniqueVipPorts: Rule = {
   name: 'unique-vip-ports',
-  description: 'No two virtual services listen on the same VIP, port and protocol.',
+  description: 'No port is taken twice on one VIP and protocol: not by two services, not twice in one service (also not a port inside a range of the same service).',
   check({ config, error }) {
-    // Only services on the same VIP can collide: compare within each VIP's group.
-    const byVip = new Map<string, AnyService[]>();
+    // Sort every port entry of a VIP and protocol by its first port and sweep once, keeping the
+    // entry that reaches furthest: n log n for 10,000 services on one VIP, not n squared.
+    interface Entry { x: AnyService; j: number; lo: number; hi: number; order: number }
+    const groups = new Map<string, Entry[]>();
+    let order = 0;
     for (const x of services(config)) {
-      const k = canonicalIp(x.s.vip);
-      byVip.set(k, [...(byVip.get(k) ?? []), x]);
+      const vip = canonicalIp(x.s.vip);
+      for (const proto of protocols(x))
+        x.s.ports.forEach((p, j) => {
+          const { lo, hi } = portRange(p);
+          if (lo > hi) return; // port-ranges reports it
+          const k = `${vip}/${proto}`;
+          let g = groups.get(k);
+          if (!g) groups.set(k, (g = []));
+          g.push({ x, j, lo, hi, order: order++ });
+        });
     }
-    for (const all of byVip.values())
-      for (let a = 0; a < all.length; a++)
-        for (let b = 0; b < a; b++) {
-          const x = all[a]!;
-          const y = all[b]!;
-          if (![...protocols(x)].some((p) => protocols(y).has(p))) continue;
-          x.s.ports.forEach((px, j) => {
-            const hit = y.s.ports.find((py) => rangesOverlap(portRange(px), portRange(py)));
-            if (hit !== undefined)
-              error([x.layer, x.i, 'ports', j], `${x.s.vip} port ${px} is already used by ${y.layer}[${y.i}] "${y.s.label}" (port ${hit})`);
-          });
+    const reported = new Set<string>();
+    for (const g of groups.values()) {
+      g.sort((a, b) => a.lo - b.lo || a.order - b.order);
+      let reach: Entry | undefined;
+      for (const e of g) {
+        if (reach && e.lo <= reach.hi) {
+          // Report the entry written later, naming the one written first.
+          const [later, first] = e.order > reach.order ? [e, reach] : [reach, e];
+          const key = `${later.x.layer}/${later.x.i}/${later.j}`;
+          if (!reported.has(key)) {
+            reported.add(key);
+            const p = later.x.s.ports[later.j]!;
+            const q = first.x.s.ports[first.j]!;
+            const same = later.x === first.x;
+            error(
+              [later.x.layer, later.x.i, 'ports', later.j],
+              same
+                ? `port ${p} ${typeof q === 'string' && q !== p ? `lies inside the range ${q}` : 'is already listed'} in this service (ports[${first.j}]); list each port once`
+                : `${later.x.s.vip} port ${p} is already used by ${serviceName(first.x)} (port ${q})`,
+            );
+          }
         }
+        if (!reach || e.hi > reach.hi) reach = e;
+      }
+    }
   },
 };
 
@@ -174,8 +220,10 @@ const noPortTranslation: Rule = {
 
 const realServerSubnet: Rule = {
   name: 'real-server-subnet',
-  description: 'DR and NAT need a local interface in the real servers\' subnet; NAT real servers route back through the load balancer.',
+  description: "DR and NAT need a local interface in the real servers' subnet; NAT real servers route back through the load balancer (one warning naming every NAT service).",
   check({ config, locals, error, warn }) {
+    // The gateway advice is the same for many services: say it once per gateway, naming them.
+    const advice = new Map<string, { path: PathSegment[]; names: string[] }>();
     config.layer4.forEach((s, i) => {
       if (s.forwarding !== 'dr' && s.forwarding !== 'nat') return;
       const gateways = new Set<string>();
@@ -193,12 +241,18 @@ const realServerSubnet: Rule = {
           gateways.add((floating ?? local).cidr.address);
         }
       });
-      if (s.forwarding === 'nat' && gateways.size > 0)
-        warn(
-          ['layer4', i, 'forwarding'],
-          `NAT mode: the real servers must use the load balancer's internal ${config.ha ? 'floating IP' : 'address'} (${[...gateways].join(', ')}) as their default gateway`,
-        );
+      if (s.forwarding === 'nat' && gateways.size > 0) {
+        const k = [...gateways].join(', ');
+        const a = advice.get(k);
+        if (a) a.names.push(`"${s.label}"`);
+        else advice.set(k, { path: ['layer4', i, 'forwarding'], names: [`"${s.label}"`] });
+      }
     });
+    for (const [gw, a] of advice)
+      warn(
+        a.path,
+        `NAT mode: the real servers must use the load balancer's internal ${config.ha ? 'floating IP' : 'address'} (${gw}) as their default gateway${a.names.length > 1 ? ` (services ${nameList(a.names)})` : ''}`,
+      );
   },
 };
 
@@ -227,9 +281,9 @@ const ripConflict: Rule = {
 const vipPlacement: Rule = {
   name: 'vip-placement',
   description: 'A VIP is an address of this unit; in an HA pair it must be a floating IP so that it moves on failover.',
-  check({ config, locals, error }) {
+  check({ config, localsByIp, error }) {
     for (const x of services(config)) {
-      const mine = locals.filter((l) => sameIp(l.cidr.address, x.s.vip));
+      const mine = localsByIp.get(canonicalIp(x.s.vip)) ?? [];
       if (config.ha) {
         if (!mine.some((l) => l.floating))
           error([x.layer, x.i, 'vip'], `in an HA pair the VIP ${x.s.vip} must be one of floating_ips, so that it moves to the active unit on failover`);
@@ -286,17 +340,34 @@ const connectionLimits: Rule = {
 
 const emptyServices: Rule = {
   name: 'empty-services',
-  description: 'A virtual service without real servers serves nothing (warning).',
+  description: 'A virtual service without real servers, or whose real servers all have weight 0, serves nothing (one warning naming the services).',
   check({ config, warn }) {
-    for (const x of services(config))
-      if (x.s.real_servers.length === 0 && !(x.layer === 'layer4' && x.s.fallback))
-        warn([x.layer, x.i, 'real_servers'], `"${x.s.label}" has no real servers${x.layer === 'layer4' ? ' and no fallback' : ''}; it will refuse every connection`);
+    const empty: AnyService[] = [];
+    const idle: AnyService[] = [];
+    for (const x of services(config)) {
+      if (x.s.real_servers.length === 0 && !(x.layer === 'layer4' && x.s.fallback)) empty.push(x);
+      else if (x.s.real_servers.length > 0 && x.s.real_servers.every((r) => r.weight === 0)) idle.push(x);
+    }
+    const [e] = empty;
+    if (e)
+      warn(
+        [e.layer, e.i, 'real_servers'],
+        empty.length === 1
+          ? `"${e.s.label}" has no real servers${e.layer === 'layer4' ? ' and no fallback' : ''}; it will refuse every connection`
+          : `${empty.length} services have no real servers (and no fallback): ${nameList(empty.map((x) => `"${x.s.label}"`))}; they will refuse every connection`,
+      );
+    const [w] = idle;
+    if (w)
+      warn(
+        [w.layer, w.i, 'real_servers'],
+        `every real server of ${nameList(idle.map((x) => `"${x.s.label}"`))} has weight 0, so no connection is sent to any; give at least one a weight above 0`,
+      );
   },
 };
 
 const interfaces: Rule = {
   name: 'interfaces',
-  description: 'Interfaces are listed once; an address is used once; gateways and routes are reachable.',
+  description: 'Interfaces are listed once; an address is used once; gateways and routes are reachable; route destinations are network addresses and not the default route.',
   check({ config, locals, error }) {
     const names = new Map<string, number>();
     config.network.interfaces.forEach((ifc, i) => {
@@ -323,7 +394,12 @@ const interfaces: Rule = {
         error(['network', 'gateway', fam], `gateway ${gw} is not in the subnet of any interface address`);
     }
     config.network.routes.forEach((r, i) => {
-      if (familyOf(r.via) !== familyOf(r.to.split('/')[0]!)) error(['network', 'routes', i, 'via'], `${r.via} and ${r.to} are different address families`);
+      const to = parseCidr(r.to);
+      if (hasHostBits(to))
+        error(['network', 'routes', i, 'to'], `route destination ${r.to} has host bits set, which iproute2 refuses; write ${networkOf(to)}`);
+      else if (to.prefix === 0)
+        error(['network', 'routes', i, 'to'], `a route to ${r.to} is the default route; set network.gateway.${to.family} instead (a second default route makes ifup fail)`);
+      if (familyOf(r.via) !== to.family) error(['network', 'routes', i, 'via'], `${r.via} and ${r.to} are different address families`);
       else if (!fixed.some((l) => cidrContains(l.cidr, r.via))) error(['network', 'routes', i, 'via'], `next hop ${r.via} is not in the subnet of any interface address`);
     });
   },
@@ -331,16 +407,21 @@ const interfaces: Rule = {
 
 const haPair: Rule = {
   name: 'ha-pair',
-  description: 'An HA pair has distinct, reachable unit addresses, distinct host names and sane heartbeat timings.',
-  check({ config, locals, error, warn }) {
+  description: 'An HA pair has distinct, reachable unit addresses (the peer is not one of this unit\'s addresses or floating IPs), distinct host names, a ping node that is a third machine, and sane heartbeat timings.',
+  check({ config, locals, localsByIp, error, warn }) {
     const ha = config.ha;
     if (!ha) return;
     const fixed = locals.filter((l) => !l.floating);
     if (!fixed.some((l) => sameIp(l.cidr.address, ha.local.address)))
       error(['ha', 'local', 'address'], `${ha.local.address} is not a (non-floating) address of network.interfaces`);
+    const peerLocal = localsByIp.get(canonicalIp(ha.peer.address))?.[0];
     if (sameIp(ha.local.address, ha.peer.address)) error(['ha', 'peer', 'address'], 'the peer address must differ from the local address');
-    else if (!fixed.some((l) => cidrContains(l.cidr, ha.peer.address)))
+    else if (peerLocal)
+      error(['ha', 'peer', 'address'], `peer ${ha.peer.address} is an address of this unit (${where(peerLocal)}); give the peer unit's own fixed address`);
+    else if (familyOf(ha.peer.address) === 'ipv4' && !fixed.some((l) => cidrContains(l.cidr, ha.peer.address)))
       error(['ha', 'peer', 'address'], `peer ${ha.peer.address} is not in the subnet of any interface address; heartbeat's ucast needs a directly connected peer`);
+    if (ha.ping_node && (localsByIp.has(canonicalIp(ha.ping_node)) || sameIp(ha.ping_node, ha.peer.address)))
+      error(['ha', 'ping_node'], `ping node ${ha.ping_node} is one of the pair's own addresses; name a third machine both units reach, such as the gateway`);
     if (ha.peer.hostname.toLowerCase() === config.hostname.toLowerCase())
       error(['ha', 'peer', 'hostname'], `the peer's host name must differ from this unit's (${config.hostname}); heartbeat tells nodes apart by name`);
     if (!(ha.keepalive < ha.warntime)) error(['ha', 'warntime'], `warntime (${ha.warntime}s) must exceed keepalive (${ha.keepalive}s)`);
@@ -383,20 +464,210 @@ const reservedPorts: Rule = {
       x.s.ports.forEach((p, j) => {
         const r = portRange(p);
         const path: PathSegment[] = [x.layer, x.i, 'ports', j];
-        if (protos.has('tcp') && rangesOverlap(r, { lo: SSH_PORT, hi: SSH_PORT })) {
+        if (protos.includes('tcp') && rangesOverlap(r, { lo: SSH_PORT, hi: SSH_PORT })) {
           // sshd listens on every address: HAProxy could not bind, IPVS would take SSH away.
           if (x.layer === 'layer7') error(path, `port ${p} includes 22, where the appliance's SSH server listens; HAProxy could not bind it`);
           else warn(path, `port ${p} includes 22: IPVS takes SSH on ${x.s.vip} away from the appliance's own SSH server`);
         }
         if (!ha) return;
-        if (protos.has('udp') && rangesOverlap(r, { lo: ha.udp_port, hi: ha.udp_port }))
+        if (protos.includes('udp') && rangesOverlap(r, { lo: ha.udp_port, hi: ha.udp_port }))
           error(path, `port ${p} includes ${ha.udp_port}/udp, the heartbeat port of this HA pair (ha.udp_port)`);
       });
     }
   },
 };
 
-/** Every rule, in the order they run. */
+
+// HAProxy keeps timers in a signed 32-bit count of milliseconds.
+const HAPROXY_TIMER_MAX_MS = 2147483647;
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds of a duration that matched DURATION_PATTERN (HAProxy rounds microseconds up). */
+export function durationMs(d: string): number {
+  const m = /^(\d+)([a-z]*)$/.exec(d)!;
+  return Math.ceil(Number(m[1]) * UNIT_MS[m[2] || 'ms']!);
+}
+
+const durations: Rule = {
+  name: 'durations',
+  description: "Layer 7 timeouts and persistence lifetimes lie within HAProxy's timer range: more than 0, at most 2147483647 ms (~24.8 days).",
+  check({ config, error }) {
+    config.layer7.forEach((s, i) => {
+      const check = (path: PathSegment[], d: string, zero: string) => {
+        const ms = durationMs(d);
+        if (ms === 0) error(path, `a duration of 0 ${zero}; give a positive duration such as "43s"`);
+        else if (ms > HAPROXY_TIMER_MAX_MS) error(path, `"${d}" exceeds HAProxy's timer maximum of 2147483647 ms (~24.8 days); use at most "24d"`);
+      };
+      check(['layer7', i, 'timeouts', 'client'], s.timeouts.client, 'leaves the client timeout unset, and HAProxy warns about missing timeouts');
+      check(['layer7', i, 'timeouts', 'server'], s.timeouts.server, 'leaves the server timeout unset, and HAProxy warns about missing timeouts');
+      check(['layer7', i, 'persistence', 'timeout'], s.persistence.timeout, 'makes persistence entries never expire');
+    });
+  },
+};
+
+const FORBIDDEN_KIND: Record<NonNullable<ReturnType<typeof specialKind>>, string> = {
+  unspecified: 'the unspecified address (any address)',
+  loopback: 'a loopback address (this machine only)',
+  multicast: 'a multicast address',
+  broadcast: 'the broadcast address',
+  'link-local': 'a link-local address',
+};
+
+const addressKinds: Rule = {
+  name: 'address-kinds',
+  description: 'Unit, VIP, real server, gateway, DNS and peer addresses are ordinary unicast addresses: not unspecified, loopback, multicast, broadcast or link-local (an IPv6 gateway or next hop may be link-local), and not the network or broadcast address of a local IPv4 subnet; interface and floating addresses have a prefix longer than /0.',
+  check({ config, locals, error }) {
+    const check = (path: PathSegment[], ip: string, what: string, allowLinkLocal = false) => {
+      const kind = specialKind(ip);
+      if (kind && !(allowLinkLocal && kind === 'link-local')) {
+        error(path, `${what} ${ip} is ${FORBIDDEN_KIND[kind]}; use an ordinary unicast address`);
+        return;
+      }
+      const hit = edges.get(canonicalIp(ip));
+      if (hit) error(path, `${what} ${ip} is the ${hit.kind} address of ${networkOf(hit.l.cidr)} (${where(hit.l)}); hosts of that subnet cannot use it`);
+    };
+    // Network and broadcast addresses of every local subnet, looked up per address checked.
+    const edges = new Map<string, { kind: 'network' | 'broadcast'; l: LocalAddress }>();
+    for (const l of locals) {
+      if (l.cidr.family !== 'ipv4' || l.cidr.prefix > 30) continue;
+      const { lo, hi } = cidrBounds(l.cidr);
+      for (const [kind, n] of [['network', lo], ['broadcast', hi]] as const) {
+        const ip = [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
+        if (!edges.has(ip)) edges.set(ip, { kind, l });
+      }
+    }
+    config.network.interfaces.forEach((ifc, i) =>
+      ifc.addresses.forEach((a, j) => {
+        const c = parseCidr(a);
+        const path: PathSegment[] = ['network', 'interfaces', i, 'addresses', j];
+        if (c.prefix === 0) error(path, `${a} has prefix length 0, which would put the whole Internet on ${ifc.name}; give the subnet's real prefix (e.g. /24)`);
+        else check(path, c.address, 'interface address', c.family === 'ipv6');
+      }),
+    );
+    config.floating_ips.forEach((f, i) => {
+      const c = parseCidr(f.address);
+      if (c.prefix === 0) error(['floating_ips', i, 'address'], `${f.address} has prefix length 0; give the prefix of the subnet it lives in (e.g. /24)`);
+      else check(['floating_ips', i, 'address'], c.address, 'floating IP');
+    });
+    const gw = config.network.gateway;
+    if (gw?.ipv4) check(['network', 'gateway', 'ipv4'], gw.ipv4, 'gateway');
+    // IPv6 routers are commonly reached by their link-local address.
+    if (gw?.ipv6) check(['network', 'gateway', 'ipv6'], gw.ipv6, 'gateway', true);
+    config.network.routes.forEach((r, i) => check(['network', 'routes', i, 'via'], r.via, 'next hop', true));
+    // No resolver runs on the appliance, so 127.0.0.1 in resolv.conf would answer nothing.
+    config.network.dns.forEach((d, i) => check(['network', 'dns', i], d, 'DNS server'));
+    for (const x of services(config)) {
+      check([x.layer, x.i, 'vip'], x.s.vip, 'VIP');
+      x.s.real_servers.forEach((r, j) => check([x.layer, x.i, 'real_servers', j, 'ip'], r.ip, 'real server'));
+      if (x.layer === 'layer4' && x.s.fallback) check([x.layer, x.i, 'fallback', 'ip'], x.s.fallback.ip, 'fallback server');
+    }
+    if (config.ha) {
+      check(['ha', 'peer', 'address'], config.ha.peer.address, 'peer address');
+      if (config.ha.ping_node) check(['ha', 'ping_node'], config.ha.ping_node, 'ping node');
+    }
+  },
+};
+
+const floatingIpSubnet: Rule = {
+  name: 'floating-ip-subnet',
+  description: "A floating IP lies in a subnet of one of its interface's fixed addresses, so that the unit holding it is reachable there and can answer ARP for it.",
+  check({ config, locals, error }) {
+    config.floating_ips.forEach((f, i) => {
+      const c = parseCidr(f.address);
+      if (c.prefix === 0) return; // address-kinds
+      const own = locals.filter((l) => !l.floating && l.iface === f.interface && l.cidr.family === c.family);
+      if (own.some((l) => cidrContains(l.cidr, c.address))) return;
+      error(
+        ['floating_ips', i, 'address'],
+        own.length === 0
+          ? `floating IP ${c.address} is on ${f.interface}, which has no fixed ${c.family} address; give ${f.interface} an address in ${networkOf(c)} first`
+          : `floating IP ${c.address} lies outside every subnet of ${f.interface} (${own.map((l) => networkOf(l.cidr)).join(', ')}); move it to the interface of its subnet or give ${f.interface} an address in ${networkOf(c)}`,
+      );
+    });
+  },
+};
+
+const overlappingSubnets: Rule = {
+  name: 'overlapping-subnets',
+  description: 'Subnets of different interfaces do not overlap (the kernel could not tell which interface reaches an address in both).',
+  check({ locals, error }) {
+    // Sort by first address and sweep, keeping the subnet that reaches furthest.
+    const fixed = locals
+      .filter((l) => !l.floating && l.cidr.prefix > 0)
+      .map((l) => ({ l, ...cidrBounds(l.cidr), fam: l.cidr.family }))
+      .sort((a, b) => (a.fam < b.fam ? -1 : a.fam > b.fam ? 1 : a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+    let reach: (typeof fixed)[number] | undefined;
+    for (const e of fixed) {
+      if (reach && reach.fam === e.fam && e.lo <= reach.hi && reach.l.iface !== e.l.iface) {
+        const [later, first] = [e, reach].sort((a, b) => formatPath(b.l.path).localeCompare(formatPath(a.l.path)));
+        error(
+          later!.l.path,
+          `${networkOf(later!.l.cidr)} on ${later!.l.iface} overlaps ${networkOf(first!.l.cidr)} on ${first!.l.iface} (${where(first!.l)}); give each interface its own subnet`,
+        );
+      }
+      if (!reach || reach.fam !== e.fam || e.hi > reach.hi) reach = e;
+    }
+  },
+};
+
+const addressRoles: Rule = {
+  name: 'address-roles',
+  description: 'An address has one role: a real server or fallback is another machine (not a VIP or an address of this unit), a gateway or next hop is not this unit.',
+  check({ config, localsByIp, error }) {
+    const own = (ip: string) => localsByIp.get(canonicalIp(ip))?.[0];
+    for (const x of services(config)) {
+      x.s.real_servers.forEach((r, j) => {
+        const path: PathSegment[] = [x.layer, x.i, 'real_servers', j, 'ip'];
+        const l = own(r.ip);
+        if (sameIp(r.ip, x.s.vip)) error(path, `real server ${r.ip} is this service's own VIP; connections would loop back to the load balancer`);
+        else if (l) error(path, `real server ${r.ip} is an address of this unit (${where(l)}); a real server is another machine`);
+      });
+      if (x.layer === 'layer4' && x.s.fallback) {
+        const path: PathSegment[] = [x.layer, x.i, 'fallback', 'ip'];
+        const f = x.s.fallback.ip;
+        const l = own(f);
+        if (sameIp(f, x.s.vip)) error(path, `fallback ${f} is this service's own VIP; connections would loop back to the load balancer`);
+        else if (l) error(path, `fallback ${f} is an address of this unit (${where(l)}), which runs no server to fall back to; name another machine (e.g. a sorry server)`);
+      }
+    }
+    for (const fam of ['ipv4', 'ipv6'] as const) {
+      const gw = config.network.gateway?.[fam];
+      const l = gw && own(gw);
+      if (l) error(['network', 'gateway', fam], `gateway ${gw} is this unit's own address (${where(l)}); give the router's address`);
+    }
+    config.network.routes.forEach((r, i) => {
+      const l = own(r.via);
+      if (l) error(['network', 'routes', i, 'via'], `next hop ${r.via} is this unit's own address (${where(l)}); give the router's address`);
+    });
+  },
+};
+
+const persistenceGranularity: Rule = {
+  name: 'persistence-granularity',
+  description: 'A Layer 4 persistence granularity is an IPv4 netmask (contiguous ones, e.g. 255.255.255.0).',
+  check({ config, error }) {
+    config.layer4.forEach((s, i) => {
+      const g = s.persistence?.granularity;
+      if (g !== undefined && !isNetmask(g))
+        error(['layer4', i, 'persistence', 'granularity'], `${g} is not a netmask (its one bits must be contiguous, e.g. 255.255.255.0 for /24)`);
+    });
+  },
+};
+
+const heartbeatIpv4: Rule = {
+  name: 'heartbeat-ipv4',
+  description: "heartbeat's ucast and ping plugins take IPv4 addresses only (they resolve with gethostbyname), so the pair's own addresses and ping node are IPv4.",
+  check({ config, error }) {
+    const ha = config.ha;
+    if (!ha) return;
+    const why = "heartbeat's ucast and ping plugins resolve addresses with gethostbyname, which is IPv4 only; use the unit's IPv4 address";
+    if (familyOf(ha.local.address) !== 'ipv4') error(['ha', 'local', 'address'], `${ha.local.address} is IPv6: ${why}`);
+    if (familyOf(ha.peer.address) !== 'ipv4') error(['ha', 'peer', 'address'], `${ha.peer.address} is IPv6: ${why}`);
+    if (ha.ping_node && familyOf(ha.ping_node) !== 'ipv4') error(['ha', 'ping_node'], `${ha.ping_node} is IPv6: ${why.replace("the unit's IPv4 address", 'an IPv4 ping node')}`);
+  },
+};
+
+/** Every rule, in the order they run. Add a rule by adding a line at the end. */
 export const rules: Rule[] = [
   portRanges,
   uniqueLabels,
@@ -415,15 +686,30 @@ export const rules: Rule[] = [
   haPair,
   autonat,
   reservedPorts,
+  durations,
+  addressKinds,
+  floatingIpSubnet,
+  overlappingSubnets,
+  addressRoles,
+  persistenceGranularity,
+  heartbeatIpv4,
 ];
 
 export function runRules(config: ApplianceConfig, only: Rule[] = rules): (RuleReport & { rule: string })[] {
   const out: (RuleReport & { rule: string })[] = [];
   const locals = localAddresses(config);
+  const localsByIp = new Map<string, LocalAddress[]>();
+  for (const l of locals) {
+    const k = canonicalIp(l.cidr.address);
+    const list = localsByIp.get(k);
+    if (list) list.push(l);
+    else localsByIp.set(k, [l]);
+  }
   for (const rule of only) {
     rule.check({
       config,
       locals,
+      localsByIp,
       error: (path, message) => out.push({ path, message, severity: 'error', rule: rule.name }),
       warn: (path, message) => out.push({ path, message, severity: 'warning', rule: rule.name }),
     });

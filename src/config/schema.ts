@@ -24,21 +24,30 @@ const Cidr = Type.String({ format: 'cidr', description: 'Address with prefix len
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 
 /** A port or an inclusive range written "8000-8010". */
-export const PORT_RANGE_PATTERN = '^[0-9]{1,5}-[0-9]{1,5}$';
+// Decimal without leading zeros: nftables reads "010" as octal 8, ldirectord as 10.
+export const PORT_RANGE_PATTERN = '^(0|[1-9][0-9]{0,4})-(0|[1-9][0-9]{0,4})$';
 const PortSpec = Type.Union([
   Port,
-  Type.String({ pattern: PORT_RANGE_PATTERN, hint: 'a port is a number (80), a range is written FIRST-LAST ("8000-8010")' }),
+  Type.String({
+    pattern: PORT_RANGE_PATTERN,
+    hint: 'a port is a number (80), a range is written FIRST-LAST in decimal without leading zeros ("8000-8010")',
+  }),
 ]);
 const Ports = Type.Array(PortSpec, { minItems: 1, description: 'Ports and ranges ("8000-8010") the VIP listens on.' });
 
 export const INTERFACES = ['eth0', 'eth1', 'eth2', 'eth3'] as const;
+export const BAUDS = ['9600', '19200', '38400', '57600', '115200'] as const;
 const InterfaceName = StringEnum(INTERFACES);
 
-/** HAProxy time format: a number with an optional unit (ms, s, m, h, d). */
+/**
+ * HAProxy time format: a decimal number (no leading zeros) with an optional unit; the rule
+ * `durations` keeps it within HAProxy's timer range (1 ms to 2147483647 ms, ~24.8 days).
+ */
+export const DURATION_PATTERN = '^(0|[1-9][0-9]{0,12})(us|ms|s|m|h|d)?$';
 const duration = (opts: Record<string, unknown> = {}) =>
   Type.String({
-    pattern: '^[0-9]{1,9}(us|ms|s|m|h|d)?$',
-    hint: 'a duration is a number with an optional unit us, ms, s, m, h or d, e.g. "5m" or "43s"',
+    pattern: DURATION_PATTERN,
+    hint: 'a duration is a number without leading zeros and with an optional unit us, ms, s, m, h or d, e.g. "5m" or "43s"',
     ...opts,
   });
 
@@ -211,7 +220,12 @@ const Ha = Type.Object({
           description: "Default: the board's heartbeat serial port; a board without one runs the pair on UDP alone.",
         }),
       ),
-      baud: StringEnum(['9600', '19200', '38400', '57600', '115200'] as const, { default: '19200' }),
+      // `baud: 19200` is the number it looks like: taken as is, and made text by parseConfig.
+      baud: Type.Unsafe<(typeof BAUDS)[number]>({
+        enum: [...BAUDS, ...BAUDS.map(Number)],
+        default: '19200',
+        description: 'Serial speed of the heartbeat cable.',
+      }),
     }),
   ),
   udp_port: Type.Integer({ minimum: 1, maximum: 65535, default: 6694 }),

@@ -13,6 +13,7 @@ import { convertDisk } from './qemuimg.js';
 import { pinVhdxIds } from './vhdx.js';
 import { produceAtomically } from './tmpfile.js';
 import { validateLibvirtDomain } from './validate.js';
+import { makeUpdateBundle, type BundleInput } from '../update/bundle.js';
 
 export { planFormats, boardForFormats, artifactNames, FORMAT_KINDS, FORMAT_DISK_LIMITS, isFormatKind, DEFAULT_VMX } from './plan.js';
 export type { Artifact, FormatKind, FormatPlan, FormatsBoard, Firmware } from './plan.js';
@@ -34,6 +35,8 @@ export interface ProduceFormatsInput {
   sourceDateEpoch: number;
   /** The cached rootfs tree: the ISO installer boots its kernel with its storage drivers. */
   rootfsDir?: string;
+  /** The offline update archive: which part of the raw disk is the root slot, how to sign. */
+  update?: Omit<BundleInput, 'rawImage' | 'outDir' | 'sourceDateEpoch'>;
 }
 
 function isFormatsBoard(b: Board | FormatsBoard): b is FormatsBoard {
@@ -116,6 +119,10 @@ export async function produceFormats(input: ProduceFormatsInput): Promise<Artifa
         out(names.iso),
       );
       return [{ path: out(names.iso), kind: 'iso' }];
+    },
+    update: async () => {
+      if (!input.update) throw new LbError(`board ${board.name}: the update format needs the root slot and the signing key`, { code: 'E_UPDATE_NO_INPUT', hint: 'pass update (the build pipeline does)' });
+      return makeUpdateBundle({ ...input.update, rawImage: raw.path, outDir: input.outDir, sourceDateEpoch: input.sourceDateEpoch });
     },
   };
 

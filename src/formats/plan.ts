@@ -96,6 +96,7 @@ export function artifactNames(baseName: string) {
     vmdk: `${baseName}-disk1.vmdk`,
     vhdx: `${baseName}.vhdx`,
     iso: `${baseName}-installer.iso`,
+    update: `${baseName}.raucb`,
   };
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli/command.js';
-import { dispatch } from '../cli/dispatch.js';
+import { dispatch, loaded } from '../cli/dispatch.js';
 import { LbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
 import { runTool } from '../run.js';
@@ -13,6 +13,8 @@ import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
+import { bootHealth, confirmBoot } from './update-boot.js';
+import { updateCommands } from './update-command.js';
 import { runWizard, type WizardSession } from './wizard/run.js';
 
 const ROOT = '/';
@@ -43,7 +45,9 @@ const commands: Command[] = [
     usage: 'boot',
     run: async () => {
       const outcome = await bootFlow({ ...deps(), say: (t) => sayOnConsoles(ROOT, t) });
-      sayOnConsoles(ROOT, `${banner()}\n${outcome.summary}`);
+      const update = await confirmBoot(bootHealth(outcome), { root: ROOT, run: runTool });
+      sayOnConsoles(ROOT, [banner(), outcome.summary, update.say].filter(Boolean).join('\n'));
+      if (update.reboot) await runTool('systemctl', ['reboot'], { nothrow: true });
       return 0;
     },
   },
@@ -124,6 +128,8 @@ const commands: Command[] = [
       return 0;
     },
   },
+  // lbupdate and its helpers (src/supervisor/update-command.ts), by name.
+  ...Object.entries(updateCommands).map(([name, c]): Command => ({ name, ...(name === 'update' ? { aliases: ['lbupdate'] } : {}), ...c })),
 ];
 
 function readConfigArg(file: string): string {
@@ -134,11 +140,11 @@ function readConfigArg(file: string): string {
   }
 }
 
-// /usr/sbin/lbwizard, lbapply and lbrestore call the bundle with their own names (the aliases).
+// /usr/sbin/lbwizard, lbapply, lbrestore and lbupdate call the bundle with their own names (the aliases).
 const program = {
   name: 'lbsupervisor',
   title: 'lbsupervisor: the on-box supervisor (lbwizard, lbapply, lbrestore, the boot flow)',
-  commands,
+  commands: commands.map(loaded),
   progOf: (c: Command) => c.aliases?.[0] ?? `lbsupervisor ${c.name}`,
 };
 

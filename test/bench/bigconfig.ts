@@ -39,3 +39,24 @@ export function bigConfig(): string {
   );
 }
 
+
+/** An appliance config of `n` Layer 4 services on one VIP (ports 10000 up), each with two real servers. */
+export function manyServicesOneVip(n = 10_000): string {
+  const layer4 = Array.from({ length: n }, (_, i) => ({
+    label: `svc-${i}`,
+    vip: '192.0.2.100',
+    ports: [10_000 + i],
+    forwarding: i % 2 ? 'nat' : 'dr',
+    real_servers: [
+      { label: 'a', ip: '192.0.2.10', ...(i % 2 ? { port: 8080 } : {}) },
+      { label: 'b', ip: '192.0.2.11', ...(i % 2 ? { port: 8080 } : {}) },
+    ],
+  }));
+  return stringify({
+    version: 1,
+    hostname: 'lbbench',
+    network: { interfaces: [{ name: 'eth0', addresses: ['192.0.2.5/24'] }], gateway: { ipv4: '192.0.2.1' } },
+    floating_ips: [{ address: '192.0.2.100/24', interface: 'eth0' }],
+    layer4,
+  });
+}

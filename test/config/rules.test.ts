@@ -20,6 +20,13 @@ function pointsAtItsNode(text: string, p: Problem): boolean {
 
 type Mutation = (c: Record<string, any>) => void;
 
+/** The value at a problem's path (`layer4[0].real_servers[1].port`) in the mutated document. */
+function valueAt(doc: unknown, path: string): unknown {
+  let cur: any = doc;
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) cur = cur?.[m[2] !== undefined ? Number(m[2]) : m[1]!];
+  return cur;
+}
+
 // [rule, case, base, mutation, expected `path: message` exactly as `lbimage validate` prints it after FILE:LINE:COL]
 const cases: [string, string, () => Record<string, any>, Mutation, string][] = [
   ['port-ranges', 'backwards range', base, (c) => { c.layer7[0].ports = ['9000-8000']; },
@@ -106,6 +113,65 @@ const cases: [string, string, () => Record<string, any>, Mutation, string][] = [
     "layer4[0].ports[0]: warning: port 22 includes 22: IPVS takes SSH on 192.0.2.100 away from the appliance's own SSH server"],
   ['reserved-ports', 'UDP service on the heartbeat port', haBase, (c) => { c.layer4[0].ports = [6694]; c.layer4[0].protocol = 'udp'; c.layer4[0].real_servers[0].port = 6694; },
     'layer4[0].ports[0]: port 6694 includes 6694/udp, the heartbeat port of this HA pair (ha.udp_port)'],
+  ['unique-vip-ports', 'the same port twice in one service', base, (c) => { c.layer7[0].ports = [8080, 8080]; },
+    'layer7[0].ports[1]: port 8080 is already listed in this service (ports[0]); list each port once'],
+  ['unique-vip-ports', 'a port inside a range of the same service', base, (c) => { c.layer7[0].ports = ['8000-8090', 8080]; },
+    'layer7[0].ports[1]: port 8080 lies inside the range 8000-8090 in this service (ports[0]); list each port once'],
+  ['durations', "client timeout beyond HAProxy's timer", base, (c) => { c.layer7[0].timeouts = { client: '25d' }; },
+    `layer7[0].timeouts.client: "25d" exceeds HAProxy's timer maximum of 2147483647 ms (~24.8 days); use at most "24d"`],
+  ['durations', 'zero server timeout', base, (c) => { c.layer7[0].timeouts = { server: '0s' }; },
+    'layer7[0].timeouts.server: a duration of 0 leaves the server timeout unset, and HAProxy warns about missing timeouts; give a positive duration such as "43s"'],
+  ['durations', 'stick-table lifetime beyond the timer', base, (c) => { c.layer7[0].persistence = { type: 'source_ip', timeout: '2147483648ms' }; },
+    `layer7[0].persistence.timeout: "2147483648ms" exceeds HAProxy's timer maximum of 2147483647 ms (~24.8 days); use at most "24d"`],
+  ['address-kinds', 'VIP that is the broadcast address', base, (c) => { c.layer7[0].vip = '192.0.2.255'; },
+    'layer7[0].vip: VIP 192.0.2.255 is the broadcast address of 192.0.2.0/24 (network.interfaces[0].addresses[0]); hosts of that subnet cannot use it'],
+  ['address-kinds', 'VIP that is the network address', base, (c) => { c.layer7[0].vip = '192.0.2.0'; },
+    'layer7[0].vip: VIP 192.0.2.0 is the network address of 192.0.2.0/24 (network.interfaces[0].addresses[0]); hosts of that subnet cannot use it'],
+  ['address-kinds', 'loopback VIP', base, (c) => { c.layer7[0].vip = '127.0.0.1'; },
+    'layer7[0].vip: VIP 127.0.0.1 is a loopback address (this machine only); use an ordinary unicast address'],
+  ['address-kinds', 'multicast VIP', base, (c) => { c.layer4[0].vip = '224.0.0.18'; },
+    'layer4[0].vip: VIP 224.0.0.18 is a multicast address; use an ordinary unicast address'],
+  ['address-kinds', 'unspecified real server', base, (c) => { c.layer7[0].real_servers[0].ip = '0.0.0.0'; },
+    'layer7[0].real_servers[0].ip: real server 0.0.0.0 is the unspecified address (any address); use an ordinary unicast address'],
+  ['address-kinds', 'a loopback DNS server (no resolver runs on the appliance)', base, (c) => { c.network.dns = ['127.0.0.1']; },
+    'network.dns[0]: DNS server 127.0.0.1 is a loopback address (this machine only); use an ordinary unicast address'],
+  ['address-kinds', 'interface with a /0 prefix', base, (c) => { c.network.interfaces[1].addresses = ['198.51.100.5/0']; },
+    'network.interfaces[1].addresses[0]: 198.51.100.5/0 has prefix length 0, which would put the whole Internet on eth1; give the subnet\'s real prefix (e.g. /24)'],
+  ['floating-ip-subnet', 'floating IP outside its interface\'s subnets', base, (c) => { c.floating_ips.push({ address: '203.0.113.10/24', interface: 'eth0' }); },
+    'floating_ips[1].address: floating IP 203.0.113.10 lies outside every subnet of eth0 (192.0.2.0/24); move it to the interface of its subnet or give eth0 an address in 203.0.113.0/24'],
+  ['floating-ip-subnet', 'floating IPv6 on an interface without IPv6', base, (c) => { c.floating_ips.push({ address: '2001:db8::100/64', interface: 'eth0' }); },
+    'floating_ips[1].address: floating IP 2001:db8::100 is on eth0, which has no fixed ipv6 address; give eth0 an address in 2001:db8::/64 first'],
+  ['overlapping-subnets', 'two interfaces in one subnet', base, (c) => { c.network.interfaces[1].addresses = ['192.0.2.200/25']; },
+    'network.interfaces[1].addresses[0]: 192.0.2.128/25 on eth1 overlaps 192.0.2.0/24 on eth0 (network.interfaces[0].addresses[0]); give each interface its own subnet'],
+  ['address-roles', 'real server equal to the VIP', base, (c) => { c.layer7[0].real_servers[0].ip = '192.0.2.100'; },
+    "layer7[0].real_servers[0].ip: real server 192.0.2.100 is this service's own VIP; connections would loop back to the load balancer"],
+  ['address-roles', 'real server equal to the unit\'s own address', base, (c) => { c.layer4[0].real_servers[0].ip = '192.0.2.5'; },
+    'layer4[0].real_servers[0].ip: real server 192.0.2.5 is an address of this unit (network.interfaces[0].addresses[0]); a real server is another machine'],
+  ['address-roles', 'fallback equal to the VIP', base, (c) => { c.layer4[0].fallback = { ip: '192.0.2.100' }; },
+    "layer4[0].fallback.ip: fallback 192.0.2.100 is this service's own VIP; connections would loop back to the load balancer"],
+  ['address-roles', 'gateway equal to the unit\'s own address', base, (c) => { c.network.gateway.ipv4 = '192.0.2.5'; },
+    "network.gateway.ipv4: gateway 192.0.2.5 is this unit's own address (network.interfaces[0].addresses[0]); give the router's address"],
+  ['persistence-granularity', 'granularity that is not a netmask', base, (c) => { c.layer4[0].persistence = { granularity: '255.0.255.0' }; },
+    'layer4[0].persistence.granularity: 255.0.255.0 is not a netmask (its one bits must be contiguous, e.g. 255.255.255.0 for /24)'],
+  ['heartbeat-ipv4', 'IPv6 peer address', haBase, (c) => { c.network.interfaces[0].addresses.push('2001:db8::5/64'); c.ha.peer.address = '2001:db8::6'; },
+    "ha.peer.address: 2001:db8::6 is IPv6: heartbeat's ucast and ping plugins resolve addresses with gethostbyname, which is IPv4 only; use the unit's IPv4 address"],
+  ['ha-pair', 'peer address equal to a floating IP', haBase, (c) => { c.ha.peer.address = '192.0.2.100'; },
+    "ha.peer.address: peer 192.0.2.100 is an address of this unit (floating_ips[0].address); give the peer unit's own fixed address"],
+  ['ha-pair', 'ping node equal to the peer', haBase, (c) => { c.ha.ping_node = '192.0.2.6'; },
+    "ha.ping_node: ping node 192.0.2.6 is one of the pair's own addresses; name a third machine both units reach, such as the gateway"],
+  ['interfaces', 'route destination with host bits', base, (c) => { c.network.routes = [{ to: '203.0.113.7/24', via: '192.0.2.254' }]; },
+    'network.routes[0].to: route destination 203.0.113.7/24 has host bits set, which iproute2 refuses; write 203.0.113.0/24'],
+  ['interfaces', 'a second default route', base, (c) => { c.network.routes = [{ to: '0.0.0.0/0', via: '192.0.2.254' }]; },
+    'network.routes[0].to: a route to 0.0.0.0/0 is the default route; set network.gateway.ipv4 instead (a second default route makes ifup fail)'],
+  ['empty-services', 'several empty services: one warning naming them', base, (c) => { c.layer4[0].real_servers = []; c.layer7[0].real_servers = []; },
+    'layer4[0].real_servers: warning: 2 services have no real servers (and no fallback): "L4", "L7"; they will refuse every connection'],
+  ['empty-services', 'every real server at weight 0 (warning)', base, (c) => { c.layer7[0].real_servers[0].weight = 0; },
+    'layer7[0].real_servers: warning: every real server of "L7" has weight 0, so no connection is sent to any; give at least one a weight above 0'],
+  ['real-server-subnet', 'NAT advice once for many services', base, (c) => {
+    c.layer4[0].forwarding = 'nat';
+    c.layer4[0].real_servers[0].ip = '198.51.100.21';
+    c.layer4.push({ label: 'nat2', vip: '192.0.2.100', ports: [81], forwarding: 'nat', real_servers: [{ label: 'a', ip: '198.51.100.22', port: 81 }] });
+  }, `layer4[0].forwarding: warning: NAT mode: the real servers must use the load balancer's internal address (198.51.100.5) as their default gateway (services "L4", "nat2")`],
 ];
 
 describe('semantic rules', () => {
@@ -124,12 +190,28 @@ describe('semantic rules', () => {
     expect(hit, found.map((p) => `${p.rule}: ${p.path}: ${p.message}`).join('\n')).toBeDefined();
     expect(hit!.rule).toBe(rule);
     expect(pointsAtItsNode(text, hit!), `${hit!.line}:${hit!.col} in\n${text}`).toBe(true);
+    // The column is where the node's value starts: a scalar's text, or a list item's or map's first key.
+    const value = valueAt(c, hit!.path);
+    const rest = (text.split('\n')[hit!.line - 1] ?? '').slice(hit!.col - 1);
+    if (value !== null && typeof value !== 'object') expect(rest.replace(/^["']/, ''), `${hit!.line}:${hit!.col}`).toMatch(new RegExp(`^${String(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    else expect(rest, `${hit!.line}:${hit!.col}`).toMatch(/^(- |\[|\{|[A-Za-z_]+:)/);
     // A warning alone leaves the config valid; an error makes it invalid.
     expect(r.ok).toBe(found.every((p) => p.severity === 'warning'));
+    // A repeated warning is reported once.
+    const texts = found.filter((p) => p.severity === 'warning').map((p) => `${p.rule}: ${p.message}`);
+    expect(new Set(texts).size).toBe(texts.length);
   });
 
   it('every rule has at least one case', () => {
     const covered = new Set(cases.map(([r]) => r));
     expect(rules.map((r) => r.name).filter((n) => !covered.has(n))).toEqual([]);
+  });
+});
+
+describe('the README lists every rule', () => {
+  it('names each rule in the table of "Appliance configuration"', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(rules.map((r) => r.name).filter((n) => !readme.includes(`| \`${n}\` |`))).toEqual([]);
   });
 });

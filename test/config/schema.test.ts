@@ -85,7 +85,7 @@ describe('appliance config schema', () => {
     ['gateway of the wrong family', (c) => { c.network.gateway.ipv4 = '2001:db8::1'; }, 'network.gateway.ipv4: "2001:db8::1" is not an IPv4 address'],
     ['port 0', (c) => { c.layer4[0].ports = [0]; }, 'layer4[0].ports[0]: 0 is out of range: must be between 1 and 65535'],
     ['port 65536', (c) => { c.layer7[0].ports = [65536]; }, 'layer7[0].ports[0]: 65536 is out of range: must be between 1 and 65535'],
-    ['port as text', (c) => { c.layer4[0].ports = ['http']; }, 'layer4[0].ports[0]: "http" is not allowed: a port is a number (80), a range is written FIRST-LAST ("8000-8010")'],
+    ['port as text', (c) => { c.layer4[0].ports = ['http']; }, 'layer4[0].ports[0]: "http" is not allowed: a port is a number (80), a range is written FIRST-LAST in decimal without leading zeros ("8000-8010")'],
     ['empty ports', (c) => { c.layer4[0].ports = []; }, 'layer4[0].ports: must have at least 1 item'],
     ['weight above 65535', (c) => { c.layer4[0].real_servers[0].weight = 65536; }, 'layer4[0].real_servers[0].weight: 65536 is out of range: must be between 0 and 65535'],
     ['negative max connections', (c) => { c.layer4[0].real_servers[0].max_connections = -1; }, 'layer4[0].real_servers[0].max_connections: -1 is out of range'],

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { loadConfigFile } from '../../config/index.js';
 import { renderAppliance, writeRendered, type RenderSecrets } from '../../daemons/index.js';
 import { LbError } from '../../errors.js';
-import { formatProblem } from '../../yamlsrc.js';
+import { formatProblem } from '../../yamlcore.js';
 import { boardArg, parseCommandArgs, usageError, type Command } from '../command.js';
 
 export const renderCommand: Command = {

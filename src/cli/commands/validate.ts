@@ -1,5 +1,5 @@
 import { loadConfigFile } from '../../config/index.js';
-import { formatProblem } from '../../yamlsrc.js';
+import { formatProblem } from '../../yamlcore.js';
 import { boardArg, parseCommandArgs, type Command } from '../command.js';
 
 export const validateCommand: Command = {

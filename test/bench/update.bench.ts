@@ -1,0 +1,60 @@
+/**
+ * Update archive speed and size (issue 12): makeUpdateBundle (slot image cut out of the raw disk,
+ * RAUC's mksquashfs + dm-verity hash tree + CMS signature, `rauc info` check, sha256) against the
+ * plain commands on the same slot: dd of the slot range and mksquashfs with the same arguments,
+ * in the same run. Target: <= 1.3 x. Prints the archive's size against the qcow2's.
+ * Input: out/kvm (make image BOARD=kvm); a throw-away key pair is made here.
+ * Not measured here: install time on the box against a plain dd (needs a boot; see README).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MKSQUASHFS_ARGS, makeUpdateBundle, planBundle } from '../../src/update/index.js';
+import { runTool } from '../../src/run.js';
+
+const repo = process.cwd();
+const TARGET = 1.3;
+const MIB = 1024 * 1024;
+
+const secs = async (f: () => Promise<unknown>) => {
+  const t0 = performance.now();
+  await f();
+  return (performance.now() - t0) / 1000;
+};
+const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+
+const outDir = join(repo, 'out/kvm');
+const m = JSON.parse(readFileSync(join(outDir, 'manifest.json'), 'utf8')) as { rawImage: string; version: string; artifacts: { file: string; kind: string; bytes: number }[] };
+const raw = join(outDir, m.rawImage);
+const table = JSON.parse((await runTool('sfdisk', ['-J', raw])).stdout) as { partitiontable: { partitions: { name: string; start: number; size: number }[] } };
+const p = table.partitiontable.partitions.find((x) => x.name === 'rootfs-a')!;
+const slot = { offset: p.start * 512, bytes: p.size * 512 };
+
+const work = mkdtempSync(join(process.env.LBIMAGE_BENCH_DIR ?? tmpdir(), 'lbimage-bench-update-'));
+try {
+  const key = join(work, 'key.pem');
+  const cert = join(work, 'cert.pem');
+  await runTool('openssl', ['req', '-x509', '-newkey', 'rsa:3072', '-nodes', '-days', '30', '-subj', '/CN=bench', '-keyout', key, '-out', cert]);
+  const plan = planBundle({ baseName: `lb-${m.version}-kvm`, board: 'kvm', version: m.version, built: '2026-01-01T00:00:00Z' });
+  // Both read the same slot range of the raw disk: read it once first, so neither pays for a cold page cache.
+  await runTool('dd', [`if=${raw}`, 'of=/dev/null', 'bs=1M', `skip=${slot.offset / MIB}`, `count=${slot.bytes / MIB}`, 'status=none']);
+  const ours = join(work, 'ours');
+  mkdirSync(ours);
+  const tOurs = await secs(() => makeUpdateBundle({ plan, rawImage: raw, slot, signing: { key, cert }, keyringPem: readFileSync(cert, 'utf8'), outDir: ours, sourceDateEpoch: 1_700_000_000 }));
+
+  const plain = join(work, 'plain');
+  mkdirSync(plain);
+  const tPlain = await secs(async () => {
+    await runTool('dd', [`if=${raw}`, `of=${join(plain, 'rootfs.ext4')}`, 'bs=1M', `skip=${slot.offset / MIB}`, `count=${slot.bytes / MIB}`, 'conv=sparse', 'status=none']);
+    await runTool('mksquashfs', [join(plain, 'rootfs.ext4'), join(plain, 'payload.sqfs'), '-noappend', '-quiet', ...MKSQUASHFS_ARGS]);
+  });
+  const bundle = statSync(join(ours, plan.file)).size;
+  const qcow2 = m.artifacts.find((a) => a.kind === 'qcow2');
+  const ratio = tOurs / tPlain;
+  console.log(`  plain dd + mksquashfs: ${tPlain.toFixed(1)} s; makeUpdateBundle: ${tOurs.toFixed(1)} s; ratio ${ratio.toFixed(2)} (target <= ${TARGET})`);
+  console.log(`  archive ${MB(bundle)}; plain squashfs ${MB(statSync(join(plain, 'payload.sqfs')).size)}; qcow2 ${qcow2 ? MB(qcow2.bytes) : '-'}${qcow2 ? ` (archive/qcow2 ${(bundle / qcow2.bytes).toFixed(2)})` : ''}`);
+  console.log(`${ratio <= TARGET ? 'ok' : 'MISSED'} update archive: ${ratio.toFixed(2)} x the plain commands`);
+  if (ratio > TARGET) process.exitCode = 1;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
