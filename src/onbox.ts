@@ -42,6 +42,12 @@ export interface BoardFacts {
   kernelModules: string[];
 }
 
+/**
+ * The board's kernel modules (BoardFacts.kernelModules), written by the build. The config's
+ * modules have a file of their own (src/daemons/kernel-modules.ts): neither overwrites the other.
+ */
+export const BOARD_MODULES_LOAD = '/etc/modules-load.d/lbimage.conf';
+
 /** build.json: `board` is the board's name (the banner shows it), `facts` what the box needs of it. */
 export interface BuildInfo {
   product: string;
@@ -89,7 +95,5 @@ export const RAUC_KEYRING = '/etc/rauc/keyring.pem';
 export const UPDATES_INBOX = `${DATA_MOUNT}/updates`;
 /** lbupdate's state on the data partition: the pending update, the last result, the config snapshot. */
 export const UPDATE_STATE_DIR = `${DATA_MOUNT}/update`;
-/** A lbupdate running holds this (beside the apply lock: an update and an apply exclude each other). */
-export const UPDATE_LOCK = `${RUN_DIR}/update.lock`;
 /** How long a freshly installed slot may take to become healthy before the unit goes back (seconds). */
 export const UPDATE_CONFIRM_SECONDS = 900;

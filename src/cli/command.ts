@@ -1,9 +1,16 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { boardFacts } from '../board/facts.js';
+import { listBoards, loadBoard } from '../board/load.js';
+import type { BoardRef } from '../config/index.js';
 import { LbError } from '../errors.js';
 
 /** One `lbimage` subcommand. `run` returns the exit code; it throws LbError for failures. */
 export interface Command {
   name: string;
+  /** Other names it answers to (the box's /usr/sbin/lbapply calls `apply` as `lbapply`). */
+  aliases?: readonly string[];
   summary: string;
   usage: string;
   run(argv: string[]): Promise<number>;
@@ -33,4 +40,21 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 
 export function usageError(cmd: Pick<Command, 'name' | 'usage'>, message: string): LbError {
   return new LbError(`${cmd.name}: ${message}`, { code: 'E_USAGE', hint: `usage: ${cmd.usage}`, exitCode: 2 });
+}
+
+/** The repository: the nearest folder up from `start` holding boards/ and image/recipe.yaml. */
+export function findRepo(start: string): string | undefined {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'boards')) && existsSync(join(dir, 'image', 'recipe.yaml'))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** `--board NAME [--repo DIR]`: the board's facts as the box will know them (build.json). */
+export function boardArg(cmd: Pick<Command, 'name' | 'usage'>, name: string | undefined, repoArg: string | undefined): BoardRef | undefined {
+  if (name === undefined) return undefined;
+  const repo = repoArg ? resolve(repoArg) : findRepo(process.cwd());
+  if (!repo) throw usageError(cmd, '--board needs an lbimage checkout (boards/ and image/recipe.yaml above here); pass --repo');
+  if (!listBoards(repo).includes(name)) throw usageError(cmd, `unknown board '${name}'; boards: ${listBoards(repo).join(', ')}`);
+  return { name, facts: boardFacts(loadBoard(repo, name)) };
 }

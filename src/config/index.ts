@@ -2,6 +2,7 @@
 import { formatPath, loadYaml, readYaml, sortProblems, type LoadResult, type Problem } from '../yamlcore.js';
 import { rules, runRules } from './rules.js';
 import { readFileSync } from 'node:fs';
+import { boardRules, type BoardRef } from './board-rules.js';
 import { migrateConfigText } from './migrate.js';
 import type { ApplianceConfig } from './schema.js';
 import { validate } from './validate.generated.js';
@@ -9,20 +10,22 @@ import { validate } from './validate.generated.js';
 // The schema itself (TypeBox) is imported from './schema.js' by who needs it: validating needs
 // only the generated validator, so `lbimage validate` loads no schema library.
 export type { ApplianceConfig } from './schema.js';
-export type { L4Service, L7Service, L4RealServer, L7RealServer, HaConfig } from './schema.js';
+export type { L4Service, L7Service, L4RealServer, L7RealServer } from './schema.js';
 export { rules, runRules, type Rule, type RuleContext } from './rules.js';
-export { usesFwmark, services, serviceName, nameList, durationMs } from './rules.js';
+export { boardRules, type BoardRef } from './board-rules.js';
+export { usesFwmark } from './net.js';
+export { services, serviceName, nameList, durationMs } from './rules.js';
 export { migrateConfigText, MIGRATIONS, CONFIG_VERSION, type Migration } from './migrate.js';
 
 export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
-function check(loaded: LoadResult<ApplianceConfig>): ConfigResult {
+function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined): ConfigResult {
   if (!loaded.ok) return loaded;
   const { doc } = loaded;
   // The schema takes `baud: 19200` as the number it obviously is; daemons get it as text.
   const serial = doc.value.ha?.serial;
   if (serial && typeof serial.baud === 'number') serial.baud = String(serial.baud) as typeof serial.baud;
-  const found: Problem[] = runRules(doc.value, rules).map((r) => ({
+  const found: Problem[] = runRules(doc.value, board ? [...rules, ...boardRules(board)] : rules).map((r) => ({
     file: doc.file,
     ...doc.locate(r.path),
     path: formatPath(r.path),
@@ -36,19 +39,19 @@ function check(loaded: LoadResult<ApplianceConfig>): ConfigResult {
   return { ok: true, config: doc.value, warnings };
 }
 
-/** Validates config text (migrated in memory from an older `version:` first); `file` names it in problems. */
-export function parseConfig(text: string, file: string): ConfigResult {
+/** Validates config text (migrated in memory from an older `version:` first); `file` names it in problems; `board` adds the board-aware rules. */
+export function parseConfig(text: string, file: string, board?: BoardRef): ConfigResult {
   const m = migrateConfigText(text, file);
-  return check(loadYaml<ApplianceConfig>(m.text, m.file, validate));
+  return check(loadYaml<ApplianceConfig>(m.text, m.file, validate), board);
 }
 
 /** Reads and validates a config file; a missing or unreadable file is a problem, not a throw. */
-export function loadConfigFile(path: string): ConfigResult {
+export function loadConfigFile(path: string, board?: BoardRef): ConfigResult {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    return check(readYaml<ApplianceConfig>(path, validate)); // says why it cannot be read
+    return check(readYaml<ApplianceConfig>(path, validate), board); // says why it cannot be read
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, board);
 }

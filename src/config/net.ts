@@ -1,6 +1,6 @@
 /** Address and port arithmetic on validated config values (ipaddr.js does the IP math). */
 import ipaddr from 'ipaddr.js';
-import type { ApplianceConfig, PortSpecValue } from './schema.js';
+import type { ApplianceConfig, L4Service, PortSpecValue } from './schema.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -118,11 +118,6 @@ export function cidrBounds(cidr: Cidr): { lo: bigint; hi: bigint } {
   return { lo: n & ~host, hi: n | host };
 }
 
-/** Dotted netmask of an IPv4 prefix length. */
-export function prefixToNetmask(prefix: number): string {
-  return ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toString();
-}
-
 export interface PortRange {
   lo: number;
   hi: number;
@@ -164,4 +159,71 @@ export function localAddresses(config: ApplianceConfig): LocalAddress[] {
 /** The local address whose subnet holds `ip` (fixed addresses first), if any. */
 export function addressServing(config: ApplianceConfig, ip: string, locals = localAddresses(config)): LocalAddress | undefined {
   return locals.find((l) => !l.floating && cidrContains(l.cidr, ip)) ?? locals.find((l) => cidrContains(l.cidr, ip));
+}
+
+// ---- endpoints and services, as the daemons write them -----------------------------------------
+
+/** `ip:port`, with IPv6 in brackets; without a port, the (bracketed) host alone. */
+export function hostPort(ip: string, port?: number | string): string {
+  const host = familyOf(ip) === 'ipv6' ? `[${ip}]` : ip;
+  return port === undefined ? host : `${host}:${port}`;
+}
+
+/** Layer 4 services with one port and one protocol are plain ip:port in IPVS; others use a firewall mark. */
+export function usesFwmark(s: L4Service): boolean {
+  return s.ports.length > 1 || typeof s.ports[0] === 'string' || s.protocol === 'both';
+}
+
+// ---- IPv4 as a person types it (the setup wizard) ----------------------------------------------
+
+/** An IPv4 address and the prefix length of its subnet. */
+export interface Subnet {
+  ip: string;
+  prefix: number;
+}
+
+export function notIpv4(s: string): string | undefined {
+  return ipaddr.IPv4.isValidFourPartDecimal(s) ? undefined : `"${s}" is not an IPv4 address (e.g. 192.168.2.21)`;
+}
+
+/** "255.255.255.0", "/24" or "24" as a prefix length; undefined when it is not a netmask. */
+export function prefixOfNetmask(s: string): number | undefined {
+  const bits = /^\/?(\d{1,2})$/.exec(s);
+  if (bits) {
+    const n = Number(bits[1]);
+    return n >= 1 && n <= 32 ? n : undefined;
+  }
+  if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return undefined;
+  return ipaddr.IPv4.parse(s).prefixLengthFromSubnetMask() ?? undefined;
+}
+
+/** Dotted netmask of an IPv4 prefix length. */
+export function netmaskOf(prefix: number): string {
+  return ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toString();
+}
+
+export function notNetmask(s: string): string | undefined {
+  return prefixOfNetmask(s) === undefined ? `"${s}" is not a netmask (e.g. 255.255.255.0 or 24)` : undefined;
+}
+
+export function inSubnet(ip: string, net: Subnet): boolean {
+  return cidrContains(parseCidr(`${net.ip}/${net.prefix}`), ip);
+}
+
+export function subnetText(net: Subnet): string {
+  return networkOf(parseCidr(`${net.ip}/${net.prefix}`));
+}
+
+/** A host address must be neither the subnet's network address nor its broadcast address. */
+export function notHostOf(net: Subnet): string | undefined {
+  if (net.prefix >= 31) return undefined;
+  const cidr = `${net.ip}/${net.prefix}`;
+  if (ipaddr.IPv4.networkAddressFromCIDR(cidr).toString() === net.ip) return `${net.ip} is the network address of ${subnetText(net)}`;
+  if (ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString() === net.ip) return `${net.ip} is the broadcast address of ${subnetText(net)}`;
+  return undefined;
+}
+
+export function notPort(s: string): string | undefined {
+  const n = /^\d{1,5}$/.test(s) ? Number(s) : NaN;
+  return n >= 1 && n <= 65535 ? undefined : `"${s}" is not a port number (1-65535)`;
 }

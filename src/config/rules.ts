@@ -2,7 +2,7 @@
  * Semantic rules, run after the schema passed: each has a name (shown in tests and `--json`) and
  * reports problems at a config path; the loader turns paths into file:line:col.
  */
-import type { PathSegment } from '../yamlcore.js';
+import { formatPath, type PathSegment } from '../yamlcore.js';
 import {
   addressServing,
   cidrBounds,
@@ -18,6 +18,7 @@ import {
   sameIp,
   canonicalIp,
   specialKind,
+  usesFwmark,
   type LocalAddress,
 } from './net.js';
 import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
@@ -64,11 +65,6 @@ export function nameList(names: string[], max = 8): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
-/** Layer 4 services with one port and one protocol are plain ip:port in IPVS; others use a firewall mark. */
-export function usesFwmark(s: L4Service): boolean {
-  return s.ports.length > 1 || typeof s.ports[0] === 'string' || s.protocol === 'both';
-}
-
 function protocols(x: AnyService): ('tcp' | 'udp')[] {
   if (x.layer === 'layer7') return ['tcp'];
   return x.s.protocol === 'both' ? ['tcp', 'udp'] : [x.s.protocol];
@@ -80,7 +76,7 @@ function vipPort(x: AnyService): number | undefined {
 }
 
 function where(l: LocalAddress): string {
-  return formatPathLite(l.path);
+  return formatPath(l.path);
 }
 
 // ---- the rules --------------------------------------------------------------------------------
@@ -383,7 +379,7 @@ const interfaces: Rule = {
     for (const l of locals) {
       const k = canonicalIp(l.cidr.address);
       const p = addrs.get(k);
-      if (p) error(l.path, `address ${l.cidr.address} is already used at ${formatPathLite(p.path)}`);
+      if (p) error(l.path, `address ${l.cidr.address} is already used at ${formatPath(p.path)}`);
       else addrs.set(k, l);
     }
     config.floating_ips.forEach((f, i) => {
@@ -408,10 +404,6 @@ const interfaces: Rule = {
     });
   },
 };
-
-function formatPathLite(path: PathSegment[]): string {
-  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
-}
 
 const haPair: Rule = {
   name: 'ha-pair',
@@ -607,7 +599,7 @@ const overlappingSubnets: Rule = {
     let reach: (typeof fixed)[number] | undefined;
     for (const e of fixed) {
       if (reach && reach.fam === e.fam && e.lo <= reach.hi && reach.l.iface !== e.l.iface) {
-        const [later, first] = [e, reach].sort((a, b) => formatPathLite(b.l.path).localeCompare(formatPathLite(a.l.path)));
+        const [later, first] = [e, reach].sort((a, b) => formatPath(b.l.path).localeCompare(formatPath(a.l.path)));
         error(
           later!.l.path,
           `${networkOf(later!.l.cidr)} on ${later!.l.iface} overlaps ${networkOf(first!.l.cidr)} on ${first!.l.iface} (${where(first!.l)}); give each interface its own subnet`,

@@ -213,7 +213,13 @@ const Ha = Type.Object({
   }),
   serial: Type.Optional(
     Type.Object({
-      device: Type.String({ pattern: '^/dev/tty[A-Za-z0-9]{1,16}$', default: '/dev/ttyS0', hint: 'a serial device such as /dev/ttyS0' }),
+      device: Type.Optional(
+        Type.String({
+          pattern: '^/dev/tty[A-Za-z0-9]{1,16}$',
+          hint: 'a serial device such as /dev/ttyS1',
+          description: "Default: the board's heartbeat serial port; a board without one runs the pair on UDP alone.",
+        }),
+      ),
       // `baud: 19200` is the number it looks like: taken as is, and made text by parseConfig.
       baud: Type.Unsafe<(typeof BAUDS)[number]>({
         enum: [...BAUDS, ...BAUDS.map(Number)],
@@ -264,5 +270,4 @@ export type L4Service = ApplianceConfig['layer4'][number];
 export type L7Service = ApplianceConfig['layer7'][number];
 export type L4RealServer = L4Service['real_servers'][number];
 export type L7RealServer = L7Service['real_servers'][number];
-export type HaConfig = NonNullable<ApplianceConfig['ha']>;
 export type PortSpecValue = L4Service['ports'][number];

@@ -4,13 +4,15 @@ import { type ApplianceConfig, parseConfig } from '../config/index.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { RUN_DIR } from '../onbox.js';
-import { type RenderedFile, type RenderSecrets, renderAppliance } from '../render/index.js';
+import type { BoardRef } from '../config/index.js';
+import { DAEMONS, type Daemon, type RenderedFile, type RenderSecrets, renderAppliance, runByOf } from '../daemons/index.js';
 import { type Runner, shellQuote, toolFailure } from '../run.js';
 import { formatProblem } from '../yamlsrc.js';
+import { boardOnBox } from './build-info.js';
+import { type HaState, haState } from './ha-state.js';
 import { withApplyLock } from './lock.js';
-import { type ApplyPlan, type LiveFile, planApply, supervisorFiles } from './plan.js';
+import { type ApplyPlan, type LiveFile, type Step, planApply } from './plan.js';
 import { at } from './root.js';
-import { SERVICES, type ServiceSpec } from './services.js';
 import { readGoodConfig, storeConfig, storeGoodConfig } from './store.js';
 
 export interface ApplyDeps {
@@ -18,9 +20,11 @@ export interface ApplyDeps {
   root: string;
   run: Runner;
   log: (line: string) => void;
-  services?: readonly ServiceSpec[];
+  daemons?: readonly Daemon[];
   /** How long a service may take to come up after a reload. */
   upTimeoutMs?: number;
+  /** How long to wait for another apply holding the lock (default 60 s). */
+  lockWaitSeconds?: number;
 }
 
 export interface ApplyInput {
@@ -44,8 +48,8 @@ export interface ApplyReport {
 }
 
 /** load → verify: every problem at once, each as file:line:col. Nothing on the box is touched. */
-export function verifyConfig(text: string, file: string): { config: ApplianceConfig; warnings: string[] } {
-  const r = parseConfig(text, file);
+export function verifyConfig(text: string, file: string, board?: BoardRef): { config: ApplianceConfig; warnings: string[] } {
+  const r = parseConfig(text, file, board);
   if (!r.ok)
     throw new LbError(`${file} is not a valid appliance config:\n${r.problems.map(formatProblem).join('\n')}`, {
       code: 'E_CONFIG_INVALID',
@@ -92,7 +96,7 @@ function stageFiles(root: string, files: RenderedFile[]): string {
 /** Each daemon's own checker on the staged copy; messages name the on-box path, not the stage. */
 async function checkStaged(files: RenderedFile[], staging: string, deps: ApplyDeps): Promise<void> {
   const rendered = new Set(files.map((f) => f.path));
-  for (const s of deps.services ?? SERVICES) {
+  for (const s of deps.daemons ?? DAEMONS) {
     if (!s.check) continue;
     for (const path of s.files.filter((p) => rendered.has(p))) {
       const staged = join(staging, path);
@@ -114,37 +118,45 @@ function swapIn(root: string, changed: RenderedFile[]): void {
   for (const f of changed) writeFileAtomic(at(root, f.path), f.content, f.mode);
 }
 
-async function runCommands(plan: ApplyPlan, deps: ApplyDeps): Promise<void> {
-  for (const c of plan.commands) await deps.run(c.argv[0], c.argv.slice(1), { stage: `reload ${c.service}` });
+/**
+ * Runs the plan's steps. Steps for the active unit of a pair run only where heartbeat says this
+ * unit is the active one (`state`, asked before the swap); on the passive unit only files change.
+ */
+async function runSteps(plan: ApplyPlan, state: HaState | undefined, deps: ApplyDeps): Promise<Step[]> {
+  const ran: Step[] = [];
+  for (const s of plan.steps) {
+    if (s.where === 'active' && state !== 'active') continue;
+    await deps.run(s.argv[0], s.argv.slice(1), { stage: `make ${s.daemon} live` });
+    ran.push(s);
+  }
+  for (const n of plan.notes) deps.log(`  ${n}`);
+  if (state === 'passive') deps.log('  passive unit of the pair: the files changed; heartbeat starts its resources on them when this unit takes over');
+  if (state === 'stopped') deps.log('  heartbeat is not running: it starts its resources on the new files when it takes them');
+  return ran;
 }
 
-/** Confirms every wanted unit is active, and IPVS lists every single-port Layer 4 VIP. */
-async function confirmUp(plan: ApplyPlan, config: ApplianceConfig, deps: ApplyDeps): Promise<void> {
+/** Confirms every wanted unit is active and every daemon's probe passes (active-unit probes only there). */
+async function confirmUp(plan: ApplyPlan, state: HaState | undefined, deps: ApplyDeps): Promise<void> {
   const deadline = Date.now() + (deps.upTimeoutMs ?? 15_000);
   const pending = new Set(plan.mustRun);
-  const ipvsWanted = plan.mustRun.includes('ldirectord.service')
-    ? config.layer4
-        .filter((s) => s.ports.length === 1 && typeof s.ports[0] === 'number' && s.protocol !== 'both' && s.real_servers.length > 0)
-        .map((s) => `${s.protocol.toUpperCase()}  ${s.vip.includes(':') ? `[${s.vip}]` : s.vip}:${s.ports[0]}`)
-    : [];
-  let missing: string[] = [];
+  const probes = plan.probes.filter((p) => p.where === 'always' || state === 'active');
+  let failing = probes;
   for (;;) {
     for (const unit of [...pending]) {
       const r = await deps.run('systemctl', ['is-active', '--quiet', unit], { nothrow: true });
       if (r.exitCode === 0) pending.delete(unit);
     }
-    if (ipvsWanted.length > 0) {
-      const r = await deps.run('ipvsadm', ['-Ln'], { nothrow: true });
-      missing = ipvsWanted.filter((v) => !r.stdout.includes(v));
-    }
-    if (pending.size === 0 && missing.length === 0) return;
+    const still = [];
+    for (const p of failing) if (!p.ok(await deps.run(p.argv[0], p.argv.slice(1), { nothrow: true }))) still.push(p);
+    failing = still;
+    if (pending.size === 0 && failing.length === 0) return;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  const what = [...[...pending].map((u) => `${u} is not active`), ...missing.map((v) => `IPVS has no virtual service ${v.replace(/\s+/, ' ')}`)];
+  const what = [...[...pending].map((u) => `${u} is not active`), ...failing.map((p) => p.what)];
   throw new LbError(`services did not come up: ${what.join('; ')}`, {
     code: 'E_SERVICE_DOWN',
-    hint: `see journalctl -u ${[...pending][0] ?? 'ldirectord.service'}`,
+    hint: pending.size > 0 ? `see journalctl -u ${[...pending][0]}` : `see journalctl -t ${failing[0]?.daemon ?? 'ldirectord'}`,
   });
 }
 
@@ -160,37 +172,42 @@ async function setAdminPassword(config: ApplianceConfig, deps: ApplyDeps): Promi
  * put back through this same pipeline (or, with none recorded, the files as they were).
  */
 export async function applyConfig(input: ApplyInput, deps: ApplyDeps): Promise<ApplyReport> {
-  return withApplyLock(deps.root, () => applyLocked(input, deps, false));
+  return withApplyLock(deps.root, () => applyLocked(input, deps, false), { log: deps.log, ...(deps.lockWaitSeconds !== undefined ? { waitSeconds: deps.lockWaitSeconds } : {}) });
 }
 
 async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boolean): Promise<ApplyReport> {
   const t0 = Date.now();
   const step = (what: string) => deps.log(`  ${what} (${Date.now() - t0} ms)`);
-  const { config, warnings } = verifyConfig(input.text, input.file);
+  const board = boardOnBox(deps.root);
+  const { config, warnings } = verifyConfig(input.text, input.file, board);
   for (const w of warnings) deps.log(w);
   const secrets = input.secrets ?? readSecrets(deps.root, config);
-  const files = [...renderAppliance(config, secrets), ...supervisorFiles(config)];
+  const files = renderAppliance(config, secrets, board?.facts, deps.daemons);
   step(`verified and rendered ${input.file}: ${files.length} files`);
 
   const staging = stageFiles(deps.root, files);
   let plan: ApplyPlan;
+  let ran: Step[] = [];
   try {
     await checkStaged(files, staging, deps);
     step('checked with the daemons\' checkers');
     const live = readLive(deps.root, files);
-    plan = planApply(config, files, live, deps.services);
+    plan = planApply(config, files, live, deps.daemons);
+    // Asked before anything changes: a unit that cannot tell its role is left as it is.
+    const needsState = config.ha !== undefined && [...plan.steps, ...plan.probes].some((x) => x.where === 'active');
+    const state = needsState ? await haState(config, deps.run, deps.upTimeoutMs ?? 15_000) : undefined;
     const backups = new Map([...live].filter(([p]) => plan.changed.some((f) => f.path === p)));
     swapIn(deps.root, plan.changed);
     step(`swapped in ${plan.changed.length} changed files${plan.changed.length ? `: ${plan.changed.map((f) => f.path).join(' ')}` : ''}`);
     try {
-      await runCommands(plan, deps);
-      step(`reloaded: ${plan.commands.map((c) => shellQuote(c.argv)).join('; ') || 'nothing'}`);
-      await confirmUp(plan, config, deps);
+      ran = await runSteps(plan, state, deps);
+      step(`made live: ${ran.map((s) => shellQuote(s.argv)).join('; ') || 'nothing'}`);
+      await confirmUp(plan, state, deps);
       await setAdminPassword(config, deps);
       step(`up: ${plan.mustRun.join(' ') || 'no long-running services'}`);
     } catch (e) {
       if (isRollback) throw e;
-      const to = await rollBack(backups, deps, e);
+      const to = await rollBack(backups, config, deps, e);
       throw new LbError(`${isLbError(e) ? e.message : String(e)}\nrolled back to ${to}; the services run on it`, {
         code: isLbError(e) ? e.code : 'E_APPLY_FAILED',
         hint: isLbError(e) ? e.hint : undefined,
@@ -202,11 +219,11 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
   }
   if (input.record === 'store') storeConfig(deps.root, input.text);
   if (input.record !== 'none') storeGoodConfig(deps.root, input.text);
-  return { changed: plan.changed.map((f) => f.path), commands: plan.commands.map((c) => shellQuote(c.argv)), warnings };
+  return { changed: plan.changed.map((f) => f.path), commands: ran.map((c) => shellQuote(c.argv)), warnings };
 }
 
 /** Puts the last known good config back; returns what it rolled back to. */
-async function rollBack(backups: Map<string, LiveFile>, deps: ApplyDeps, cause: unknown): Promise<string> {
+async function rollBack(backups: Map<string, LiveFile>, config: ApplianceConfig, deps: ApplyDeps, cause: unknown): Promise<string> {
   const reason = isLbError(cause) ? cause.message.split('\n')[0] : String(cause);
   const good = readGoodConfig(deps.root);
   const to = good ? `the last known good config ${good.path}` : 'the files as they were';
@@ -220,10 +237,9 @@ async function rollBack(backups: Map<string, LiveFile>, deps: ApplyDeps, cause: 
         else rmSync(at(deps.root, path), { force: true });
       }
       // Reload with the old files: the same services the failed apply touched.
-      const services = deps.services ?? SERVICES;
-      for (const s of services) {
+      for (const s of deps.daemons ?? DAEMONS) {
         const mine = s.files.filter((p) => backups.has(p));
-        if (mine.length === 0 || !s.unit) continue;
+        if (mine.length === 0 || !s.unit || runByOf(s, config) !== 'systemd') continue;
         await deps.run('systemctl', ['reload-or-restart', s.unit], { nothrow: true, stage: `roll back ${s.name}` });
       }
     }

@@ -4,6 +4,7 @@ import { formatProblem } from '../yamlsrc.js';
 import { parseConfig } from '../config/index.js';
 import { isLbError } from '../errors.js';
 import { type ApplyDeps, applyConfig } from './apply.js';
+import { boardOnBox } from './build-info.js';
 import { applyFactoryDefaults } from './factory.js';
 import { logEvent } from './log.js';
 import { at } from './root.js';
@@ -64,8 +65,9 @@ export async function bootFlow(deps: BootDeps): Promise<BootOutcome> {
   await ensureSshHostKeys(root, run);
 
   const stored = readStoredConfig(root);
+  const board = boardOnBox(root);
   if (stored) {
-    const check = parseConfig(stored.text, stored.path);
+    const check = parseConfig(stored.text, stored.path, board);
     if (check.ok) {
       try {
         await applyConfig({ text: stored.text, file: stored.path, record: 'good' }, deps);
@@ -81,7 +83,7 @@ export async function bootFlow(deps: BootDeps): Promise<BootOutcome> {
     }
     say(`WARNING: the stored config is damaged:\n${check.problems.map(formatProblem).join('\n')}`);
     const good = readGoodConfig(root);
-    if (good && parseConfig(good.text, good.path).ok) {
+    if (good && parseConfig(good.text, good.path, board).ok) {
       say(`Falling back to the last known good config ${good.path}.`);
       await applyConfig({ text: good.text, file: good.path, record: 'none' }, deps);
       await logEvent(root, run, 'lbboot', `stored config damaged; applied last known good ${good.path}`);

@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { LbError, isLbError } from '../errors.js';
+import type { Command } from '../cli/command.js';
+import { dispatch, loaded } from '../cli/dispatch.js';
+import { LbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
 import { runTool } from '../run.js';
 import { type ApplyDeps, applyConfig } from './apply.js';
 import { bootFlow } from './boot.js';
+import { readBuildInfo } from './build-info.js';
 import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
@@ -17,7 +20,8 @@ import { runWizard, type WizardSession } from './wizard/run.js';
 const ROOT = '/';
 
 function banner(): string {
-  const info = JSON.parse(readFileSync(BUILD_INFO, 'utf8')) as { version: string; board: string };
+  const info = readBuildInfo(ROOT);
+  if (!info) throw new LbError(`${BUILD_INFO} is missing or unreadable`, { code: 'E_BUILD_INFO', hint: 'the image is damaged: reinstall it or boot the other slot' });
   return bannerLine(info);
 }
 
@@ -25,14 +29,9 @@ function deps(log: (l: string) => void = (l) => console.log(l)): ApplyDeps {
   return { root: ROOT, run: runTool, log };
 }
 
-interface Command {
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
-}
-
-const commands: Record<string, Command> = {
-  banner: {
+const commands: Command[] = [
+  {
+    name: 'banner',
     summary: 'print the banner on every console',
     usage: 'banner',
     run: async () => {
@@ -40,7 +39,8 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  boot: {
+  {
+    name: 'boot',
     summary: 'boot flow: data partition, factory reset argument, secrets, stored config or factory defaults',
     usage: 'boot',
     run: async () => {
@@ -51,7 +51,8 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  console: {
+  {
+    name: 'console',
     summary: 'a console: banner, then the setup wizard until the unit is configured (the login prompt follows)',
     usage: 'console TTY',
     run: async () => {
@@ -60,7 +61,9 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  wizard: {
+  {
+    name: 'wizard',
+    aliases: ['lbwizard'],
     summary: 'lbwizard: the setup wizard (network, first virtual service, administrator password)',
     usage: 'lbwizard',
     run: async () => {
@@ -73,7 +76,9 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  apply: {
+  {
+    name: 'apply',
+    aliases: ['lbapply'],
     summary: 'lbapply: validate, check, swap in and reload a config (FILE, or the stored one); roll back on failure',
     usage: 'lbapply [FILE]',
     run: async (args) => {
@@ -94,7 +99,9 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  restore: {
+  {
+    name: 'restore',
+    aliases: ['lbrestore'],
     summary: 'lbrestore: wipe the stored config and secrets, restore factory settings, start the wizard',
     usage: 'lbrestore [--yes]',
     run: async (args) => {
@@ -121,8 +128,9 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  ...updateCommands,
-};
+  // lbupdate and its helpers (src/supervisor/update-command.ts), by name.
+  ...Object.entries(updateCommands).map(([name, c]): Command => ({ name, ...(name === 'update' ? { aliases: ['lbupdate'] } : {}), ...c })),
+];
 
 function readConfigArg(file: string): string {
   try {
@@ -132,33 +140,14 @@ function readConfigArg(file: string): string {
   }
 }
 
-// /usr/sbin/lbwizard, lbapply and lbrestore call the bundle with these names.
-const ALIASES: Record<string, string> = { lbwizard: 'wizard', lbapply: 'apply', lbrestore: 'restore', lbupdate: 'update' };
+// /usr/sbin/lbwizard, lbapply, lbrestore and lbupdate call the bundle with their own names (the aliases).
+const program = {
+  name: 'lbsupervisor',
+  title: 'lbsupervisor: the on-box supervisor (lbwizard, lbapply, lbrestore, the boot flow)',
+  commands: commands.map(loaded),
+  progOf: (c: Command) => c.aliases?.[0] ?? `lbsupervisor ${c.name}`,
+};
 
-async function main(argv: string[]): Promise<number> {
-  const debug = argv.includes('--debug');
-  const [given, ...rest] = argv.filter((a) => a !== '--debug');
-  const name = ALIASES[given ?? ''] ?? given;
-  const cmd = name ? commands[name] : undefined;
-  if (!cmd) {
-    console.error(['usage: lbsupervisor <command>', ...Object.entries(commands).map(([n, c]) => `  ${c.usage.padEnd(18)} ${c.summary}`)].join('\n'));
-    return 2;
-  }
-  try {
-    return await cmd.run(rest);
-  } catch (e) {
-    const prog = name === 'apply' || name === 'wizard' || name === 'restore' || name === 'update' ? `lb${name}` : `lbsupervisor ${name}`;
-    if (isLbError(e)) {
-      console.error(`${prog}: ${e.message}`);
-      if (e.hint) console.error(`hint: ${e.hint}`);
-      if (debug && e.stack) console.error(e.stack);
-      return e.exitCode;
-    }
-    console.error(`${prog}: internal error: ${(e as Error)?.stack ?? String(e)}`);
-    return 70;
-  }
-}
-
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await dispatch(program, process.argv.slice(2));
 // stdin stays open on a console; the work is done.
 process.exit();

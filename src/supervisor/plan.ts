@@ -1,24 +1,33 @@
 import type { ApplianceConfig } from '../config/index.js';
-import { HOSTNAME_FILE } from '../onbox.js';
-import type { RenderedFile } from '../render/index.js';
-import { type Argv, type ServiceSpec, SERVICES } from './services.js';
+import { type Argv, DAEMONS, type Daemon, type FileChange, type RenderedFile, type UpProbe, runByOf } from '../daemons/index.js';
+import { heartbeat } from '../daemons/heartbeat.js';
 
 /** What is on the box now at a rendered path (undefined: no such file). */
 export type LiveFile = { content: string; mode: number } | undefined;
 
-export interface ApplyPlan {
-  files: RenderedFile[];
-  /** Files whose content or mode differ from the box: only these are swapped in. */
-  changed: RenderedFile[];
-  /** Commands, in order: reload what changed, start what is wanted, stop what is not. */
-  commands: { service: string; argv: Argv }[];
-  /** Units that must be active afterwards. */
-  mustRun: string[];
+/**
+ * Where a step or probe runs: on any unit, or only on the active unit of an HA pair (heartbeat
+ * runs the daemon there; the passive unit only gets the files).
+ */
+export type Where = 'always' | 'active';
+
+export interface Step {
+  daemon: string;
+  argv: Argv;
+  where: Where;
 }
 
-/** Files the supervisor itself owns beside the renderers' (the host name heartbeat relies on). */
-export function supervisorFiles(config: ApplianceConfig): RenderedFile[] {
-  return [{ path: HOSTNAME_FILE, content: `${config.hostname}\n`, mode: 0o644 }];
+export interface ApplyPlan {
+  /** Files whose content or mode differ from the box: only these are swapped in. */
+  changed: RenderedFile[];
+  /** Commands, in the daemons' order: make what changed live, start what is wanted, stop what is not. */
+  steps: Step[];
+  /** Units that must be active afterwards. */
+  mustRun: string[];
+  /** Checks that each daemon serves the config once the steps ran. */
+  probes: (UpProbe & { daemon: string; where: Where })[];
+  /** What the plan leaves to someone else, for the log (e.g. heartbeat starting its resources). */
+  notes: string[];
 }
 
 /** Decides what an apply does; pure, so every case is a table row in a unit test. */
@@ -26,25 +35,52 @@ export function planApply(
   config: ApplianceConfig,
   files: RenderedFile[],
   live: ReadonlyMap<string, LiveFile>,
-  services: readonly ServiceSpec[] = SERVICES,
+  daemons: readonly Daemon[] = DAEMONS,
 ): ApplyPlan {
   const changed = files.filter((f) => {
     const l = live.get(f.path);
     return l === undefined || l.content !== f.content || (l.mode & 0o7777) !== f.mode;
   });
-  const changedPaths = new Set(changed.map((f) => f.path));
-  const commands: ApplyPlan['commands'] = [];
-  const mustRun: string[] = [];
-  for (const s of services) {
-    const mine = s.files.filter((p) => changedPaths.has(p));
-    const wanted = s.wanted?.(config) ?? true;
-    if (!wanted) {
-      if (s.unit) commands.push({ service: s.name, argv: ['systemctl', 'stop', s.unit] });
-      continue;
+  const changesOf = (d: Daemon): FileChange[] =>
+    changed.filter((f) => d.files.includes(f.path)).map((f) => ({ path: f.path, before: live.get(f.path)?.content, after: f.content }));
+  // A heartbeat restart releases and re-takes its resources: they start on the new files anyway.
+  const heartbeatRestarts = config.ha !== undefined && changesOf(heartbeat).length > 0;
+  const plan: ApplyPlan = { changed, steps: [], mustRun: [], probes: [], notes: [] };
+  const step = (d: Daemon, argv: Argv, where: Where = 'always') => plan.steps.push({ daemon: d.name, argv, where });
+  const probe = (d: Daemon, where: Where) => {
+    for (const p of d.up?.(config) ?? []) plan.probes.push({ ...p, daemon: d.name, where });
+  };
+
+  for (const d of daemons) {
+    const changes = changesOf(d);
+    const runBy = runByOf(d, config);
+    const wanted = d.wanted?.(config) ?? true;
+    switch (runBy) {
+      case 'none':
+        if (changes.length > 0) for (const argv of d.live(config, changes)) step(d, argv);
+        break;
+      case 'systemd':
+        if (!wanted) {
+          if (d.unit) step(d, ['systemctl', 'stop', d.unit]);
+          break;
+        }
+        if (changes.length > 0) for (const argv of d.live(config, changes)) step(d, argv);
+        else if (d.unit) step(d, ['systemctl', 'start', d.unit]);
+        if (d.unit) plan.mustRun.push(d.unit);
+        probe(d, 'always');
+        break;
+      case 'heartbeat':
+        // Never systemd's instance beside heartbeat's (the same IPVS table, two masters).
+        if (d.unit) step(d, ['systemctl', 'stop', d.unit]);
+        if (!wanted) break;
+        if (heartbeatRestarts) {
+          plan.notes.push(`${d.name}: heartbeat restarts it with the new files on the unit that takes the resources`);
+          break;
+        }
+        if (changes.length > 0) for (const argv of d.live(config, changes)) step(d, argv, 'active');
+        probe(d, 'active');
+        break;
     }
-    if (mine.length > 0) for (const argv of s.reload(config, mine)) commands.push({ service: s.name, argv });
-    else if (s.unit) commands.push({ service: s.name, argv: ['systemctl', 'start', s.unit] });
-    if (s.unit) mustRun.push(s.unit);
   }
-  return { files, changed, commands, mustRun };
+  return plan;
 }

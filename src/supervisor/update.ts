@@ -5,7 +5,7 @@ import { compare, valid } from 'semver';
 import { parseConfig } from '../config/index.js';
 import { LbError } from '../errors.js';
 import { sha256File } from '../hash.js';
-import { RUN_DIR, UPDATE_LOCK, UPDATES_INBOX, raucCompatible } from '../onbox.js';
+import { RUN_DIR, UPDATES_INBOX, raucCompatible } from '../onbox.js';
 import type { Runner } from '../run.js';
 import { withApplyLock } from './lock.js';
 import { logEvent } from './log.js';
@@ -151,48 +151,11 @@ export async function preflight(opts: UpdateOptions, deps: UpdateDeps): Promise<
   return { info, running, kind };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function lockOwner(path: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** One update at a time, and none while an apply runs (that one holds the apply lock). */
-async function withUpdateLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
-  const path = at(root, UPDATE_LOCK);
-  mkdirSync(dirname(path), { recursive: true });
-  const applying = lockOwner(at(root, `${RUN_DIR}/apply.lock`));
-  if (applying) throw new LbError(`a config apply (pid ${applying}) is running`, { code: 'E_UPDATE_BUSY', hint: 'run lbupdate again when it has finished' });
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx', 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = lockOwner(path);
-      if (owner) throw new LbError(`another lbupdate (pid ${owner}) is running`, { code: 'E_UPDATE_BUSY', hint: 'wait for it to finish' });
-      rmSync(path, { force: true });
-    }
-  }
-  try {
-    return await withApplyLock(root, fn);
-  } finally {
-    rmSync(path, { force: true });
-  }
+/** One update at a time, and none while an apply runs: both hold the one apply lock, and lbupdate never queues. */
+function withUpdateLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  return withApplyLock(root, fn, {
+    busy: (holder) => new LbError(`an apply or another lbupdate (${holder}) is running`, { code: 'E_UPDATE_BUSY', hint: 'run lbupdate again when it has finished' }),
+  });
 }
 
 /** The active unit of an HA pair holds the floating IPs: updating it first fails the pair over by surprise. */

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { LineCounter, parse, parseDocument } from 'yaml';
 import { bigConfig, manyServicesOneVip } from './bigconfig.js';
 import { parseConfig } from '../../src/config/index.js';
-import { renderAppliance } from '../../src/render/index.js';
+import { renderAppliance } from '../../src/daemons/index.js';
 
 const f = (x: number) => `${x.toFixed(1)} ms`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

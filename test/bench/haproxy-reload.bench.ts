@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
-import { HAPROXY_CFG, renderAppliance } from '../../src/render/index.js';
+import { HAPROXY_CFG, renderAppliance } from '../../src/daemons/index.js';
 
 const RATE = 500;
 const dir = mkdtempSync(join(tmpdir(), 'lbbench-haproxy-'));

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.js';
-import { renderAppliance } from '../../src/render/index.js';
+import { renderAppliance } from '../../src/daemons/index.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
 import { fakeBox } from '../supervisor/fake-box.js';
 import { bigConfig } from './bigconfig.js';

@@ -120,7 +120,9 @@ describe('messages', () => {
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([]);
     if (!r.ok) return;
     expect(r.config.ha!.serial!.baud).toBe('19200');
-    const hacf = renderAppliance(r.config).find((f) => f.path === '/etc/ha.d/ha.cf')!;
+    // on a board with a heartbeat serial port (the device defaults to it)
+    const board = { kind: 'physical' as const, consoles: ['tty1', 'ttyS0'], heartbeatSerial: 'ttyS1', nics: [], kernelModules: [] };
+    const hacf = renderAppliance(r.config, {}, board).find((f) => f.path === '/etc/ha.d/ha.cf')!;
     expect(String(hacf.content)).toMatch(/^baud 19200$/m);
   });
 

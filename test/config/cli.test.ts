@@ -2,20 +2,10 @@ import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/app.js';
+import { cli } from './run-cli.js';
 
 const EX = join(import.meta.dirname, '..', '..', 'examples');
 
-async function cli(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'warn').mockImplementation((...a) => void err.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const code = await main(args);
-  vi.restoreAllMocks();
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'lbcli-'));
@@ -90,7 +80,7 @@ describe('lbimage render', () => {
     const out = tmp();
     const r = await cli(['render', join(EX, 'two-arm-nat.yaml'), '--out', out]);
     expect(r.code).toBe(0);
-    expect(readdirSync(join(out, 'etc')).sort()).toEqual(['ha.d', 'haproxy', 'modules-load.d', 'network', 'nftables.conf', 'resolv.conf', 'sysctl.d']);
+    expect(readdirSync(join(out, 'etc')).sort()).toEqual(['ha.d', 'haproxy', 'hostname', 'modules-load.d', 'network', 'nftables.conf', 'resolv.conf', 'sysctl.d']);
   });
 
   it('writes nothing for an invalid config', async () => {

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig, type ApplianceConfig } from '../../src/config/index.js';
-import { prefixToNetmask } from '../../src/config/net.js';
+import { netmaskOf } from '../../src/config/net.js';
 import { ApplianceConfigSchema } from '../../src/config/schema.js';
 import { renderAppliance, writeRendered } from '../../src/render/index.js';
 import { runTool } from '../../src/run.js';
@@ -105,6 +105,11 @@ const l4Draw = fc.record({
       labels: labels(n),
       weights: fc.array(int(at(...L4RS, 'weight')), { minLength: n, maxLength: n }),
       ports: fc.array(fc.option(int(at(...L4RS, 'port'))), { minLength: n, maxLength: n }),
+      // Ordered pairs (0 = unlimited): validation refuses a minimum above the maximum.
+      limits: fc.array(
+        fc.tuple(int(at(...L4RS, 'min_connections')), int(at(...L4RS, 'max_connections'))).map(([a, b]) => (b === 0 ? [a, 0] : [Math.min(a, b), Math.max(a, b)])),
+        { minLength: n, maxLength: n },
+      ),
     }),
   ),
 });
@@ -215,11 +220,8 @@ function assemble(d: Draw): Record<string, unknown> {
           ip: ripIn(v6, remote && !v6 ? 2 : 0, j, i),
           ...(rport !== undefined ? { port: rport } : {}),
           weight: s.reals.weights[j],
-          // TODO(issue 13 item 3): draw min/max_connections from the schema (0..2147483647) once
-          // the ldirectord renderer writes thresholds ldirectord parses (helper "daemons"); today
-          // ldirectord refuses `real=... "u:500"` with "Invalid real server line".
-          min_connections: 0,
-          max_connections: 0,
+          min_connections: s.reals.limits[j]![0],
+          max_connections: s.reals.limits[j]![1],
         };
       }),
     };
@@ -361,7 +363,7 @@ async function checkRendered(config: ApplianceConfig, root: string): Promise<str
     for (const m of r.out.matchAll(/ip (?:-6 )?addr add (\S+)\/(\S+)/g)) added.add(`${m[1]}/${m[2]}`);
     const expectAdded = (cidr: string) => {
       const [a, p] = cidr.split('/') as [string, string];
-      const forms = a.includes(':') ? [`${a}/${p}`] : [`${a}/${prefixToNetmask(Number(p))}`, `${a}/${p}`];
+      const forms = a.includes(':') ? [`${a}/${p}`] : [`${a}/${netmaskOf(Number(p))}`, `${a}/${p}`];
       if (!forms.some((f) => added.has(f))) bad.push(`ifup --no-act does not add ${cidr} (it adds: ${[...added].join(', ')})`);
     };
     for (const ifc of config.network.interfaces) for (const a of ifc.addresses) expectAdded(a);

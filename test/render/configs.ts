@@ -1,6 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfigFile, type ApplianceConfig } from '../../src/config/index.js';
+import { boardFacts } from '../../src/board/facts.js';
+import { loadBoard } from '../../src/board/load.js';
+import { loadConfigFile, type ApplianceConfig, type BoardRef } from '../../src/config/index.js';
+import { renderAppliance, type RenderedFile } from '../../src/daemons/index.js';
 import { formatProblem } from '../../src/yamlsrc.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -17,8 +20,19 @@ export const CONFIGS: string[] = [
   join(import.meta.dirname, 'fixtures', 'kitchen-sink.yaml'),
 ];
 
+/** The board a config is rendered for: the HA pair examples on the rack unit (its heartbeat serial port). */
+export function boardFor(file: string): BoardRef | undefined {
+  if (!/ha-pair-/.test(file)) return undefined;
+  return { name: 'rack-1u', facts: boardFacts(loadBoard(ROOT, 'rack-1u')) };
+}
+
 export function load(file: string): ApplianceConfig {
-  const r = loadConfigFile(file);
+  const r = loadConfigFile(file, boardFor(file));
   if (!r.ok) throw new Error(r.problems.map(formatProblem).join('\n'));
   return r.config;
+}
+
+/** What `lbimage render FILE --board B --secrets ...` (and lbapply on that board) writes. */
+export function renderFor(file: string): RenderedFile[] {
+  return renderAppliance(load(file), { heartbeatKey: TEST_HB_KEY }, boardFor(file)?.facts);
 }

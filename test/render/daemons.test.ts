@@ -10,10 +10,10 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFil
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { renderAppliance, writeRendered } from '../../src/render/index.js';
+import { writeRendered } from '../../src/daemons/index.js';
 import { runTool } from '../../src/run.js';
 import { checkAuthkeys, checkHaresources, parseHaCf } from './heartbeat-parse.js';
-import { CONFIGS, load, TEST_HB_KEY } from './configs.js';
+import { CONFIGS, load, renderFor } from './configs.js';
 
 async function run(cmd: string, args: string[]) {
   const r = await runTool(cmd, args, { nothrow: true });
@@ -35,7 +35,7 @@ async function ldirectordCheck(file: string, dir: string) {
 
 describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the render of %s', (_name, file) => {
   let root: string;
-  const files = renderAppliance(load(file), { heartbeatKey: TEST_HB_KEY });
+  const files = renderFor(file);
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'lbdaemons-'));
     writeRendered(files, root);
@@ -77,7 +77,7 @@ describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the
 describe.each(CONFIGS.filter((f) => load(f).ha).map((f) => [basename(f, '.yaml'), f]))('heartbeat files of %s', (_name, file) => {
   it('read as heartbeat reads them', () => {
     const root = mkdtempSync(join(tmpdir(), 'lbhb-'));
-    writeRendered(renderAppliance(load(file), { heartbeatKey: TEST_HB_KEY }), root);
+    writeRendered(renderFor(file), root);
     const cfg = load(file);
     const hacf = parseHaCf(readFileSync(join(root, 'etc/ha.d/ha.cf'), 'utf8'));
     expect(hacf.ok ? [] : hacf.errors).toEqual([]);

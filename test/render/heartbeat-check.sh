@@ -22,7 +22,24 @@ serial=$(sed -n 's/^serial //p' "$cfg/ha.cf")
 if [ -n "$serial" ]; then
   socat pty,raw,echo=0,link="$state/tty0" pty,raw,echo=0,link="$state/tty1" &
   for i in $(seq 1 50); do [ -e "$state/tty0" ] && break; sleep 0.1; done
-  mount --bind "$(readlink -f "$state/tty0")" "$serial"
+  pty=$(readlink -f "$state/tty0")
+  if [ ! -e "$serial" ]; then
+    # The host has no such port (e.g. the rack unit's /dev/ttyS1): this namespace gets a /dev of
+    # its own that has it; nothing is created in the host's /dev.
+    mkdir -p "$state/dev"
+    mount -t tmpfs tmpfs "$state/dev"
+    for n in null zero full random urandom tty ptmx; do
+      touch "$state/dev/$n"
+      mount --bind "/dev/$n" "$state/dev/$n"
+    done
+    mkdir "$state/dev/pts"
+    mount --bind /dev/pts "$state/dev/pts"
+    touch "$state/dev/${serial#/dev/}"
+    mount --bind "$pty" "$state/dev/${serial#/dev/}"
+    mount --rbind "$state/dev" /dev
+  else
+    mount --bind "$pty" "$serial"
+  fi
 fi
 rc=0
 /usr/libexec/heartbeat/heartbeat -d >"$state/log" 2>&1 || rc=$?

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '../../src/config/net.js';
-import { renderAppliance, writeRendered } from '../../src/render/index.js';
+import { writeRendered } from '../../src/daemons/index.js';
 import { runTool } from '../../src/run.js';
-import { CONFIGS, load, TEST_HB_KEY } from './configs.js';
+import { CONFIGS, load, renderFor } from './configs.js';
 
 const SCRIPT = join(import.meta.dirname, 'heartbeat-check.sh');
 
@@ -30,7 +30,7 @@ async function startHeartbeat(haD: string, hostname: string, address: string) {
 function renderHaD(file: string): { dir: string; hostname: string; address: string } {
   const cfg = load(file);
   const root = mkdtempSync(join(tmpdir(), 'lbhb-'));
-  writeRendered(renderAppliance(cfg, { heartbeatKey: TEST_HB_KEY }), root);
+  writeRendered(renderFor(file), root);
   const ifc = cfg.network.interfaces.find((i) => i.addresses.some((a) => parseCidr(a).address === cfg.ha!.local.address))!;
   const address = ifc.addresses.find((a) => parseCidr(a).address === cfg.ha!.local.address)!;
   return { dir: join(root, 'etc/ha.d'), hostname: cfg.hostname, address };

@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GOOD_CONFIG, SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
-import { HAPROXY_CFG, INTERFACES_FILE, LDIRECTORD_CF } from '../../src/render/index.js';
+import { BOARD_MODULES_LOAD, BUILD_INFO, type BuildInfo, GOOD_CONFIG, SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
+import { HAPROXY_CFG, INTERFACES_FILE, LDIRECTORD_CF } from '../../src/daemons/index.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
 import { at } from '../../src/supervisor/root.js';
 import { type FakeBox, fakeBox, L4_CONFIG } from './fake-box.js';
@@ -43,12 +44,14 @@ describe('lbapply pipeline', () => {
     expect(live(box, '/etc/hostname')).toBe('lb\n');
     expect(box.checks.map((c) => c.split(' ')[0])).toEqual(expect.arrayContaining(['haproxy', 'ldirectord', 'nft', 'ifup']));
     expect(box.actions).toEqual(
-      expect.arrayContaining(['systemctl reload-or-restart ldirectord.service', 'ifdown --force eth0', 'ifup eth0', 'systemctl stop haproxy.service']),
+      // A new virtual service: ldirectord(8) wants a restart, a reload would not add it.
+      expect.arrayContaining(['systemctl restart ldirectord.service', 'ifdown --force eth0', 'ifup eth0', 'systemctl stop haproxy.service']),
     );
     expect(r.changed).toContain(LDIRECTORD_CF);
     expect(live(box, STORED_CONFIG)).toBe(L4);
     expect(live(box, GOOD_CONFIG)).toBe(L4);
-    expect(existsSync(at(box.root, '/run/lbimage/apply.lock'))).toBe(false);
+    // the apply lock is released: another holder gets it at once
+    expect(spawnSync('flock', ['--nonblock', '--exclusive', at(box.root, '/run/lbimage/apply.lock'), 'true']).status).toBe(0);
   });
 
   it('changes nothing and reloads nothing when applied twice', async () => {
@@ -120,7 +123,7 @@ describe('lbapply pipeline', () => {
 
   it('puts the old files back when there is no last known good config', async () => {
     box = fakeBox();
-    box.failing.add('systemctl reload-or-restart ldirectord.service');
+    box.failing.add('systemctl restart ldirectord.service');
     const err = await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box)).catch((e) => e);
     expect(err.code).toBe('E_TOOL_FAILED');
     expect(err.message).toContain('rolled back to the files as they were');
@@ -137,6 +140,7 @@ describe('lbapply pipeline', () => {
     await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
     expect(live(box, '/etc/ha.d/authkeys')).toContain('ab'.repeat(32));
     expect(box.actions).toContain('systemctl reload-or-restart heartbeat.service');
+    // heartbeat runs ldirectord in a pair: systemd's instance stays stopped.
     expect(box.actions).toContain('systemctl stop ldirectord.service');
   });
 
@@ -145,5 +149,136 @@ describe('lbapply pipeline', () => {
     const hash = '$6$saltsaltsalt$abcdefghijklmnopqrstuvwxyz';
     await applyConfig({ text: `${L4}admin:\n  password_hash: "${hash}"\n`, file: 'a.yaml', record: 'store' }, deps(box));
     expect(box.actions).toContain(`chpasswd --encrypted <<< root:${hash}`);
+  });
+});
+
+/** The pair's primary with its secret on the box and heartbeat's first apply done (heartbeat restarted). */
+async function pairBox(rscstatus: string | undefined): Promise<FakeBox> {
+  const b = fakeBox();
+  mkdirSync(at(b.root, SECRETS_DIR), { recursive: true });
+  writeFileSync(at(b.root, `${SECRETS_DIR}/heartbeat.key`), `${'ab'.repeat(32)}\n`);
+  await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(b));
+  b.rscstatus = rscstatus;
+  b.hbLdirectord = rscstatus === 'all' || rscstatus === 'local';
+  b.actions.length = 0;
+  b.checks.length = 0;
+  return b;
+}
+
+const HA_TWO_SERVICES = `${HA}`.replace(
+  'floating_ips:',
+  `  - label: VIP2
+    vip: 192.0.2.100
+    ports: [443]
+    forwarding: dr
+    real_servers:
+      - label: RIP1
+        ip: 192.0.2.30
+floating_ips:`,
+);
+const HA_WEIGHT = HA.replace('        ip: 192.0.2.30\n', '        ip: 192.0.2.30\n        weight: 5\n');
+
+describe('HA pair: heartbeat runs ldirectord on the active unit', () => {
+  it('the first apply restarts heartbeat, which starts ldirectord itself; systemd\'s instance stays stopped', async () => {
+    box = await pairBox(undefined);
+    expect(box.log.join('\n')).toContain('ldirectord: heartbeat restarts it with the new files');
+    expect(box.actions).toEqual([]);
+  });
+
+  it('active unit, a virtual service added: heartbeat\'s ldirectord restarts on the new file and IPVS has both', async () => {
+    box = await pairBox('all');
+    const r = await applyConfig({ text: HA_TWO_SERVICES, file: 'ha2.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual([LDIRECTORD_CF]);
+    expect(box.actions.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service', 'ldirectord ldirectord.cf restart']);
+    expect(box.hbLdirectord).toBe(true);
+    // the real ldirectord parsed the staged file (the check) and the live one (the restart)
+    expect(box.checks).toContain(`ldirectord ${LDIRECTORD_CF} status -> 3`);
+    expect(box.checks.some((c) => /^ldirectord \S+staging\S+ldirectord\.cf status$/.test(c))).toBe(true);
+    expect(live(box, LDIRECTORD_CF)).toMatch(/virtual=192\.0\.2\.100:443/);
+    expect(r.commands).toContain('ldirectord ldirectord.cf restart');
+  });
+
+  it('active unit, a change inside a virtual service: reload, not restart', async () => {
+    box = await pairBox('all');
+    await applyConfig({ text: HA_WEIGHT, file: 'hw.yaml', record: 'store' }, deps(box));
+    expect(live(box, LDIRECTORD_CF)).toMatch(/real=192\.0\.2\.30:80 gate 5/);
+    expect(box.actions.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service', 'ldirectord ldirectord.cf reload']);
+  });
+
+  it.each([
+    ['primary holding nothing', 'none'],
+    ['primary that lost its group to the peer', 'foreign'],
+  ])('passive unit (%s): only the files change, no ldirectord is started or told', async (_n, rscstatus) => {
+    box = await pairBox(rscstatus);
+    const r = await applyConfig({ text: HA_TWO_SERVICES, file: 'ha2.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual([LDIRECTORD_CF]);
+    expect(live(box, LDIRECTORD_CF)).toMatch(/virtual=192\.0\.2\.100:443/);
+    expect(box.actions.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service']);
+    expect(r.commands.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service']);
+    expect(box.log.join('\n')).toContain('passive unit of the pair');
+    expect(box.hbLdirectord).toBe(false);
+    // the real ldirectord still parsed the staged file
+    expect(box.checks.some((c) => /^ldirectord \S+ldirectord\.cf status$/.test(c))).toBe(true);
+  });
+
+  it('an active unit whose ldirectord cannot take the change fails, exits non-zero and rolls back', async () => {
+    box = await pairBox('all');
+    box.failOnce.add('ldirectord ldirectord.cf reload');
+    const err = await applyConfig({ text: HA_WEIGHT, file: 'hw.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_TOOL_FAILED');
+    expect(err.exitCode).not.toBe(0);
+    expect(err.message).toContain('ldirectord ldirectord.cf reload');
+    expect(err.message).toContain('rolled back to the last known good config');
+    expect(live(box, LDIRECTORD_CF)).not.toMatch(/gate 5/);
+    expect(live(box, STORED_CONFIG)).toBe(HA);
+    // the roll back made the old file live again through the same mechanism
+    expect(box.actions.filter((a) => a.startsWith('ldirectord '))).toEqual(['ldirectord ldirectord.cf reload', 'ldirectord ldirectord.cf reload']);
+  });
+
+  it('refuses to guess while heartbeat moves the resources', async () => {
+    box = await pairBox('transition');
+    const err = await applyConfig({ text: HA_WEIGHT, file: 'hw.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_HA_STATE');
+    expect(err.message).toContain('cannot tell whether this unit is active');
+    // asked before the swap: nothing changed
+    expect(live(box, LDIRECTORD_CF)).not.toMatch(/gate 5/);
+    expect(box.actions).toEqual([]);
+  });
+});
+
+describe('board facts from build.json', () => {
+  const RACK: BuildInfo = {
+    product: 'lbimage',
+    version: 'test',
+    board: 'rack-1u',
+    built: '2026-01-01T00:00:00Z',
+    facts: { kind: 'physical', consoles: ['tty1', 'ttyS0'], heartbeatSerial: 'ttyS1', nics: [], kernelModules: ['ip_vs', 'igb'] },
+  };
+  async function rackPair(): Promise<FakeBox> {
+    const b = fakeBox();
+    mkdirSync(at(b.root, '/usr/lib/lbimage'), { recursive: true });
+    writeFileSync(at(b.root, BUILD_INFO), JSON.stringify(RACK));
+    mkdirSync(at(b.root, SECRETS_DIR), { recursive: true });
+    writeFileSync(at(b.root, `${SECRETS_DIR}/heartbeat.key`), `${'ab'.repeat(32)}\n`);
+    mkdirSync(at(b.root, '/etc/modules-load.d'), { recursive: true });
+    writeFileSync(at(b.root, BOARD_MODULES_LOAD), '# board\nip_vs\nigb\n');
+    return b;
+  }
+
+  it("refuses a heartbeat serial device that is one of the board's consoles, with its location", async () => {
+    box = await rackPair();
+    const text = `${HA}  serial:\n    device: /dev/ttyS0\n`;
+    const err = await applyConfig({ text, file: 'pair.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    expect(err.code).toBe('E_CONFIG_INVALID');
+    expect(err.message).toContain('pair.yaml:23:13: ha.serial.device: /dev/ttyS0 is a console of board rack-1u');
+    expect(box.actions).toEqual([]);
+  });
+
+  it("puts heartbeat's serial link on the board's port, and leaves the board's modules file alone", async () => {
+    box = await rackPair();
+    await applyConfig({ text: `${HA}  serial: {}\n`, file: 'pair.yaml', record: 'store' }, deps(box));
+    expect(live(box, '/etc/ha.d/ha.cf')).toMatch(/^serial \/dev\/ttyS1$/m);
+    expect(live(box, BOARD_MODULES_LOAD)).toBe('# board\nip_vs\nigb\n');
+    expect(live(box, '/etc/modules-load.d/lbimage-config.conf')).toMatch(/^ip_vs_wlc$/m);
   });
 });

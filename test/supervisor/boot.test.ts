@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GOOD_CONFIG, SSH_KEYS_DIR, STORED_CONFIG, SUPERVISOR_LOG } from '../../src/onbox.js';
-import { INTERFACES_FILE, LDIRECTORD_CF } from '../../src/render/index.js';
+import { INTERFACES_FILE, LDIRECTORD_CF } from '../../src/daemons/index.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
 import { bootFlow } from '../../src/supervisor/boot.js';
 import { consoleUntilConfigured } from '../../src/supervisor/console.js';

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LDIRECTORD_CF } from '../../src/render/index.js';
+import { HA_CF, LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG } from '../../src/daemons/index.js';
 import { type RunOptions, type RunResult, type Runner, runTool } from '../../src/run.js';
 import { at } from '../../src/supervisor/root.js';
 
@@ -21,7 +21,13 @@ export interface FakeBox {
   down: Set<string>;
   /** Commands that fail, by their first words (e.g. "systemctl reload-or-restart haproxy.service"). */
   failing: Set<string>;
+  /** Commands that fail the first time only (then are removed from the set). */
+  failOnce: Set<string>;
   log: string[];
+  /** What `cl_status rscstatus` answers (heartbeat's view of this unit); undefined: heartbeat is stopped. */
+  rscstatus: string | undefined;
+  /** Whether heartbeat's ldirectord (ldirectord.cf, outside systemd) runs on this box. */
+  hbLdirectord: boolean;
 }
 
 /**
@@ -31,9 +37,41 @@ export interface FakeBox {
  */
 export function fakeBox(): FakeBox {
   const root = mkdtempSync(join(tmpdir(), 'lb-box-'));
-  const box: FakeBox = { root, actions: [], checks: [], down: new Set(), failing: new Set(), log: [], arping: { exitCode: 1, stdout: 'Timeout\n' }, run: undefined as unknown as Runner };
+  const box: FakeBox = {
+    root,
+    actions: [],
+    checks: [],
+    down: new Set(),
+    failing: new Set(),
+    failOnce: new Set(),
+    log: [],
+    arping: { exitCode: 1, stdout: 'Timeout\n' },
+    rscstatus: undefined,
+    hbLdirectord: false,
+    run: undefined as unknown as Runner,
+  };
+  const isPair = () => existsSync(at(root, HA_CF));
   box.run = async (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> => {
     const line = [cmd, ...args].join(' ');
+    if (cmd === 'cl_status') return box.rscstatus === undefined ? { stdout: '', stderr: 'Heartbeat is stopped\n', exitCode: 1 } : { stdout: `${box.rscstatus}\n`, stderr: '', exitCode: 0 };
+    // heartbeat's ldirectord (haresources: ldirectord::ldirectord.cf): the real ldirectord parses
+    // the live file under the root (`status` exits 2 on a config error), the rest is recorded.
+    if (cmd === 'ldirectord' && args[0] === LDIRECTORD_RESOURCE_ARG) {
+      if (args[1] === 'status') return { stdout: '', stderr: '', exitCode: box.hbLdirectord ? 0 : 3 };
+      box.actions.push(line);
+      if (box.failOnce.delete(line)) {
+        const r = { stdout: '', stderr: 'ldirectord: simulated failure', exitCode: 1 };
+        if (opts.nothrow) return r;
+        const { toolFailure } = await import('../../src/run.js');
+        throw toolFailure([cmd, ...args], r, opts.stage);
+      }
+      const parsed = await runTool('ldirectord', [at(root, LDIRECTORD_CF), 'status'], { nothrow: true });
+      box.checks.push(`ldirectord ${LDIRECTORD_CF} status -> ${parsed.exitCode}`);
+      if (parsed.exitCode !== 3) return { stdout: '', stderr: parsed.stderr, exitCode: 2 };
+      if (args[1] === 'reload' && !box.hbLdirectord) return { stdout: 'ldirectord is stopped\n', stderr: '', exitCode: 1 };
+      box.hbLdirectord = true;
+      return { stdout: '', stderr: '', exitCode: 0 };
+    }
     if (CHECKERS.has(cmd) && !(cmd === 'ifup' && !args.includes('--no-act'))) {
       box.checks.push(line);
       if (cmd === 'ifup') return runTool(cmd, [...args, '--state-dir', join(root, 'ifstate')], opts);
@@ -45,7 +83,9 @@ export function fakeBox(): FakeBox {
       try {
         cf = readFileSync(at(root, LDIRECTORD_CF), 'utf8');
       } catch {}
-      const vips = [...cf.matchAll(/^virtual=(\S+)/gm)].map((m) => `TCP  ${m[1]} wlc\n`);
+      // In a pair only heartbeat's ldirectord (on the active unit) fills the IPVS table.
+      if (isPair() && !box.hbLdirectord) cf = '';
+      const vips = [...cf.matchAll(/^virtual6?=(\S+)/gm)].map((m) => (/^\d+$/.test(m[1]!) ? `FWM  ${m[1]} wlc\n` : `TCP  ${m[1]} wlc\n`));
       return { stdout: `IP Virtual Server version 1.2.1\n${vips.join('')}`, stderr: '', exitCode: 0 };
     }
     if (cmd === 'arping') return { ...box.arping, stderr: '' };

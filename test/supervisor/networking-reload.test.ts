@@ -6,18 +6,18 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SERVICES } from '../../src/supervisor/services.js';
+import { INTERFACES_FILE, network } from '../../src/daemons/network.js';
 import { load } from '../render/configs.js';
 
 const examples = join(import.meta.dirname, '..', '..', 'examples');
 
 describe('networking reload', () => {
   it('drops unconfigured NICs, then takes every interface down before bringing any up', () => {
-    const net = SERVICES.find((s) => s.name === 'networking')!;
-    const argv = net.reload(load(join(examples, 'rabbitmq-l4-dr.yaml')), []).map((a) => a.join(' '));
+    const changed = [{ path: INTERFACES_FILE, before: undefined, after: '' }];
+    const argv = network.live(load(join(examples, 'rabbitmq-l4-dr.yaml')), changed).map((a) => a.join(' '));
     expect(argv[0]).toMatch(/^sh -c .*ip addr flush dev "\$n"; ip link set dev "\$n" down; done lbapply eth1 eth2 eth3$/);
     expect(argv.slice(1)).toEqual(['ifdown --force eth0', 'ifup eth0']);
-    const two = net.reload(load(join(examples, 'two-arm-nat.yaml')), []).map((a) => a.join(' '));
+    const two = network.live(load(join(examples, 'two-arm-nat.yaml')), changed).map((a) => a.join(' '));
     expect(two.slice(1)).toEqual(['ifdown --force eth0', 'ifdown --force eth1', 'ifup eth0', 'ifup eth1']);
   });
 });

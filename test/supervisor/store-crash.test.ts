@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORED_CONFIG } from '../../src/onbox.js';
 import { at } from '../../src/supervisor/root.js';
 import { readStoredConfig, removeStaleTemps, storeConfig } from '../../src/supervisor/store.js';
+import { bundleFixture } from './fixtures/bundle.js';
 
 // Two configs of ~1 MiB that differ everywhere, so a partial write can never pass for either.
 function configText(tag: string): string {
@@ -28,15 +28,7 @@ const NEW = configText('new');
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'lb-store-crash-'));
   writer = join(work, 'store-writer.mjs');
-  await build({
-    entryPoints: [new URL('./fixtures/store-writer.ts', import.meta.url).pathname],
-    outfile: writer,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    define: { __LBIMAGE_VERSION__: '"test"' },
-    logLevel: 'warning',
-  });
+  await bundleFixture(new URL('./fixtures/store-writer.ts', import.meta.url), writer);
   writeFileSync(join(work, 'old.yaml'), OLD);
   writeFileSync(join(work, 'new.yaml'), NEW);
 });

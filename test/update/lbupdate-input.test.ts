@@ -6,7 +6,8 @@
  * The install itself and the slot switch are proven by booting (test/e2e/update.test.ts).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORED_CONFIG, UPDATE_STATE_DIR } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
@@ -183,14 +184,24 @@ describe('lbupdate refuses bad input before anything is written', () => {
     expect((await refused(box(), { archive: join(work, 'nope.raucb') })).code).toBe('E_UPDATE_INPUT');
   });
 
-  it('while an apply runs, and while another update runs', async () => {
+  it('while an apply or another update holds the lock (flock), and not after it is released', async () => {
     const t = box();
-    mkdirSync(join(t.root, 'run/lbimage'), { recursive: true });
-    writeFileSync(join(t.root, 'run/lbimage/apply.lock'), `${process.pid}\n`);
-    expect((await refused(t, { archive: b.good!.bundle })).message).toMatch(/a config apply \(pid \d+\) is running/);
-    rmSync(join(t.root, 'run/lbimage/apply.lock'));
-    writeFileSync(join(t.root, 'run/lbimage/update.lock'), `${process.pid}\n`);
-    expect((await refused(t, { archive: b.good!.bundle })).message).toMatch(/another lbupdate \(pid \d+\) is running/);
+    const lock = join(t.root, 'run/lbimage/apply.lock');
+    mkdirSync(dirname(lock), { recursive: true });
+    writeFileSync(lock, '4242\n');
+    // Another process holds the lock as lbapply does (flock(2) on the file), until we kill it.
+    const holder = spawn('flock', ['--no-fork', '--exclusive', lock, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      while (spawnSync('flock', ['--nonblock', '--exclusive', lock, 'true']).status === 0) await new Promise((r) => setTimeout(r, 20));
+      const e = await refused(t, { archive: b.good!.bundle });
+      expect(e.code).toBe('E_UPDATE_BUSY');
+      expect(e.message).toMatch(/an apply or another lbupdate \(pid 4242\) is running/);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    // A pid left in the file by a finished holder means nothing: the lock is free.
+    expect(spawnSync('flock', ['--nonblock', '--exclusive', lock, 'true']).status).toBe(0);
   });
 });
 

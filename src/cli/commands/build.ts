@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { listBoards } from '../../board/load.js';
 import { defaultCacheDir } from '../../imagebuild/cache.js';
 import { buildImage } from '../../imagebuild/pipeline.js';
@@ -7,15 +6,7 @@ import { sourceDateEpoch } from '../../imagebuild/sde.js';
 import { valid } from 'semver';
 import { signingInput } from '../../update/index.js';
 import { VERSION } from '../../version.js';
-import { parseCommandArgs, usageError, type Command } from '../command.js';
-
-/** The repository: the nearest folder up from `start` holding boards/ and image/recipe.yaml. */
-export function findRepo(start: string): string | undefined {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'boards')) && existsSync(join(dir, 'image', 'recipe.yaml'))) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
+import { findRepo, parseCommandArgs, usageError, type Command } from '../command.js';
 
 export const buildCommand: Command = {
   name: 'build',

@@ -4,7 +4,7 @@ import { hostPackages, missingHostNeeds } from '../../imagebuild/hostneeds.js';
 import { resolveBuild } from '../../imagebuild/pipeline.js';
 import { VERSION } from '../../version.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
-import { findRepo } from './build.js';
+import { findRepo } from '../command.js';
 
 export const depsCommand: Command = {
   name: 'deps',

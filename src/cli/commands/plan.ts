@@ -5,7 +5,7 @@ import { sourceDateEpoch } from '../../imagebuild/sde.js';
 import { summarizePlan } from '../../imagebuild/summary.js';
 import { VERSION } from '../../version.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
-import { findRepo } from './build.js';
+import { findRepo } from '../command.js';
 
 export const planCommand: Command = {
   name: 'plan',

@@ -1,23 +1,27 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadConfigFile } from '../../config/index.js';
+import { renderAppliance, writeRendered, type RenderSecrets } from '../../daemons/index.js';
 import { LbError } from '../../errors.js';
-import { renderAppliance, writeRendered, type RenderSecrets } from '../../render/index.js';
 import { formatProblem } from '../../yamlcore.js';
-import { parseCommandArgs, usageError, type Command } from '../command.js';
+import { boardArg, parseCommandArgs, usageError, type Command } from '../command.js';
 
 export const renderCommand: Command = {
   name: 'render',
-  summary: 'validate an appliance config and write the daemon configs under DIR at their on-box paths',
-  usage: 'lbimage render FILE --out DIR [--secrets DIR]',
+  summary: 'validate an appliance config and write under DIR, at their on-box paths, exactly the files lbapply writes',
+  usage: 'lbimage render FILE --out DIR [--secrets DIR] [--board NAME]',
   async run(argv) {
     const { values, positionals } = parseCommandArgs(this, argv, {
       out: { type: 'string' },
       secrets: { type: 'string' },
+      board: { type: 'string' },
+      repo: { type: 'string' },
     }, 1);
     if (!values.out) throw usageError(this, '--out DIR is required');
     const file = positionals[0]!;
-    const result = loadConfigFile(file);
+    // The board's facts (heartbeat serial port, consoles) as the box reads them from build.json.
+    const board = boardArg(this, values.board, values.repo);
+    const result = loadConfigFile(file, board);
     const problems = result.ok ? result.warnings : result.problems;
     for (const p of problems) console.error(formatProblem(p));
     if (!result.ok) {
@@ -45,7 +49,7 @@ export const renderCommand: Command = {
       }
     }
     // Render everything before writing anything: a renderer error leaves DIR untouched.
-    const files = renderAppliance(config, secrets);
+    const files = renderAppliance(config, secrets, board?.facts);
     try {
       writeRendered(files, values.out);
     } catch (e) {

@@ -1,4 +1,4 @@
-import { type Subnet, firstReason, inSubnet, netmaskOf, notHostOf, notIpv4, notNetmask, notPort, prefixOfNetmask, subnetText } from './checks.js';
+import { type Subnet, inSubnet, netmaskOf, notHostOf, notIpv4, notNetmask, notPort, prefixOfNetmask, subnetText } from '../../config/net.js';
 import type { Prompter } from './prompter.js';
 import { FACTORY_ETH0 } from '../../onbox.js';
 
@@ -28,6 +28,15 @@ export interface DialogDeps {
   /** crypt(3) hash of the administrator password (the plain text goes no further). */
   hashPassword(password: string): Promise<string>;
   newHeartbeatKey(): string;
+}
+
+/** Runs checks in order; the first reason wins. */
+function firstReason(...checks: (() => string | undefined)[]): string | undefined {
+  for (const c of checks) {
+    const r = c();
+    if (r !== undefined) return r;
+  }
+  return undefined;
 }
 
 const [factoryIp, factoryPrefix] = FACTORY_ETH0.split('/') as [string, string];

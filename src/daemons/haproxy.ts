@@ -1,8 +1,8 @@
 /** /etc/haproxy/haproxy.cfg: one `listen` section per Layer 7 virtual service. */
 import type { ApplianceConfig, L7Service } from '../config/index.js';
-import { familyOf, portRange } from '../config/net.js';
-import type { RenderedFile } from './files.js';
-import { compileTemplate } from './template.js';
+import { familyOf, hostPort, portRange } from '../config/net.js';
+import { compileTemplate } from '../template.js';
+import { type Daemon, type RenderedFile, systemdReload } from './daemon.js';
 import source from './haproxy.cfg.ejs';
 
 export const HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
@@ -26,11 +26,6 @@ interface View {
 }
 
 const template = compileTemplate<View>(source, 'haproxy.cfg.ejs');
-
-function hostPort(ip: string, port?: number | string): string {
-  const host = familyOf(ip) === 'ipv6' ? `[${ip}]` : ip;
-  return port === undefined ? host : `${host}:${port}`;
-}
 
 function listen(s: L7Service, peersSection: string | undefined): Listen {
   const fam = familyOf(s.vip);
@@ -89,7 +84,7 @@ function listen(s: L7Service, peersSection: string | undefined): Listen {
   return { label: s.label, binds: s.ports.map((port) => hostPort(s.vip, port)), mode: s.mode, balance, options, servers };
 }
 
-export function renderHaproxy(config: ApplianceConfig): RenderedFile[] {
+function render(config: ApplianceConfig): RenderedFile[] {
   const ha = config.ha;
   let view: View = { peers: [], listens: [] };
   let peersSection: string | undefined;
@@ -106,3 +101,19 @@ export function renderHaproxy(config: ApplianceConfig): RenderedFile[] {
   view.listens = config.layer7.map((s) => listen(s, peersSection));
   return [{ path: HAPROXY_CFG, content: template(view), mode: 0o644 }];
 }
+
+export const haproxy: Daemon = {
+  name: 'haproxy',
+  packages: ['haproxy'],
+  files: [HAPROXY_CFG],
+  render,
+  check: (staged) => ({ argv: ['haproxy', '-c', '-q', '-f', staged] }),
+  unit: 'haproxy.service',
+  // Both units of a pair run HAProxy (non-local bind on the floating IPs), so the stick tables
+  // replicate through the peers section before any failover.
+  runBy: () => 'systemd',
+  wanted: (c) => c.layer7.length > 0,
+  // The master-worker reload (USR2): new workers take the listening sockets over, old ones
+  // finish their connections.
+  live: systemdReload('haproxy.service'),
+};

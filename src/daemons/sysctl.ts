@@ -1,22 +1,16 @@
-/**
- * Kernel settings: /etc/sysctl.d/ (forwarding, non-local bind, IPVS, ARP) and
- * /etc/modules-load.d/ (ip_vs and the schedulers in use).
- */
+/** Kernel settings in /etc/sysctl.d/: forwarding, non-local bind, IPVS, ARP. */
 import type { ApplianceConfig } from '../config/index.js';
 import { familyOf } from '../config/net.js';
-import type { RenderedFile } from './files.js';
-import { compileTemplate } from './template.js';
+import { compileTemplate } from '../template.js';
+import type { Argv, Daemon, RenderedFile } from './daemon.js';
 import sysctlSource from './sysctl.conf.ejs';
-import modulesSource from './modules.conf.ejs';
 
 export const SYSCTL_LB = '/etc/sysctl.d/60-lbimage.conf';
 export const SYSCTL_ARP = '/etc/sysctl.d/61-lbimage-arp.conf';
-export const MODULES_LOAD = '/etc/modules-load.d/lbimage.conf';
 
 const sysctlTpl = compileTemplate<{ why: string; settings: [string, string | number][] }>(sysctlSource, 'sysctl.conf.ejs');
-const modulesTpl = compileTemplate<{ modules: string[] }>(modulesSource, 'modules.conf.ejs');
 
-export function renderSysctl(config: ApplianceConfig): RenderedFile[] {
+function render(config: ApplianceConfig): RenderedFile[] {
   const natLike = config.layer4.filter((s) => s.forwarding === 'nat' || s.forwarding === 'snat');
   const forward4 = natLike.some((s) => familyOf(s.vip) === 'ipv4') || config.autonat !== undefined;
   const forward6 = natLike.some((s) => familyOf(s.vip) === 'ipv6');
@@ -48,11 +42,11 @@ export function renderSysctl(config: ApplianceConfig): RenderedFile[] {
   ];
 }
 
-export function renderModules(config: ApplianceConfig): RenderedFile[] {
-  const modules: string[] = [];
-  if (config.layer4.length > 0) {
-    modules.push('ip_vs', ...[...new Set(config.layer4.map((s) => `ip_vs_${s.scheduler}`))].sort());
-    if (config.layer4.some((s) => s.forwarding === 'snat')) modules.push('nf_conntrack');
-  }
-  return [{ path: MODULES_LOAD, mode: 0o644, content: modulesTpl({ modules }) }];
-}
+export const sysctl: Daemon = {
+  name: 'sysctl',
+  packages: ['procps'],
+  files: [SYSCTL_LB, SYSCTL_ARP],
+  render,
+  // Modules first (the list's order): net.ipv4.vs.* exist only once ip_vs is loaded.
+  live: (_c, changes) => changes.map((f): Argv => ['sysctl', '-q', '-p', f.path]),
+};

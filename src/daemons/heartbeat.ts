@@ -5,12 +5,12 @@
 import type { ApplianceConfig } from '../config/index.js';
 import { cidrContains, familyOf, localAddresses, parseCidr } from '../config/net.js';
 import { LbError } from '../errors.js';
-import type { RenderedFile, RenderSecrets } from './files.js';
-import { compileTemplate } from './template.js';
+import { compileTemplate } from '../template.js';
+import { type Daemon, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
 import haCfSource from './ha.cf.ejs';
 import haresourcesSource from './haresources.ejs';
 import authkeysSource from './authkeys.ejs';
-import { LDIRECTORD_CF } from './ldirectord.js';
+import { LDIRECTORD_RESOURCE_ARG } from './ldirectord.js';
 
 export const HA_CF = '/etc/ha.d/ha.cf';
 export const HARESOURCES = '/etc/ha.d/haresources';
@@ -36,9 +36,22 @@ const authkeys = compileTemplate<{ key: string }>(authkeysSource, 'authkeys.ejs'
 /** Hex or base64, as `openssl rand` makes it: one token heartbeat cannot misread. */
 const KEY_PATTERN = /^[A-Za-z0-9+/=._-]{16,256}$/;
 
-export function renderHeartbeat(config: ApplianceConfig, secrets: RenderSecrets): RenderedFile[] {
+/**
+ * The serial link: the config's device, else the board's heartbeat port; a board without one
+ * (virtual appliances) runs the pair on UDP alone.
+ */
+export function serialLink(config: ApplianceConfig, ctx: RenderContext): { device: string; baud: string } | undefined {
+  const serial = config.ha?.serial;
+  if (!serial) return undefined;
+  const device = serial.device ?? (ctx.board?.heartbeatSerial ? `/dev/${ctx.board.heartbeatSerial}` : undefined);
+  return device ? { device, baud: serial.baud } : undefined;
+}
+
+function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
   const ha = config.ha;
   if (!ha) return [];
+  const { secrets } = ctx;
+  const serial = serialLink(config, ctx);
   const primary = ha.role === 'primary' ? config.hostname : ha.peer.hostname;
   const secondary = ha.role === 'primary' ? ha.peer.hostname : config.hostname;
   const fixed = localAddresses(config).filter((l) => !l.floating);
@@ -54,7 +67,7 @@ export function renderHeartbeat(config: ApplianceConfig, secrets: RenderSecrets)
         deadtime: ha.deadtime,
         initdead: ha.initdead,
         udpport: ha.udp_port,
-        ...(ha.serial ? { serial: ha.serial } : {}),
+        ...(serial ? { serial } : {}),
         ucast: { iface: ucastIface, address: ha.peer.address },
         autoFailback: ha.auto_failback,
         ...(ha.ping_node ? { ping: ha.ping_node } : {}),
@@ -73,7 +86,7 @@ export function renderHeartbeat(config: ApplianceConfig, secrets: RenderSecrets)
               ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}`
               : `IPaddr2::${c.address}/${c.prefix}/${f.interface}`;
           }),
-          ...(config.layer4.length > 0 ? [`ldirectord::${LDIRECTORD_CF.split('/').pop()}`] : []),
+          ...(config.layer4.length > 0 ? [`ldirectord::${LDIRECTORD_RESOURCE_ARG}`] : []),
         ],
       }),
     },
@@ -89,3 +102,17 @@ export function renderHeartbeat(config: ApplianceConfig, secrets: RenderSecrets)
   }
   return files;
 }
+
+export const heartbeat: Daemon = {
+  name: 'heartbeat',
+  packages: ['heartbeat'],
+  files: [HA_CF, HARESOURCES, AUTHKEYS],
+  render,
+  // heartbeat has no check-only mode; the rules and the renderer's guards stand in for one.
+  unit: 'heartbeat.service',
+  runBy: () => 'systemd',
+  wanted: (c) => c.ha !== undefined,
+  // The unit has no reload: this restarts heartbeat, which releases its resources and takes them
+  // again (or the peer takes them), starting each resource's daemon on the new files.
+  live: systemdReload('heartbeat.service'),
+};

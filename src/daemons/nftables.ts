@@ -3,11 +3,10 @@
  * SNAT services, and autonat (masquerade of NAT real servers' outbound traffic).
  */
 import type { ApplianceConfig } from '../config/index.js';
-import { usesFwmark } from '../config/index.js';
-import { addressServing, familyOf, localAddresses, networkOf } from '../config/net.js';
-import type { RenderedFile } from './files.js';
+import { addressServing, familyOf, localAddresses, networkOf, usesFwmark } from '../config/net.js';
+import { compileTemplate } from '../template.js';
+import { type Daemon, type RenderedFile, systemdReload } from './daemon.js';
 import { fwmarkOf } from './ldirectord.js';
-import { compileTemplate } from './template.js';
 import source from './nftables.conf.ejs';
 
 export const NFTABLES_CONF = '/etc/nftables.conf';
@@ -23,7 +22,7 @@ function setOf(items: string[]): string[] {
   return items.length === 1 ? items : ['{', items.join(', ').replace(/ /g, ''), '}'];
 }
 
-export function renderNftables(config: ApplianceConfig): RenderedFile[] {
+function render(config: ApplianceConfig): RenderedFile[] {
   const marks: string[][] = [];
   config.layer4.forEach((s, i) => {
     if (!usesFwmark(s)) return;
@@ -53,3 +52,15 @@ export function renderNftables(config: ApplianceConfig): RenderedFile[] {
   }
   return [{ path: NFTABLES_CONF, mode: 0o755, content: template({ marks, nat }) }];
 }
+
+export const nftables: Daemon = {
+  name: 'nftables',
+  packages: ['nftables'],
+  files: [NFTABLES_CONF],
+  render,
+  check: (staged) => ({ argv: ['nft', '--check', '--file', staged] }),
+  unit: 'nftables.service',
+  runBy: () => 'systemd',
+  wanted: () => true,
+  live: systemdReload('nftables.service'),
+};

@@ -4,8 +4,9 @@
  */
 import type { ApplianceConfig } from '../config/index.js';
 import { cidrContains, parseCidr, type Cidr } from '../config/net.js';
-import type { RenderedFile } from './files.js';
-import { compileTemplate } from './template.js';
+import { INTERFACES } from '../config/schema.js';
+import { compileTemplate } from '../template.js';
+import type { Argv, Daemon, RenderedFile } from './daemon.js';
 import interfacesSource from './interfaces.ejs';
 import resolvSource from './resolv.conf.ejs';
 
@@ -24,7 +25,7 @@ interface Stanza {
 const interfacesTpl = compileTemplate<{ ifaces: string[]; stanzas: Stanza[] }>(interfacesSource, 'interfaces.ejs');
 const resolvTpl = compileTemplate<{ servers: string[] }>(resolvSource, 'resolv.conf.ejs');
 
-export function renderNetwork(config: ApplianceConfig): RenderedFile[] {
+function render(config: ApplianceConfig): RenderedFile[] {
   const net = config.network;
   const addrs: { iface: string; cidr: Cidr }[] = [];
   for (const ifc of net.interfaces) for (const a of ifc.addresses) addrs.push({ iface: ifc.name, cidr: parseCidr(a) });
@@ -50,4 +51,29 @@ export function renderNetwork(config: ApplianceConfig): RenderedFile[] {
   const files: RenderedFile[] = [{ path: INTERFACES_FILE, mode: 0o644, content: interfacesTpl({ ifaces, stanzas }) }];
   files.push({ path: RESOLV_CONF, mode: 0o644, content: resolvTpl({ servers: net.dns }) });
   return files;
+}
+
+export const network: Daemon = {
+  name: 'network',
+  packages: ['ifupdown', 'iproute2'],
+  files: [INTERFACES_FILE, RESOLV_CONF],
+  render,
+  check: (staged, path) => (path === INTERFACES_FILE ? { argv: ['ifup', '--no-act', '--all', '--interfaces', staged] } : undefined),
+  // ifupdown's static "down" flushes the interface's addresses, so taking an interface down with
+  // the new file still removes the old address. Every interface goes down before any comes up:
+  // otherwise the new default route (`ifup eth0`) collides with the old one still on eth1
+  // ("RTNETLINK answers: File exists"). An interface the new config drops is unknown to the new
+  // file (its ifdown does nothing), so its addresses and routes go by hand. resolv.conf is read
+  // by every lookup: no reload.
+  live: (c, changes) => (changes.some((f) => f.path === INTERFACES_FILE) ? interfacesLive(c) : []),
+};
+
+function interfacesLive(c: ApplianceConfig): Argv[] {
+  const named = new Set<string>(c.network.interfaces.map((i) => i.name));
+  const dropped = INTERFACES.filter((n) => !named.has(n));
+  return [
+    ['sh', '-c', 'for n; do [ -e "/sys/class/net/$n" ] || continue; ip addr flush dev "$n"; ip link set dev "$n" down; done', 'lbapply', ...dropped],
+    ...c.network.interfaces.map((i): Argv => ['ifdown', '--force', i.name]),
+    ...c.network.interfaces.map((i): Argv => ['ifup', i.name]),
+  ];
 }

@@ -1,0 +1,58 @@
+/**
+ * Every daemon the appliance configures, in the order an apply makes changes live: kernel
+ * modules before the sysctls that need them (net.ipv4.vs.*), the host name before heartbeat
+ * (which knows the units by it), addresses before the daemons that bind them, the firewall
+ * marks before IPVS, heartbeat before the resources it runs, IPVS (ldirectord) before HAProxy.
+ * Adding a daemon: one module file beside its template, and one line here.
+ */
+import type { ApplianceConfig } from '../config/index.js';
+import type { BoardFacts } from '../onbox.js';
+import type { Daemon, RenderContext, RenderedFile, RenderSecrets } from './daemon.js';
+import { haproxy } from './haproxy.js';
+import { heartbeat } from './heartbeat.js';
+import { hostname } from './hostname.js';
+import { kernelModules } from './kernel-modules.js';
+import { ldirectord } from './ldirectord.js';
+import { network } from './network.js';
+import { nftables } from './nftables.js';
+import { sysctl } from './sysctl.js';
+
+export const DAEMONS: readonly Daemon[] = [kernelModules, sysctl, hostname, network, nftables, heartbeat, ldirectord, haproxy];
+
+export type { Argv, Check, Daemon, FileChange, RenderContext, RenderedFile, RenderSecrets, RunBy, UpProbe } from './daemon.js';
+export { runByOf } from './daemon.js';
+export { writeRendered } from './files.js';
+export { HAPROXY_CFG, HAPROXY_PEERS_PORT } from './haproxy.js';
+export { AUTHKEYS, HA_CF, HARESOURCES, serialLink } from './heartbeat.js';
+export { MODULES_LOAD } from './kernel-modules.js';
+export { LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG, fwmarkOf, ipvsListing, virtualServices } from './ldirectord.js';
+export { INTERFACES_FILE, RESOLV_CONF } from './network.js';
+export { NFTABLES_CONF } from './nftables.js';
+export { SYSCTL_ARP, SYSCTL_LB } from './sysctl.js';
+
+/** The Debian packages the daemons come from (the image recipe and the host's checkers need them). */
+export function daemonPackages(daemons: readonly Daemon[] = DAEMONS): string[] {
+  return [...new Set(daemons.flatMap((d) => d.packages))].sort();
+}
+
+/** Units whose packages enable them at install; the apply starts each only when the config wants it. */
+export function supervisedUnits(daemons: readonly Daemon[] = DAEMONS): string[] {
+  return daemons.flatMap((d) => (d.unit ? [d.unit] : []));
+}
+
+/**
+ * Every on-box file the config determines, sorted by path; same input, same bytes. The heartbeat
+ * authkeys file is rendered only when `secrets.heartbeatKey` is given (an HA pair's secret is
+ * made on the box; see `lbimage render --secrets`). `board`: the facts of the board it runs on
+ * (build.json on the box, `--board` for render). `lbimage render` and lbapply both call this.
+ */
+export function renderAppliance(config: ApplianceConfig, secrets: RenderSecrets = {}, board?: BoardFacts, daemons: readonly Daemon[] = DAEMONS): RenderedFile[] {
+  const ctx: RenderContext = { secrets, ...(board ? { board } : {}) };
+  const files = daemons.flatMap((d) => d.render(config, ctx));
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Which daemon owns an on-box path. */
+export function ownerOf(path: string, daemons: readonly Daemon[] = DAEMONS): Daemon | undefined {
+  return daemons.find((d) => d.files.includes(path));
+}
