@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, lutimesSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import ejs from 'ejs';
+import { compileTemplate } from '../template.js';
 import { LbError } from '../errors.js';
 import { runTool } from '../run.js';
 import earlyTemplate from './installer/early.cfg.ejs';
 import grubTemplate from './installer/grub.cfg.ejs';
 import initTemplate from './installer/init.sh.ejs';
+
+// Values are checked against SAFE before rendering and inserted raw (`<%-`) where a script quotes them.
+const initSh = compileTemplate<{ mediumId: string; version: string; board: string }>(initTemplate, 'init.sh.ejs', 'sh-word');
+const installerGrubCfg = compileTemplate<{ product: string; kernelArgs: string; timeout: number }>(grubTemplate, 'installer grub.cfg.ejs', 'config-token');
+const earlyCfg = compileTemplate<{ mediumId: string }>(earlyTemplate, 'early.cfg.ejs', 'config-token');
 import type { MappedImage } from './bmap.js';
 import { extractRanges, renderRangeTable } from './installer/ranges.js';
 import { findKernel, INSTALLER_MODULES, moduleLoadOrder, readKernelModules } from './installer/modules.js';
@@ -54,9 +59,9 @@ export function renderInstaller(input: { board: string; version: string; raw: { 
   const id = mediumId(input);
   const product = `lbimage ${input.version} (board ${input.board})`;
   return {
-    init: ejs.render(initTemplate, { mediumId: id, version: input.version, board: input.board }),
-    grubCfg: ejs.render(grubTemplate, { product, kernelArgs: INSTALLER_KERNEL_ARGS, timeout }),
-    earlyCfg: ejs.render(earlyTemplate, { mediumId: id }),
+    init: initSh({ mediumId: id, version: input.version, board: input.board }),
+    grubCfg: installerGrubCfg({ product, kernelArgs: INSTALLER_KERNEL_ARGS, timeout }),
+    earlyCfg: earlyCfg({ mediumId: id }),
   };
 }
 

@@ -1,6 +1,8 @@
-import ejs from 'ejs';
+import { compileTemplate } from '../template.js';
 import { libvirtNicModel, type FormatsBoard } from './plan.js';
 import template from './libvirt.ejs';
+
+const domain = compileTemplate<Record<string, unknown>>(template, 'libvirt.ejs', 'xml');
 
 /**
  * Renders the libvirt domain for the qcow2. The disk path is the qcow2's file name: `virsh
@@ -8,7 +10,7 @@ import template from './libvirt.ejs';
  * qcow2 in /var/lib/libvirt/images/ (the path used when `imageDir` is given).
  */
 export function renderLibvirtDomain(board: FormatsBoard, version: string, qcow2Name: string, imageDir = '/var/lib/libvirt/images'): string {
-  return ejs.render(template, {
+  return domain({
     name: `lbimage-${board.name}`,
     title: `lbimage ${version} (board ${board.name})`,
     memoryMiB: board.memoryMiB,

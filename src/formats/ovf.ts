@@ -1,10 +1,14 @@
-import ejs from 'ejs';
+import { compileTemplate } from '../template.js';
 import { LbError } from '../errors.js';
+import { PRODUCT } from '../onbox.js';
 import type { Firmware, FormatsBoard } from './plan.js';
 import template from './ovf.ejs';
 
-export const PRODUCT = 'lbimage load balancer appliance';
-export const VENDOR = 'lbimage';
+const envelope = compileTemplate<Record<string, unknown>>(template, 'ovf.ejs', 'xml');
+
+/** The OVF product and vendor strings: what the import wizard shows, from the one product name. */
+export const OVF_PRODUCT = `${PRODUCT} load balancer appliance`;
+export const VENDOR = PRODUCT;
 /** The port group a fresh import maps the NICs to; the admin remaps it in the import wizard. */
 export const OVF_NETWORK = 'VM Network';
 
@@ -51,9 +55,9 @@ export function renderOvf(board: FormatsBoard, version: string, disk: OvfDisk): 
     // The guides have the admin cable the first NIC only; the rest stay down until configured.
     connected: i === 0,
   }));
-  return ejs.render(template, {
+  return envelope({
     vmName: `lbimage-${board.name}`,
-    product: PRODUCT,
+    product: OVF_PRODUCT,
     vendor: VENDOR,
     version,
     fullVersion: `${version} (board ${board.name})`,
