@@ -10,6 +10,7 @@ import { type Runner, shellQuote, toolFailure } from '../run.js';
 import { formatProblem } from '../yamlsrc.js';
 import { boardOnBox } from './build-info.js';
 import { type HaState, haState } from './ha-state.js';
+import { probeAddressesInUse } from './address-probe.js';
 import { withApplyLock } from './lock.js';
 import { type ApplyPlan, type LiveFile, type Step, planApply } from './plan.js';
 import { at } from './root.js';
@@ -191,6 +192,11 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
   try {
     await checkStaged(files, staging, deps);
     step('checked with the daemons\' checkers');
+    if (!isRollback) {
+      const inUse = await probeAddressesInUse(config, deps.run);
+      for (const w of inUse) deps.log(w);
+      warnings.push(...inUse);
+    }
     const live = readLive(deps.root, files);
     plan = planApply(config, files, live, deps.daemons);
     // Asked before anything changes: a unit that cannot tell its role is left as it is.

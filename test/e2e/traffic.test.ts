@@ -355,6 +355,17 @@ describe('traffic through the appliance in the lab', () => {
     await lab.startServer(rs2);
     await until('both back', healthy, 60_000);
     both(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 6 }));
+
+    // A VIP that collides with the client's address validates (no config knows the LAN), but
+    // the unit can see the address is taken: lbapply applies it and warns, naming the address.
+    const collide = allModesConfig()
+      .replace('  - { address: 203.0.113.15/24, interface: eth1 }\n', `  - { address: 203.0.113.15/24, interface: eth1 }\n  - { address: ${EXTERNAL.client}/24, interface: eth1 }\n`)
+      .replace('layer7:\n', `layer7:\n  - label: taken\n    vip: ${EXTERNAL.client}\n    ports: [8080]\n    real_servers:\n      - { label: rs1, ip: 192.0.2.11, port: 8081 }\n`);
+    await con.writeFile('/root/collide.yaml', collide);
+    const taken = await con.sh('lbapply /root/collide.yaml', 300_000);
+    expect(taken.exitCode, taken.output).toBe(0);
+    expect(taken.output).toMatch(new RegExp(`warning: ${EXTERNAL.client.replace(/\./g, '\\.')} \\(eth1\\): another host \\([0-9a-f:]{17}\\) already answers for this address`));
+    step('a VIP on the client\'s address: applied with a warning naming it');
     void rs3;
     void INTERNAL;
     step('done');

@@ -89,6 +89,8 @@ export function fakeBox(): FakeBox {
       return { stdout: `IP Virtual Server version 1.2.1\n${vips.join('')}`, stderr: '', exitCode: 0 };
     }
     if (cmd === 'arping') return { ...box.arping, stderr: '' };
+    // The apply's address-in-use probe asks what the unit holds: nothing, on a fresh fake box.
+    if (cmd === 'ip' && args.join(' ') === '-4 -o addr show') return { stdout: '', stderr: '', exitCode: 0 };
     // First-boot secrets: the files the real tools would make, so the code after them has work.
     if (cmd === 'systemd-machine-id-setup') {
       mkdirSync(at(root, '/etc'), { recursive: true });
