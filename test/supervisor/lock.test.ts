@@ -41,7 +41,7 @@ describe('apply lock', () => {
     const runs = tools.map((l) => l[0]).join('').replace(/(.)\1*/g, '$1');
     expect(runs.length, tools.join('\n')).toBe(2);
     const second = runs[1]!;
-    expect(lines.some((l) => l.startsWith(`${second} log waiting for another apply (pid `))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`${second} log waiting for another apply (`))).toBe(true);
     expect(tools.filter((l) => l.includes('systemctl restart ldirectord.service'))).toHaveLength(1); // the second found nothing new
   }, 60_000);
 
