@@ -14,10 +14,13 @@ export type { L4Service, L7Service, L4RealServer, L7RealServer } from './schema.
 export { rules, runRules, type Rule, type RuleContext } from './rules.js';
 export { boardRules, type BoardRef } from './board-rules.js';
 export { usesFwmark } from './net.js';
+export { labelId, LABEL_MAX } from './labels.js';
 export { services, serviceName, nameList, durationMs } from './rules.js';
 export { migrateConfigText, MIGRATIONS, CONFIG_VERSION, type Migration } from './migrate.js';
 
 export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
+
+const at = (file: string, p: { line: number; col: number }) => `${file}:${p.line}:${p.col}`;
 
 function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined): ConfigResult {
   if (!loaded.ok) return loaded;
@@ -29,7 +32,7 @@ function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined)
     file: doc.file,
     ...doc.locate(r.path),
     path: formatPath(r.path),
-    message: r.message,
+    message: r.also ? `${r.message} (${formatPath(r.also)} is at ${at(doc.file, doc.locate(r.also))})` : r.message,
     rule: r.rule,
     severity: r.severity,
   }));

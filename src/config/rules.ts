@@ -21,11 +21,14 @@ import {
   usesFwmark,
   type LocalAddress,
 } from './net.js';
+import { labelId } from './labels.js';
 import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
 
 export interface RuleReport {
   path: PathSegment[];
   message: string;
+  /** Another place the problem involves (the first of two colliding labels); located in the output. */
+  also?: PathSegment[];
   severity: 'error' | 'warning';
 }
 
@@ -34,7 +37,7 @@ export interface RuleContext {
   /** Every address of the unit (fixed, then floating), and the same indexed by canonical address. */
   locals: LocalAddress[];
   localsByIp: Map<string, LocalAddress[]>;
-  error(path: PathSegment[], message: string): void;
+  error(path: PathSegment[], message: string, also?: PathSegment[]): void;
   warn(path: PathSegment[], message: string): void;
 }
 
@@ -97,20 +100,32 @@ const portRanges: Rule = {
 
 const uniqueLabels: Rule = {
   name: 'unique-labels',
-  description: 'Virtual service labels are unique across Layer 4 and Layer 7; real server labels within their service.',
+  description:
+    'Virtual service labels are unique across Layer 4 and Layer 7, real server labels within their service, compared by the identifier daemon configs get (case-insensitive): "RabbitMQ HA" and "rabbitmq_ha" collide.',
   check({ config, error }) {
-    const seen = new Map<string, string>();
+    const collision = (label: string, first: PathSegment[], firstLabel: string) => {
+      const [a, b] = [labelId(label), labelId(firstLabel)];
+      const ids = a === label && b === firstLabel ? '' : `: daemon configs know them as ${a === b ? a : `${a} and ${b}, equal but for case`}`;
+      return { message: `label "${label}" is already used by ${formatPath(first.slice(0, -1))} "${firstLabel}"${ids}; rename one of them`, also: first };
+    };
+    const seen = new Map<string, { path: PathSegment[]; label: string }>();
     for (const x of services(config)) {
-      const key = x.s.label.toLowerCase();
+      const path = [x.layer, x.i, 'label'];
+      const key = labelId(x.s.label).toLowerCase();
       const prev = seen.get(key);
-      if (prev) error([x.layer, x.i, 'label'], `label "${x.s.label}" is already used by ${prev}`);
-      else seen.set(key, `${x.layer}[${x.i}]`);
-      const rs = new Map<string, number>();
+      if (prev) {
+        const c = collision(x.s.label, prev.path, prev.label);
+        error(path, c.message, c.also);
+      } else seen.set(key, { path, label: x.s.label });
+      const rs = new Map<string, { path: PathSegment[]; label: string }>();
       x.s.real_servers.forEach((r, j) => {
-        const k = r.label.toLowerCase();
+        const rpath = [x.layer, x.i, 'real_servers', j, 'label'];
+        const k = labelId(r.label).toLowerCase();
         const p = rs.get(k);
-        if (p !== undefined) error([x.layer, x.i, 'real_servers', j, 'label'], `real server label "${r.label}" is already used by real_servers[${p}]`);
-        else rs.set(k, j);
+        if (p !== undefined) {
+          const c = collision(r.label, p.path, p.label);
+          error(rpath, c.message, c.also);
+        } else rs.set(k, { path: rpath, label: r.label });
       });
     }
   },
@@ -710,7 +725,7 @@ export function runRules(config: ApplianceConfig, only: Rule[] = rules): (RuleRe
       config,
       locals,
       localsByIp,
-      error: (path, message) => out.push({ path, message, severity: 'error', rule: rule.name }),
+      error: (path, message, also) => out.push({ path, message, severity: 'error', rule: rule.name, ...(also ? { also } : {}) }),
       warn: (path, message) => out.push({ path, message, severity: 'warning', rule: rule.name }),
     });
   }

@@ -11,12 +11,18 @@ import { SECRETS_DIR } from '../onbox.js';
 
 // ---- reusable pieces ------------------------------------------------------------------------------
 
-/** Labels name HAProxy proxies/servers and ldirectord comments: no whitespace, quotes or '#'. */
-export const LABEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+/**
+ * Labels as the guides write them ("RabbitMQ HA"): up to 63 printable characters with at least
+ * one ASCII letter or digit, no leading or trailing space. Control and invisible format
+ * characters (newline, tab, DEL, C1, zero-width and bidi controls) are refused. Daemon configs
+ * get the label's identifier (src/config/labels.ts), never the label itself.
+ */
+const NOT_PRINTABLE = '\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb';
+export const LABEL_PATTERN = `^(?=.*[A-Za-z0-9])[^\\s${NOT_PRINTABLE}](?:[^${NOT_PRINTABLE}]{0,61}[^\\s${NOT_PRINTABLE}])?$`;
 const Label = Type.String({
   pattern: LABEL_PATTERN,
-  hint: "a label is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (no spaces, quotes or '#')",
-  description: 'Name shown in status pages and used in daemon configs.',
+  hint: 'a label is 1-63 printable characters with at least one letter or digit (A-Z, 0-9), no leading or trailing space, no control characters or line breaks',
+  description: 'Name shown in status pages; daemon configs get its identifier (letters, digits, ".", "_", "-"; other runs become "_").',
 });
 
 const IpAddress = Type.String({ format: 'ip', description: 'IPv4 or IPv6 address.' });

@@ -1,6 +1,7 @@
 /** /etc/haproxy/haproxy.cfg: one `listen` section per Layer 7 virtual service. */
 import type { ApplianceConfig, L7Service } from '../config/index.js';
 import { familyOf, hostPort, portRange } from '../config/net.js';
+import { labelId } from '../config/labels.js';
 import { compileTemplate } from '../template.js';
 import { type Daemon, type RenderedFile, systemdReload } from './daemon.js';
 import source from './haproxy.cfg.ejs';
@@ -70,18 +71,18 @@ function listen(s: L7Service, peersSection: string | undefined): Listen {
   }
   if (p.type !== 'none') add('option', 'redispatch');
   const servers = s.real_servers.map((r) => {
-    const parts: (string | number)[] = [r.label, hostPort(r.ip, r.port), 'weight', r.weight];
+    const parts: (string | number)[] = [labelId(r.label), hostPort(r.ip, r.port), 'weight', r.weight];
     if (hc.type !== 'none') {
       parts.push('check', 'inter', hc.inter, 'rise', hc.rise, 'fall', hc.fall);
       // A server without a port gets the port the client connected to; its check needs one.
       const checkPort = hc.port ?? (r.port === undefined ? portRange(s.ports[0]!).lo : undefined);
       if (checkPort !== undefined) parts.push('port', checkPort);
     }
-    if (p.type === 'http_cookie') parts.push('cookie', r.label);
+    if (p.type === 'http_cookie') parts.push('cookie', labelId(r.label));
     if (p.type === 'last_successful') parts.push('on-marked-down', 'shutdown-sessions');
     return parts.map(String);
   });
-  return { label: s.label, binds: s.ports.map((port) => hostPort(s.vip, port)), mode: s.mode, balance, options, servers };
+  return { label: labelId(s.label), binds: s.ports.map((port) => hostPort(s.vip, port)), mode: s.mode, balance, options, servers };
 }
 
 function render(config: ApplianceConfig): RenderedFile[] {

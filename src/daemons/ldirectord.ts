@@ -5,6 +5,7 @@
  */
 import type { ApplianceConfig, L4Service } from '../config/index.js';
 import { familyOf, hostPort, portRange, usesFwmark } from '../config/net.js';
+import { labelId } from '../config/labels.js';
 import { compileTemplate } from '../template.js';
 import type { Daemon, FileChange, RenderedFile, UpProbe } from './daemon.js';
 import source from './ldirectord.cf.ejs';
@@ -79,7 +80,7 @@ function virtual(s: L4Service, index: number): Virtual {
     return words;
   });
   return {
-    label: s.label,
+    label: labelId(s.label),
     key: v6 ? 'virtual6' : 'virtual',
     realKey: v6 ? 'real6' : 'real',
     target: fwm ? String(fwmarkOf(index)) : hostPort(s.vip, vport),

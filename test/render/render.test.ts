@@ -98,7 +98,7 @@ describe('renderAppliance', () => {
     const r = parseConfig(stringify(base()), 'c.yaml');
     if (!r.ok) throw new Error('base invalid');
     const bad = structuredClone(r.config);
-    bad.layer7[0]!.label = 'x\n    server evil 203.0.113.66:80';
+    bad.layer7[0]!.timeouts.client = '5m\n    server evil 203.0.113.66:80';
     expect(() => renderAppliance(bad)).toThrow(/refusing to write/);
   });
 });
