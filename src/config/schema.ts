@@ -183,7 +183,23 @@ const L7RealServer = Type.Object({
   ip: IpAddress,
   port: Type.Optional(Port),
   weight: Type.Integer({ minimum: 0, maximum: 256, default: 100, description: "HAProxy's range is 0..256." }),
+  backup: Type.Boolean({
+    default: false,
+    description: "Failover only (the guides' failover mode): gets traffic only while every other real server is down.",
+  }),
 });
+
+/**
+ * Where a Layer 7 service sends clients while every real server (backups included) is down: a
+ * page the appliance serves itself (HTTP mode; 503 with Retry-After), or another server.
+ */
+const L7Fallback = Type.Union(
+  [
+    Type.Object({ page: Type.Literal(true, { description: 'Serve the appliance\'s "service unavailable" page (HTTP mode).' }) }),
+    Type.Object({ ip: IpAddress, port: Type.Optional(Port) }),
+  ],
+  { description: 'Used while every real server is down: `page: true` or a server `ip` (and `port`).' },
+);
 
 const L7Service = Type.Object({
   label: Label,
@@ -207,6 +223,7 @@ const L7Service = Type.Object({
     { default: {} },
   ),
   x_forwarded_for: Type.Boolean({ default: true, description: 'Add X-Forwarded-For (HTTP mode only).' }),
+  fallback: Type.Optional(L7Fallback),
   real_servers: Type.Array(L7RealServer, { default: [] }),
 });
 
