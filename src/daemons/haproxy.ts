@@ -3,7 +3,8 @@ import type { ApplianceConfig, L7Service } from '../config/index.js';
 import { familyOf, hostPort, portRange } from '../config/net.js';
 import { labelId } from '../config/labels.js';
 import { compileTemplate } from '../template.js';
-import { type Daemon, type RenderedFile, systemdReload } from './daemon.js';
+import { type Daemon, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
+import { adminStateOf, type ServerStates } from './server-state.js';
 import source from './haproxy.cfg.ejs';
 
 export const HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
@@ -48,7 +49,7 @@ const FALLBACK_PAGE = `<!DOCTYPE html>
 <body><h1>Service unavailable</h1><p>This service is temporarily unavailable. Please try again in a few minutes.</p></body></html>
 `;
 
-function listen(s: L7Service, peersSection: string | undefined): Listen {
+function listen(s: L7Service, peersSection: string | undefined, states: ServerStates | undefined): Listen {
   const fam = familyOf(s.vip);
   const table = fam === 'ipv6' ? 'ipv6' : 'ip';
   // One token per array element, so the template's guard sees every value on its own.
@@ -91,7 +92,11 @@ function listen(s: L7Service, peersSection: string | undefined): Listen {
   }
   if (p.type !== 'none') add('option', 'redispatch');
   const servers = s.real_servers.map((r) => {
-    const parts: (string | number)[] = [labelId(r.label), hostPort(r.ip, r.port), 'weight', r.weight];
+    // lbctl: a drained server keeps its connections but gets no new ones (weight 0, HAProxy's
+    // DRAIN); a halted one is in maintenance (`disabled`).
+    const admin = adminStateOf(states, 'layer7', s.label, r.label);
+    const parts: (string | number)[] = [labelId(r.label), hostPort(r.ip, r.port), 'weight', admin === 'drain' ? 0 : r.weight];
+    if (admin === 'halt') parts.push('disabled');
     if (hc.type !== 'none') {
       parts.push('check', 'inter', hc.inter, 'rise', hc.rise, 'fall', hc.fall);
       // A server without a port gets the port the client connected to; its check needs one.
@@ -125,7 +130,7 @@ function fallback(s: L7Service): Backend[] {
 
 const usesPage = (c: ApplianceConfig) => c.layer7.some((s) => s.fallback !== undefined && 'page' in s.fallback);
 
-function render(config: ApplianceConfig): RenderedFile[] {
+function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
   const ha = config.ha;
   let view: View = { peers: [], listens: [], backends: [], defaultPathConfig: false };
   let peersSection: string | undefined;
@@ -139,7 +144,7 @@ function render(config: ApplianceConfig): RenderedFile[] {
     units.sort((a, b) => Number(b.primary) - Number(a.primary));
     view = { ...view, localpeer: config.hostname, peers: units.map(({ name, addr }) => ({ name, addr })) };
   }
-  view.listens = config.layer7.map((s) => listen(s, peersSection));
+  view.listens = config.layer7.map((s) => listen(s, peersSection, ctx.servers));
   view.backends = config.layer7.flatMap(fallback);
   view.defaultPathConfig = usesPage(config);
   const files = [{ path: HAPROXY_CFG, content: template(view), mode: 0o644 }];
