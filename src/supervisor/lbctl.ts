@@ -86,7 +86,8 @@ export function haproxyCommands(t: LbctlTarget, action: LbctlAction): string[] {
   const name = `${labelId(t.x.s.label)}/${labelId(rs.label)}`;
   if (action === 'drain') return [`set server ${name} state drain`];
   if (action === 'halt') return [`set server ${name} state maint`, `shutdown sessions server ${name}`];
-  return [`set server ${name} state ready`];
+  // A drain kept across a reload is weight 0 in the file: online gives the weight back too.
+  return [`set server ${name} weight ${rs.weight}`, `set server ${name} state ready`];
 }
 
 const FORWARD_FLAG = { dr: '-g', nat: '-m', snat: '-m', tun: '-i' } as const;
@@ -143,19 +144,22 @@ export async function lbctl(action: LbctlAction, vipArg: string, ripArg: string,
     writeServerStates(deps.root, next);
     return old;
   });
-  // The running daemons first: at once, and a halt cuts the sessions the old HAProxy worker holds.
+  // The running daemons first, at once. HAProxy needs no reload after its runtime API: a reload
+  // would leave the server's sessions in an old worker that a later halt could not cut.
+  let haproxyLive = true;
   for (const t of targets) {
     const rs = t.x.s.real_servers[t.j]!;
     if (t.x.layer === 'layer7') {
       const said = await haproxyRuntime(deps.haproxySocket ?? HAPROXY_ADMIN_SOCKET, haproxyCommands(t, action));
-      if (said) deps.log(`  haproxy: ${said.replace(/\n+/g, ' ')}`);
+      if (said === undefined) haproxyLive = false;
+      else if (said) deps.log(`  haproxy: ${said.replace(/\n+/g, ' ')}`);
     }
     for (const argv of ipvsadmCommands(t, action)) await deps.run(argv[0], argv.slice(1), { nothrow: true, stage: `lbctl ${action}` });
     deps.log(`lbctl: ${t.x.layer}[${t.x.i}] "${t.x.s.label}" real server "${rs.label}" (${hostPort(rs.ip, rs.port)}) ${SAID[action]}`);
   }
   // Then the files, through the one pipeline, so a reload or the next lbapply keeps the state.
   try {
-    await applyConfig({ text: stored.text, file: stored.path, record: 'none' }, deps);
+    await applyConfig({ text: stored.text, file: stored.path, record: 'none', ...(haproxyLive ? { alreadyLive: ['haproxy'] } : {}) }, deps);
   } catch (e) {
     await withApplyLock(deps.root, async () => writeServerStates(deps.root, before));
     throw e;
