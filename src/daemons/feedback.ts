@@ -1,8 +1,9 @@
 /**
- * The Layer 4 feedback service (lb-feedback.service, `lbsupervisor feedback`): it polls each real
- * server's agent for its idle percentage and sets the server's IPVS weight from it. Its config is
- * /etc/lbimage/feedback.json, rendered here from the appliance config. Layer 7 agents need no
- * service: HAProxy's agent-check does the same (src/daemons/haproxy.ts).
+ * The feedback service (lb-feedback.service, `lbsupervisor feedback`): it polls each Layer 4 real
+ * server's agent for its idle percentage and sets the server's IPVS weight from it. Layer 7
+ * weights follow HAProxy's own agent-check (src/daemons/haproxy.ts), which keeps the last weight
+ * when its agent falls silent: for those the service only puts the configured weight back. Its
+ * config is /etc/lbimage/feedback.conf, rendered here from the appliance config.
  */
 import type { ApplianceConfig, L4Service } from '../config/index.js';
 import { hostPort, usesFwmark } from '../config/net.js';
@@ -17,8 +18,10 @@ export const FEEDBACK_UNIT = 'lb-feedback.service';
 export interface FeedbackTarget {
   service: string;
   server: string;
-  /** The virtual service as `ipvsadm -S -n` writes it: ['-t', 'VIP:PORT'] or ['-f', 'MARK']. */
-  virtual: string[];
+  /** Layer 4: the virtual service as `ipvsadm -S -n` writes it: ['-t', 'VIP:PORT'] or ['-f', 'MARK']. */
+  virtual?: string[];
+  /** Layer 7: HAProxy's proxy and server names (its agent-check sets the weight while the agent answers). */
+  haproxy?: { proxy: string; server: string };
   /** Real server address (no port): how its line in `ipvsadm -S -n` is found. */
   ip: string;
   /** The configured weight: the ceiling, and what a silent agent leaves. */
@@ -43,13 +46,19 @@ function virtualOf(s: L4Service, index: number): string[] {
 }
 
 export function feedbackTargets(config: ApplianceConfig): FeedbackTarget[] {
-  return config.layer4.flatMap((s, i) =>
+  const l4 = config.layer4.flatMap((s, i) =>
     s.real_servers.flatMap((r) =>
       r.agent
         ? [{ service: s.label, server: r.label, virtual: virtualOf(s, i), ip: r.ip, weight: r.weight, agent: { port: r.agent.port, interval: r.agent.interval, ...(r.agent.url ? { url: r.agent.url } : {}) } }]
         : [],
     ),
   );
+  const l7 = config.layer7.flatMap((s) =>
+    s.real_servers.flatMap((r) =>
+      r.agent ? [{ service: s.label, server: r.label, haproxy: { proxy: s.label, server: r.label }, ip: r.ip, weight: r.weight, agent: { port: r.agent.port, interval: r.agent.interval } }] : [],
+    ),
+  );
+  return [...l4, ...l7];
 }
 
 /** Parses what render wrote. */

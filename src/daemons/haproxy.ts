@@ -117,6 +117,8 @@ function listen(s: L7Service, peersSection: string | undefined): Listen {
 
 /** The real servers' CA certificates (every re-encrypting service's bundle, concatenated). */
 export const HAPROXY_SERVER_CA = '/etc/haproxy/lbimage-server-ca.pem';
+/** The global section's `stats socket` (admin level): the feedback service resets weights there. */
+export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock';
 
 /** Mozilla's server-side TLS profiles (v5.7), the defaults a service's tls block overrides. */
 export const TLS_PROFILE = {

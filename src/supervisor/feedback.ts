@@ -1,7 +1,9 @@
 /**
- * The Layer 4 feedback service (lb-feedback.service): polls each real server's agent for its idle
- * percentage and sets the server's IPVS weight with `ipvsadm -e`, keeping the virtual service's
- * forwarding method and limits as `ipvsadm -S` lists them.
+ * The feedback service (lb-feedback.service): polls each real server's agent for its idle
+ * percentage and sets a Layer 4 server's IPVS weight with `ipvsadm -e`, keeping the virtual
+ * service's forwarding method and limits as `ipvsadm -S` lists them. Layer 7 servers get their
+ * weight from HAProxy's agent-check, which keeps the last one when the agent falls silent: then
+ * the service sets the configured weight back through HAProxy's admin socket.
  *
  * weight = configured × idle / 100, kept between min_percent of the configured weight (never 0)
  * and the configured weight, and changed only when it moves by hysteresis_percent or more. An
@@ -9,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
 import { FEEDBACK_DEFAULTS, FEEDBACK_CONF, type FeedbackConfig, type FeedbackTarget, parseFeedbackConfig } from '../daemons/feedback.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { RUN_DIR } from '../onbox.js';
@@ -96,6 +99,7 @@ function hostOf(addrPort: string): string {
 export function weightEdits(lines: string[][], weights: ReadonlyMap<FeedbackTarget, number>): { target: FeedbackTarget; current: number; argv: string[] }[] {
   const out: { target: FeedbackTarget; current: number; argv: string[] }[] = [];
   for (const [t, w] of weights) {
+    if (!t.virtual) continue;
     for (const l of lines) {
       if (l[1] !== t.virtual[0] || l[2] !== t.virtual[1]) continue;
       const r = l.indexOf('-r');
@@ -131,9 +135,12 @@ export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, last: Ma
   const lines = saved.exitCode === 0 ? ipvsRealServers(saved.stdout) : [];
   const want = new Map<FeedbackTarget, number>();
   const status: FeedbackStatus[] = [];
+  const l7silent: FeedbackTarget[] = [];
   cfg.targets.forEach((t, i) => {
     const idle = answers[i];
-    const line = lines.find((l) => l[1] === t.virtual[0] && l[2] === t.virtual[1] && hostOf(l[l.indexOf('-r') + 1] ?? '') === t.ip);
+    if (t.haproxy && idle === undefined) l7silent.push(t);
+    const v = t.virtual;
+    const line = v ? lines.find((l) => l[1] === v[0] && l[2] === v[1] && hostOf(l[l.indexOf('-r') + 1] ?? '') === t.ip) : undefined;
     const wi = line ? line.indexOf('-w') : -1;
     const current = line && wi >= 0 ? Number(line[wi + 1]) : t.weight;
     const w = nextWeight(t.weight, current, idle, cfg);
@@ -150,9 +157,14 @@ export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, last: Ma
       weight: line ? w : current,
       idle: idle ?? null,
       ...(idle === undefined ? { note: 'agent silent: configured weight' } : {}),
-      ...(line ? {} : { note: 'not in the IPVS table (passive unit, or the server is down)' }),
+      ...(line || t.haproxy ? {} : { note: 'not in the IPVS table (passive unit, or the server is down)' }),
     });
   });
+  // HAProxy keeps the weight its agent last set: a silent agent's server gets its configured one.
+  if (l7silent.length > 0) {
+    const said = await haproxyCommand(at(deps.root, HAPROXY_ADMIN_SOCKET), l7silent.map((t) => `set weight ${t.haproxy!.proxy}/${t.haproxy!.server} ${t.weight}`));
+    if (said === undefined) deps.log('feedback: HAProxy admin socket not reachable: Layer 7 weights of silent agents unchanged');
+  }
   for (const e of weightEdits(lines, want)) {
     const r = await deps.run('ipvsadm', e.argv, { nothrow: true });
     if (r.exitCode === 0) deps.log(`feedback: ${e.target.service}/${e.target.server}: weight ${e.current} -> ${want.get(e.target)}`);
@@ -160,6 +172,23 @@ export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, last: Ma
   }
   writeFileAtomic(at(deps.root, FEEDBACK_STATUS), `${JSON.stringify(status, null, 2)}\n`);
   return status;
+}
+
+/** Sends commands to HAProxy's admin socket (one connection, `;`-separated); undefined when it is not there. */
+export function haproxyCommand(socket: string, commands: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let out = '';
+    const sock = connect({ path: socket, timeout: 2000 });
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.end(`${commands.join('; ')}\n`));
+    sock.on('data', (d: string) => (out += d));
+    sock.on('end', () => resolve(out));
+    sock.on('timeout', () => {
+      sock.destroy();
+      resolve(undefined);
+    });
+    sock.on('error', () => resolve(undefined));
+  });
 }
 
 /** What lbstatus shows for the agents (empty when the service is not running). */

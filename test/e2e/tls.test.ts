@@ -12,7 +12,8 @@
  *   4. the client: each SNI name gets its certificate, the cookie keeps one server, the real
  *      server sees X-Forwarded-For and X-Forwarded-Proto, plain HTTP is redirected, `openssl
  *      s_client` gets TLS 1.2 but not 1.3 or 1.1; traffic splits about 90:10 through both
- *      services; rs2's agent goes silent and its Layer 4 weight returns to the configured 100.
+ *      services; rs2's agent goes silent and its weights (IPVS and HAProxy) return to the
+ *      configured 100.
  *
  * Needs root (namespaces, TAP devices) and make image BOARD=kvm.
  */
@@ -219,9 +220,10 @@ describe('TLS termination and feedback agents in the lab', () => {
     }
     step(`traffic 90:10: L7 rs1 ${count(l7, 'rs1')} rs2 ${count(l7, 'rs2')}; L4 rs1 ${count(l4, 'rs1')} rs2 ${count(l4, 'rs2')}`);
 
-    // rs2's agent stops answering: its Layer 4 weight goes back to the configured 100, never 0.
+    // rs2's agent stops answering: its weights go back to the configured 100, never 0.
     await lab.startServer(rs2, 'ok', { port: AGENT_PORT, idle: 'silent' });
     await until('rs2 back at its configured IPVS weight 100', ipvs, (w) => w.get('192.0.2.11') === 90 && w.get('192.0.2.12') === 100, 60_000);
+    await until('rs2 back at its configured HAProxy weight 100', stat, (s) => s.get('tlsweb/rs2')?.[1] === 100 && s.get('tlsweb/rs1')?.[1] === 90, 60_000);
     const after = names((await L.request({ kind: 'http', host: L4_VIP, port: 80, count: 19, timeoutMs: 5000 })).results);
     expect(count(after, 'rs2'), after.join(' ')).toBeGreaterThanOrEqual(8);
     const journal = await con.ok('journalctl -u lb-feedback.service -o cat --no-pager | tail -n 20');

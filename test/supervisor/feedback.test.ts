@@ -4,7 +4,7 @@
  * against real TCP agents on localhost. This host's kernel has no ip_vs: the IPVS table here is
  * a recorded listing; test/e2e/tls.test.ts proves the weights with traffic in the VM.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +74,7 @@ describe('feedback targets and edits', () => {
   it('renders a target per real server with an agent, with its IPVS identity', () => {
     if (!CFG.ok) throw new Error(JSON.stringify(CFG.problems));
     const t = feedbackTargets(CFG.config);
-    expect(t.map((x) => [x.server, x.virtual.join(' '), x.ip, x.weight, x.agent.port, x.agent.interval])).toEqual([
+    expect(t.map((x) => [x.server, x.virtual?.join(' '), x.ip, x.weight, x.agent.port, x.agent.interval])).toEqual([
       ['r1', '-t 192.0.2.100:5672', '192.0.2.21', 100, 3334, 5],
       ['r2', '-t 192.0.2.100:5672', '192.0.2.22', 50, 3335, 2],
       ['m1', '-f 2', '192.0.2.24', 100, 3333, 5],
@@ -135,6 +135,29 @@ describe('one poll round', () => {
     expect(logs.join('\n')).toContain('does not answer; weight stays at the configured 50');
     expect(feedbackStatus(root)).toEqual(status);
   }, 20_000);
+
+  it('puts a Layer 7 server whose agent is silent back at its configured weight through HAProxy\'s admin socket', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lbfb7-'));
+    mkdirSync(join(root, 'run/haproxy'), { recursive: true });
+    const heard: string[] = [];
+    const admin = createServer((c) => {
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => heard.push(d));
+      c.on('end', () => c.end(''));
+    });
+    await new Promise<void>((r) => admin.listen(join(root, 'run/haproxy/admin.sock'), r));
+    servers.push(admin);
+    const answering = await listen('90%\n');
+    servers.push(answering);
+    const port = (answering.address() as { port: number }).port;
+    const l7 = (server: string, ip: string, agentPort: number) => ({ service: 'web', server, haproxy: { proxy: 'web', server }, ip, weight: 80, agent: { port: agentPort, interval: 1 } });
+    // 127.0.0.3:1 refuses: a silent agent.
+    const cfg: FeedbackConfig = { min_percent: 10, hysteresis_percent: 5, targets: [l7('a', '127.0.0.1', port), l7('b', '127.0.0.3', 1)] };
+    const run: Runner = async () => ({ stdout: '', stderr: '', exitCode: 0 }) as RunResult;
+    const status = await pollOnce(cfg, { root, run, log: () => undefined }, new Map());
+    expect(heard.join('')).toBe('set weight web/b 80\n');
+    expect(status.map((s) => [s.server, s.idle])).toEqual([['a', 90], ['b', null]]);
+  });
 
   it('edits only lines whose weight differs', () => {
     if (!CFG.ok) throw new Error('bad fixture');
