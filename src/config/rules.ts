@@ -21,7 +21,7 @@ import {
   usesFwmark,
   type LocalAddress,
 } from './net.js';
-import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
+import { TLS_PROFILE_MIN, type ApplianceConfig, type L4Service, type L7Service } from './schema.js';
 
 export interface RuleReport {
   path: PathSegment[];
@@ -704,8 +704,12 @@ const tlsTermination: Rule = {
       if (r?.verify && r.ca_bundle === undefined)
         error([...base, 'reencrypt', 'ca_bundle'], "verifying the real servers' certificates needs ca_bundle (the CA certificates in PEM), or set verify: false");
       if (r && !r.verify && r.ca_bundle !== undefined) warn([...base, 'reencrypt', 'ca_bundle'], 'is not used while verify is false');
-      if (t.min_version && t.max_version && t.min_version > t.max_version)
-        error([...base, 'min_version'], `min_version ${t.min_version} is above max_version ${t.max_version}`);
+      const min = t.min_version ?? TLS_PROFILE_MIN[t.profile];
+      if (t.max_version && min > t.max_version)
+        error(
+          [...base, t.min_version ? 'min_version' : 'max_version'],
+          t.min_version ? `min_version ${min} is above max_version ${t.max_version}` : `max_version ${t.max_version} is below the lowest protocol of profile "${t.profile}" (${min})`,
+        );
     });
   },
 };

@@ -2,6 +2,7 @@
 import type { ApplianceConfig, L7Service } from '../config/index.js';
 import { familyOf, hostPort, portRange } from '../config/net.js';
 import { tlsPorts } from '../config/rules.js';
+import { TLS_PROFILE_MIN } from '../config/schema.js';
 import { CERTS_DIR, CHECK_ROOT_ENV } from '../onbox.js';
 import { compileTemplate } from '../template.js';
 import { type Daemon, type RenderedFile, systemdReload } from './daemon.js';
@@ -123,13 +124,13 @@ export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock';
 /** Mozilla's server-side TLS profiles (v5.7), the defaults a service's tls block overrides. */
 export const TLS_PROFILE = {
   intermediate: {
-    min: 'TLSv1.2',
+    min: TLS_PROFILE_MIN.intermediate,
     ciphers:
       'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305',
     ciphersuites: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
   },
   modern: {
-    min: 'TLSv1.3',
+    min: TLS_PROFILE_MIN.modern,
     ciphers: undefined,
     ciphersuites: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
   },

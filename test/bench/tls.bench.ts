@@ -43,7 +43,7 @@ layer7:
 `;
 
 async function sTime(lab: Lab, target: string): Promise<{ conns: number; secs: number; rate: number }> {
-  const r = await runTool('ip', ['netns', 'exec', lab.clientNs, 'openssl', 's_time', '-connect', target, '-new', '-time', String(SECONDS)], { nothrow: true, input: '' });
+  const r = await runTool('ip', ['netns', 'exec', lab.clientNs, 'openssl', 's_time', '-connect', target, '-new', '-time', String(SECONDS)], { nothrow: true, input: 'Q\n' });
   const m = /(\d+) connections in ([\d.]+) real seconds/.exec(r.stdout);
   if (!m) throw new Error(`openssl s_time against ${target} gave no figure (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
   const conns = Number(m[1]);
@@ -95,8 +95,8 @@ try {
   host = spawn('ip', ['netns', 'exec', rs1.ns, 'haproxy', '-db', '-f', join(tmp, 'haproxy.cfg')], { stdio: 'ignore' });
   // Warm both up (and wait for the host's HAProxy to listen): one handshake each must succeed.
   for (let i = 0; ; i++) {
-    const a = await runTool('ip', ['netns', 'exec', lab.clientNs, 'openssl', 's_client', '-connect', `${rs1.ip}:8443`, '-brief'], { nothrow: true, input: '' });
-    const b = await runTool('ip', ['netns', 'exec', lab.clientNs, 'openssl', 's_client', '-connect', `${VIP}:443`, '-brief'], { nothrow: true, input: '' });
+    const a = await runTool('ip', ['netns', 'exec', lab.clientNs, 'openssl', 's_client', '-connect', `${rs1.ip}:8443`, '-brief'], { nothrow: true, input: 'Q\n' });
+    const b = await runTool('ip', ['netns', 'exec', lab.clientNs, 'openssl', 's_client', '-connect', `${VIP}:443`, '-brief'], { nothrow: true, input: 'Q\n' });
     if (a.exitCode === 0 && b.exitCode === 0) break;
     if (i > 60) throw new Error(`no TLS handshake: host ${a.stderr.trim()}; appliance ${b.stderr.trim()}`);
     await new Promise((r) => setTimeout(r, 1000));

@@ -29,6 +29,7 @@ const bad: [string, Mutation, RegExp][] = [
   ['verified re-encryption without a CA bundle', tls({ reencrypt: {} }), /tls\.reencrypt\.ca_bundle: verifying the real servers' certificates needs ca_bundle/],
   ['a CA bundle that is not PEM', tls({ reencrypt: { ca_bundle: 'hello' } }), /tls\.reencrypt\.ca_bundle: .*one or more PEM certificates/],
   ['min_version above max_version', tls({ min_version: 'TLSv1.3', max_version: 'TLSv1.2' }), /tls\.min_version: min_version TLSv1\.3 is above max_version TLSv1\.2/],
+  ['max_version below the profile\'s lowest', tls({ profile: 'modern', max_version: 'TLSv1.2' }), /tls\.max_version: max_version TLSv1\.2 is below the lowest protocol of profile "modern" \(TLSv1\.3\)/],
   ['an unknown profile', tls({ profile: 'old' }), /tls\.profile: /],
   ['a cipher list with a space', tls({ ciphers: 'ECDHE-RSA-AES128-GCM-SHA256 RC4' }), /tls\.ciphers: .*an OpenSSL cipher list/],
 ];

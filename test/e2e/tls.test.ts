@@ -198,7 +198,7 @@ describe('TLS termination and feedback agents in the lab', () => {
     expect([plain.error, plain.location]).toEqual(['HTTP 301', `https://${L7_VIP}/whoami`]);
     step('plain HTTP redirected to HTTPS');
     const sClient = (flag: string) =>
-      runTool('ip', ['netns', 'exec', L.clientNs, 'timeout', '30', 'openssl', 's_client', '-connect', `${L7_VIP}:443`, '-servername', 'www.example.test', flag], { nothrow: true, input: '' });
+      runTool('ip', ['netns', 'exec', L.clientNs, 'timeout', '30', 'openssl', 's_client', '-connect', `${L7_VIP}:443`, '-servername', 'www.example.test', flag], { nothrow: true, input: 'Q\n' });
     const v12 = await sClient('-tls1_2');
     expect(v12.exitCode, v12.stderr).toBe(0);
     expect(v12.stdout).toMatch(/Protocol\s*: TLSv1\.2/);
