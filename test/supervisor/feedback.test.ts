@@ -5,6 +5,7 @@
  * a recorded listing; test/e2e/tls.test.ts proves the weights with traffic in the VM.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +158,31 @@ describe('one poll round', () => {
     const status = await pollOnce(cfg, { root, run, log: () => undefined }, new Map());
     expect(heard.join('')).toBe('set weight web/b 80\n');
     expect(status.map((s) => [s.server, s.idle])).toEqual([['a', 90], ['b', null]]);
+  });
+
+  it('reads the idle value from an HTTP feedback source (Layer 4)', async () => {
+    const web = createHttpServer((_req, res) => res.end('75\n'));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(web.address() as { port: number }).port}/idle`;
+    // Node's first fetch loads its HTTP client, which can outlast the poll timeout on a busy host.
+    await (await fetch(url)).text();
+    const cfg: FeedbackConfig = {
+      min_percent: 10,
+      hysteresis_percent: 5,
+      targets: [{ service: 'rabbit', server: 'r1', virtual: ['-t', '192.0.2.100:5672'], ip: '127.0.0.1', weight: 100, agent: { port: 1, interval: 5, url } }],
+    };
+    const calls: string[][] = [];
+    const run: Runner = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      return { stdout: args[0] === '-S' ? SAVED : '', stderr: '', exitCode: 0 } as RunResult;
+    };
+    try {
+      const status = await pollOnce(cfg, { root: mkdtempSync(join(tmpdir(), 'lbfbh-')), run, log: () => undefined }, new Map());
+      expect(status[0]).toMatchObject({ idle: 75, weight: 75 });
+      expect(calls[1]).toEqual(['ipvsadm', '-e', '-t', '192.0.2.100:5672', '-r', '127.0.0.1:5672', '-m', '-w', '75']);
+    } finally {
+      web.close();
+    }
   });
 
   it('edits only lines whose weight differs', () => {
