@@ -97,3 +97,16 @@ export const UPDATES_INBOX = `${DATA_MOUNT}/updates`;
 export const UPDATE_STATE_DIR = `${DATA_MOUNT}/update`;
 /** How long a freshly installed slot may take to become healthy before the unit goes back (seconds). */
 export const UPDATE_CONFIRM_SECONDS = 900;
+
+// ---- TLS certificates (lbcert) ----------------------------------------------------------------
+
+/**
+ * Certificates installed with `lbcert add`: LABEL.pem (certificate, chain, key) on the data
+ * partition, so they stay across updates; root:haproxy, directory 0750, files 0640.
+ */
+export const CERTS_DIR = `${DATA_MOUNT}/certs`;
+/**
+ * haproxy.cfg finds certificates under "${LBIMAGE_CHECK_ROOT}" + CERTS_DIR. Unset on the box (so
+ * the real path); a checker off the box sets it to a tree holding placeholder certificates.
+ */
+export const CHECK_ROOT_ENV = 'LBIMAGE_CHECK_ROOT';

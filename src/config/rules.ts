@@ -22,7 +22,7 @@ import {
   type LocalAddress,
 } from './net.js';
 import { labelId } from './labels.js';
-import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
+import { TLS_PROFILE_MIN, type ApplianceConfig, type L4Service, type L7Service } from './schema.js';
 
 export interface RuleReport {
   path: PathSegment[];
@@ -692,6 +692,66 @@ const heartbeatIpv4: Rule = {
   },
 };
 
+// ---- TLS termination and feedback agents (issue 15) -----------------------------------------------
+
+/** The service's ports that take TLS: tls.ports, or every port. */
+export function tlsPorts(s: L7Service): string[] {
+  if (!s.tls) return [];
+  return (s.tls.ports ?? s.ports).map(String);
+}
+
+const tlsTermination: Rule = {
+  name: 'tls-termination',
+  description:
+    "TLS ports are the service's own; redirect and HSTS need HTTP mode, redirect a plain port; verified re-encryption needs a CA bundle; each certificate once; min_version not above max_version.",
+  check({ config, error, warn }) {
+    config.layer7.forEach((s, i) => {
+      const t = s.tls;
+      if (!t) return;
+      const base: PathSegment[] = ['layer7', i, 'tls'];
+      const own = new Set(s.ports.map(String));
+      (t.ports ?? []).forEach((p, j) => {
+        if (!own.has(String(p))) error([...base, 'ports', j], `${p} is not one of the service's ports (${s.ports.join(', ')})`);
+      });
+      const seen = new Set<string>();
+      t.certificates.forEach((c, j) => {
+        if (seen.has(c)) error([...base, 'certificates', j], `certificate "${c}" is listed twice`);
+        seen.add(c);
+      });
+      const tlsSet = new Set(tlsPorts(s));
+      const plain = s.ports.map(String).filter((p) => !tlsSet.has(p));
+      if (t.redirect_http && s.mode !== 'http') error([...base, 'redirect_http'], 'redirecting HTTP to HTTPS needs mode: http');
+      else if (t.redirect_http && plain.length === 0)
+        error([...base, 'redirect_http'], 'every port of the service takes TLS: there is no plain HTTP port to redirect (add one, e.g. 80, to ports)');
+      if (t.hsts_max_age > 0 && s.mode !== 'http') error([...base, 'hsts_max_age'], 'HSTS is an HTTP header: it needs mode: http');
+      if (t.hsts_include_subdomains && t.hsts_max_age === 0) warn([...base, 'hsts_include_subdomains'], 'has no effect while hsts_max_age is 0 (no HSTS header)');
+      const r = t.reencrypt;
+      if (r?.verify && r.ca_bundle === undefined)
+        error([...base, 'reencrypt', 'ca_bundle'], "verifying the real servers' certificates needs ca_bundle (the CA certificates in PEM), or set verify: false");
+      if (r && !r.verify && r.ca_bundle !== undefined) warn([...base, 'reencrypt', 'ca_bundle'], 'is not used while verify is false');
+      const min = t.min_version ?? TLS_PROFILE_MIN[t.profile];
+      if (t.max_version && min > t.max_version)
+        error(
+          [...base, t.min_version ? 'min_version' : 'max_version'],
+          t.min_version ? `min_version ${min} is above max_version ${t.max_version}` : `max_version ${t.max_version} is below the lowest protocol of profile "${t.profile}" (${min})`,
+        );
+    });
+  },
+};
+
+const feedbackAgents: Rule = {
+  name: 'feedback-agents',
+  description: 'An HTTP feedback source (agent.url) is polled by the Layer 4 feedback service only.',
+  check({ config, error }) {
+    config.layer7.forEach((s, i) =>
+      s.real_servers.forEach((r, j) => {
+        if (r.agent?.url !== undefined)
+          error(['layer7', i, 'real_servers', j, 'agent', 'url'], "HAProxy's agent check speaks TCP only: an HTTP feedback source (url) is for Layer 4 services");
+      }),
+    );
+  },
+};
+
 /** Every rule, in the order they run. Add a rule by adding a line at the end. */
 export const rules: Rule[] = [
   portRanges,
@@ -718,6 +778,8 @@ export const rules: Rule[] = [
   addressRoles,
   persistenceGranularity,
   heartbeatIpv4,
+  tlsTermination,
+  feedbackAgents,
 ];
 
 export function runRules(config: ApplianceConfig, only: Rule[] = rules): (RuleReport & { rule: string })[] {

@@ -76,6 +76,86 @@ export const L4_FORWARDING = ['dr', 'nat', 'tun', 'snat'] as const;
 export const L7_PERSISTENCE = ['none', 'source_ip', 'http_cookie', 'last_successful', 'rdp_cookie'] as const;
 export const L7_BALANCE = ['leastconn', 'roundrobin', 'source', 'first'] as const;
 
+// ---- TLS termination and the server feedback agent (issue 15) -----------------------------------
+
+/** A certificate installed on the box with `lbcert add LABEL`: the label names its file, so no '.' or '/'. */
+export const CERT_LABEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$';
+export const CertLabel = Type.String({
+  pattern: CERT_LABEL_PATTERN,
+  hint: "a certificate label is 1-63 letters, digits, '_' or '-', starting with a letter or digit (it names a file on the box)",
+  description: 'Label of a certificate installed on the unit with `lbcert add LABEL`.',
+});
+/** Named protocol and cipher profiles (Mozilla's server-side TLS recommendations). */
+export const TLS_PROFILES = ['intermediate', 'modern'] as const;
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+/** The lowest protocol of each profile (the rest of the profile is HAProxy's business: src/daemons/haproxy.ts). */
+export const TLS_PROFILE_MIN: Record<(typeof TLS_PROFILES)[number], (typeof TLS_VERSIONS)[number]> = { intermediate: 'TLSv1.2', modern: 'TLSv1.3' };
+const CipherList = Type.String({
+  pattern: '^[A-Za-z0-9_+!@=-]+(:[A-Za-z0-9_+!@=-]+)*$',
+  hint: "an OpenSSL cipher list: names separated by ':' (no spaces)",
+});
+/** PEM certificates, as a CA bundle is written: only PEM armour and base64 lines. */
+const PemBundle = Type.String({
+  pattern: '^(\\s*-----BEGIN CERTIFICATE-----\\s+[A-Za-z0-9+/=\\s]+-----END CERTIFICATE-----\\s*)+$',
+  hint: 'one or more PEM certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----), nothing else',
+});
+
+const Tls = Type.Object(
+  {
+    ports: Type.Optional(
+      Type.Array(PortSpec, { minItems: 1, description: "The service's ports that take TLS; default: all of them." }),
+    ),
+    certificates: Type.Array(CertLabel, {
+      minItems: 1,
+      description: 'Certificates by label; SNI picks among them, the first one answers clients without a matching name.',
+    }),
+    profile: StringEnum(TLS_PROFILES, { default: 'intermediate', description: "Protocols and ciphers from Mozilla's named profile." }),
+    min_version: Type.Optional(StringEnum(TLS_VERSIONS, { description: "Overrides the profile's lowest protocol." })),
+    max_version: Type.Optional(StringEnum(TLS_VERSIONS, { description: "Overrides the profile's highest protocol." })),
+    ciphers: Type.Optional(CipherList),
+    ciphersuites: Type.Optional(CipherList),
+    redirect_http: Type.Boolean({ default: false, description: 'Answer plain HTTP on the other ports with a redirect to HTTPS.' }),
+    hsts_max_age: Type.Integer({
+      minimum: 0,
+      maximum: 63072000,
+      default: 0,
+      description: 'Strict-Transport-Security max-age in seconds on HTTPS responses; 0: no HSTS header.',
+    }),
+    hsts_include_subdomains: Type.Boolean({ default: false }),
+    reencrypt: Type.Optional(
+      Type.Object(
+        {
+          verify: Type.Boolean({ default: true, description: "Verify the real servers' certificates against ca_bundle." }),
+          ca_bundle: Type.Optional(PemBundle),
+        },
+        { description: 'Connect to the real servers over TLS again.' },
+      ),
+    ),
+  },
+  { description: 'TLS termination (HTTP or TCP mode).' },
+);
+
+/** The feedback agent of a real server: it answers its idle percentage (0-100) on a TCP port or a URL. */
+const Agent = Type.Object(
+  {
+    port: Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      default: 3333,
+      description: 'TCP port the agent answers on.',
+    }),
+    interval: Type.Integer({ minimum: 1, maximum: 3600, default: 5, description: 'Seconds between polls.' }),
+    url: Type.Optional(
+      Type.String({
+        pattern: '^http://[A-Za-z0-9.:\\[\\]-]+(:[0-9]{1,5})?/[A-Za-z0-9._~!&()*+,=:@%/?-]{0,255}$',
+        hint: 'an http:// URL without spaces or quotes, e.g. http://198.51.100.11:8080/idle',
+        description: 'Layer 4 only: poll this URL for the idle value instead of the TCP port.',
+      }),
+    ),
+  },
+  { description: 'Server feedback agent: weight follows the idle value the real server reports.' },
+);
+
 // ---- sections -------------------------------------------------------------------------------------
 
 const Admin = Type.Object(
@@ -145,6 +225,7 @@ const L4RealServer = Type.Object({
   weight: Type.Integer({ minimum: 0, maximum: 65535, default: 100 }),
   min_connections: Type.Integer({ minimum: 0, maximum: 2147483647, default: 0, description: '0 = unlimited.' }),
   max_connections: Type.Integer({ minimum: 0, maximum: 2147483647, default: 0, description: '0 = unlimited.' }),
+  agent: Type.Optional(Agent),
 });
 
 const Fallback = Type.Object({
@@ -187,6 +268,7 @@ const L7RealServer = Type.Object({
     default: false,
     description: "Failover only (the guides' failover mode): gets traffic only while every other real server is down.",
   }),
+  agent: Type.Optional(Agent),
 });
 
 /**
@@ -225,6 +307,7 @@ const L7Service = Type.Object({
   x_forwarded_for: Type.Boolean({ default: true, description: 'Add X-Forwarded-For (HTTP mode only).' }),
   fallback: Type.Optional(L7Fallback),
   real_servers: Type.Array(L7RealServer, { default: [] }),
+  tls: Type.Optional(Tls),
 });
 
 const Ha = Type.Object({
@@ -294,3 +377,5 @@ export type L7Service = ApplianceConfig['layer7'][number];
 export type L4RealServer = L4Service['real_servers'][number];
 export type L7RealServer = L7Service['real_servers'][number];
 export type PortSpecValue = L4Service['ports'][number];
+export type L7Tls = NonNullable<L7Service['tls']>;
+export type RealServerAgent = NonNullable<L4RealServer['agent']>;

@@ -9,6 +9,7 @@ import type { ApplianceConfig } from '../config/index.js';
 import type { BoardFacts } from '../onbox.js';
 import type { Daemon, RenderContext, RenderedFile, RenderSecrets } from './daemon.js';
 import type { ServerStates } from './server-state.js';
+import { feedback } from './feedback.js';
 import { haproxy } from './haproxy.js';
 import { heartbeat } from './heartbeat.js';
 import { hostname } from './hostname.js';
@@ -18,13 +19,15 @@ import { network } from './network.js';
 import { nftables } from './nftables.js';
 import { sysctl } from './sysctl.js';
 
-export const DAEMONS: readonly Daemon[] = [kernelModules, sysctl, hostname, network, nftables, heartbeat, ldirectord, haproxy];
+export const DAEMONS: readonly Daemon[] = [kernelModules, sysctl, hostname, network, nftables, heartbeat, ldirectord, haproxy, feedback];
 
 export type { Argv, Check, Daemon, FileChange, RenderContext, RenderedFile, RenderSecrets, RunBy, UpProbe } from './daemon.js';
 export { runByOf } from './daemon.js';
 export { writeRendered } from './files.js';
 export { HAPROXY_CFG, HAPROXY_PEERS_PORT } from './haproxy.js';
 export { adminStateOf, type ServerAdmin, type ServerAdminEntry, type ServerStates } from './server-state.js';
+export { HAPROXY_SERVER_CA, TLS_PROFILE, certFile, certificateLabels } from './haproxy.js';
+export { FEEDBACK_CONF, FEEDBACK_UNIT, feedbackTargets, type FeedbackConfig, type FeedbackTarget } from './feedback.js';
 export { AUTHKEYS, HA_CF, HARESOURCES, serialLink } from './heartbeat.js';
 export { MODULES_LOAD } from './kernel-modules.js';
 export { LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG, fwmarkOf, ipvsListing, virtualServices } from './ldirectord.js';

@@ -16,6 +16,7 @@ import { type ApplyPlan, type LiveFile, type Step, planApply } from './plan.js';
 import { at } from './root.js';
 import { readGoodConfig, storeConfig, storeGoodConfig } from './store.js';
 import { readServerStates } from './server-state.js';
+import { requireCertificates } from './cert.js';
 
 export interface ApplyDeps {
   /** '/' on the box; a temporary directory in tests and benchmarks. */
@@ -190,6 +191,7 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
   const { config, warnings } = verifyConfig(input.text, input.file, board);
   for (const w of warnings) deps.log(w);
   const secrets = input.secrets ?? readSecrets(deps.root, config);
+  requireCertificates(deps.root, config);
   const files = renderAppliance(config, secrets, board?.facts, deps.daemons, readServerStates(deps.root));
   step(`verified and rendered ${input.file}: ${files.length} files`);
 

@@ -16,6 +16,8 @@ import { Terminal } from './wizard/terminal.js';
 import { bootHealth, confirmBoot } from './update-boot.js';
 import { updateCommands } from './update-command.js';
 import { LBCTL_ACTIONS, LBCTL_USAGE, type LbctlAction, lbctl } from './lbctl.js';
+import { lbcert } from './cert-command.js';
+import { feedbackService } from './feedback.js';
 import { runWizard, type WizardSession } from './wizard/run.js';
 
 const ROOT = '/';
@@ -145,6 +147,8 @@ const commands: Command[] = [
   },
   // lbupdate and its helpers (src/supervisor/update-command.ts), by name.
   ...Object.entries(updateCommands).map(([name, c]): Command => ({ name, ...(name === 'update' ? { aliases: ['lbupdate'] } : {}), ...c })),
+  { name: 'cert', aliases: ['lbcert'], summary: 'lbcert: install, list, remove or make (self-signed) TLS certificates', usage: 'lbcert add|list|remove|self-signed ...', run: lbcert },
+  { name: 'feedback', summary: 'the feedback service: poll the real servers\' agents, set Layer 4 weights (lb-feedback.service)', usage: 'feedback', run: () => feedbackService({ root: ROOT, run: runTool, log: (l) => console.log(l) }) },
 ];
 
 function readConfigArg(file: string): string {

@@ -14,7 +14,7 @@
  * (default 20, bounded so that `make test` stays quick; the checkers run two at a time).
  */
 import fc from 'fast-check';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,11 +26,24 @@ import { ApplianceConfigSchema } from '../../src/config/schema.js';
 import { renderAppliance, writeRendered } from '../../src/render/index.js';
 import { runTool } from '../../src/run.js';
 import { formatProblem } from '../../src/yamlsrc.js';
+import { CERTS_DIR, CHECK_ROOT_ENV } from '../../src/onbox.js';
+import { execFileSync } from 'node:child_process';
 import { parseHaCf } from '../render/heartbeat-parse.js';
 
 const SEED = Number(process.env.LBIMAGE_PROP_SEED ?? 20261130);
 const RUNS = Number(process.env.LBIMAGE_PROP_RUNS ?? 20);
 const TEST_HB_KEY = '0123456789abcdef0123456789abcdef';
+
+/** Self-signed placeholder certificates for `haproxy -c` (made once; the box has real ones). */
+const placeholders = mkdtempSync(join(tmpdir(), 'lbprop-certs-'));
+function makePlaceholders(labels: readonly string[]): void {
+  for (const label of labels) {
+    const key = join(placeholders, `${label}.key`);
+    const crt = join(placeholders, `${label}.crt`);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=placeholder.example'], { stdio: 'pipe' });
+    writeFileSync(join(placeholders, `${label}.pem`), readFileSync(crt, 'utf8') + readFileSync(key, 'utf8'));
+  }
+}
 
 // ---- the schema's shape ---------------------------------------------------------------------------
 
@@ -132,6 +145,9 @@ const l4Draw = fc.record({
   ),
 });
 
+/** Certificate labels the generated configs use: short, with '_' and '-', and the longest allowed. */
+const TLS_LABELS = ['C3', 'cert_b', `w-${'x'.repeat(60)}`] as const;
+
 const l7Draw = fc.record({
   vip: fc.nat(4),
   shape: fc.array(fc.constantFrom('port', 'range'), { minLength: 1, maxLength: 2 }),
@@ -155,6 +171,17 @@ const l7Draw = fc.record({
       weights: fc.array(int(at(...L7RS, 'weight')), { minLength: n, maxLength: n }),
       ports: fc.array(fc.option(int(at(...L7RS, 'port'))), { minLength: n, maxLength: n }),
       net: fc.array(fc.nat(2), { minLength: n, maxLength: n }),
+      agents: fc.array(fc.option(int(at(...L7RS, 'agent', 'port'))), { minLength: n, maxLength: n }),
+    }),
+  ),
+  // TLS termination (issue 15) on every port: certificates by label (placeholders at check time).
+  tls: fc.option(
+    fc.record({
+      certificates: fc.uniqueArray(fc.constantFrom(...TLS_LABELS), { minLength: 1, maxLength: TLS_LABELS.length }),
+      profile: oneOf<string>(at(...L7, 'tls', 'profile')),
+      max_version: fc.option(oneOf<string>(at(...L7, 'tls', 'max_version'))),
+      hsts_max_age: int(at(...L7, 'tls', 'hsts_max_age')),
+      reencrypt: fc.boolean(),
     }),
   ),
 });
@@ -197,14 +224,19 @@ function assemble(d: Draw): Record<string, unknown> {
   if (d.eth2) interfaces.push({ name: 'eth2', addresses: [d.eth2] });
   const vips = ['192.0.2.100', '192.0.2.101', '192.0.2.102', '192.0.2.103', ...(d.v6 ? ['2001:db8::100'] : [])];
   let next = 0;
+  // Ports the appliance keeps for itself (SSH, heartbeat): a service on them is refused by
+  // reserved-ports, which its own tests cover; here they would only thin out the valid configs.
+  const reserved = [22, 6694, ...(d.ha ? [d.ha.udp_port] : [])];
+  const free = (lo: number, hi: number) => !reserved.some((r) => r >= lo && r <= hi);
+  const ports = d.ports.filter((p) => free(p, p));
   const takePorts = (shape: string[]) =>
     shape.map((s) => {
-      if (s === 'range' && next + 1 < d.ports.length) {
-        const lo = d.ports[next++]!;
-        const hi = d.ports[next++]!;
+      if (s === 'range' && next + 1 < ports.length && free(ports[next]!, ports[next + 1]!)) {
+        const lo = ports[next++]!;
+        const hi = ports[next++]!;
         return `${lo}-${hi}`;
       }
-      return d.ports[next++] ?? 65535;
+      return ports[next++] ?? 65535;
     });
   const ripIn = (v6: boolean, net: number, j: number, svc: number) => {
     const host = 10 + svc * 4 + j;
@@ -270,7 +302,20 @@ function assemble(d: Draw): Record<string, unknown> {
         ip: ripIn(v6, s.reals.net[j]!, j, 20 + i),
         ...(s.reals.ports[j] !== null ? { port: s.reals.ports[j] } : {}),
         weight: s.reals.weights[j],
+        ...(s.reals.agents[j] !== null ? { agent: { port: s.reals.agents[j] } } : {}),
       })),
+      ...(s.tls
+        ? {
+            tls: {
+              certificates: s.tls.certificates,
+              profile: s.tls.profile,
+              // A cap below the profile's lowest protocol is refused by validation: leave it out.
+              ...(s.tls.max_version !== null && !(s.tls.profile === 'modern' && s.tls.max_version === 'TLSv1.2') ? { max_version: s.tls.max_version } : {}),
+              ...(mode === 'http' ? { hsts_max_age: s.tls.hsts_max_age } : {}),
+              ...(s.tls.reencrypt ? { reencrypt: { verify: false } } : {}),
+            },
+          }
+        : {}),
     };
   });
   const doc: Record<string, unknown> = {
@@ -291,7 +336,7 @@ function assemble(d: Draw): Record<string, unknown> {
     doc.ha = {
       role: d.ha.role,
       local: { address: '192.0.2.5' },
-      peer: { hostname: d.ha.peer, address: '192.0.2.6' },
+      peer: { hostname: d.ha.peer.toLowerCase() === d.hostname.toLowerCase() ? `${d.ha.peer.slice(0, 60)}p` : d.ha.peer, address: '192.0.2.6' },
       ...(d.ha.serial ? { serial: { device: '/dev/ttyS0', baud: d.ha.serial } } : {}),
       udp_port: d.ha.udp_port,
       keepalive,
@@ -329,7 +374,11 @@ async function checkRendered(config: ApplianceConfig, root: string): Promise<str
   // time goes to configs that give them something to read.
   const haproxy = config.layer7.length > 0 ? read('etc/haproxy/haproxy.cfg') : undefined;
   if (haproxy !== undefined) {
-    const r = await run('haproxy', ['-c', '-f', file('etc/haproxy/haproxy.cfg')]);
+    // Placeholder certificates where the box keeps them; haproxy.cfg finds them through CHECK_ROOT_ENV.
+    mkdirSync(join(root, CERTS_DIR), { recursive: true });
+    for (const label of TLS_LABELS) copyFileSync(join(placeholders, `${label}.pem`), join(root, CERTS_DIR, `${label}.pem`));
+    const checked = await runTool('haproxy', ['-c', '-f', file('etc/haproxy/haproxy.cfg')], { nothrow: true, env: { ...process.env, [CHECK_ROOT_ENV]: root } });
+    const r = { code: checked.exitCode, out: `${checked.stdout}${checked.stderr}` };
     if (r.code !== 0 || /WARNING|ALERT/.test(r.out) || !r.out.includes('Configuration file is valid')) bad.push(`haproxy -c: ${r.out.trim()}`);
     for (const s of config.layer7) {
       const section = haproxy.split(/\n(?=\S)/).find((b) => b.startsWith(`listen ${labelId(s.label)}\n`));
@@ -340,6 +389,8 @@ async function checkRendered(config: ApplianceConfig, root: string): Promise<str
       const want = [`timeout client ${s.timeouts.client}`, `timeout server ${s.timeouts.server}`];
       for (const p of s.ports) want.push(`:${p}`);
       for (const rs of s.real_servers) want.push(`server ${labelId(rs.label)} ${rs.ip.includes(':') ? `[${rs.ip}]` : rs.ip}`, `weight ${rs.weight}`);
+      for (const rs of s.real_servers) if (rs.agent) want.push(`agent-port ${rs.agent.port}`);
+      if (s.tls) want.push(`ssl ${s.tls.certificates.map((c) => `crt ${c}.pem`).join(' ')} `);
       for (const w of want) if (!section.includes(w)) bad.push(`haproxy.cfg "listen ${s.label}" lacks "${w}"`);
     }
   }
@@ -427,7 +478,11 @@ async function pool<T, R>(items: T[], width: number, fn: (x: T, i: number) => Pr
 
 describe('every accepted config renders files the daemons accept, as written', () => {
   const work = mkdtempSync(join(tmpdir(), 'lbprop-'));
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  makePlaceholders(TLS_LABELS);
+  afterAll(() => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(placeholders, { recursive: true, force: true });
+  });
 
   it(`holds for ${RUNS} generated configs (seed ${SEED})`, { timeout: 600_000 }, async () => {
     const docs = fc.sample(configDraw.map(assemble), { seed: SEED, numRuns: RUNS });
@@ -455,6 +510,9 @@ describe('every accepted config renders files the daemons accept, as written', (
     // The generator must mostly produce valid configs, or the property says little.
     const why = [...refused].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}x ${k}`).join('\n');
     expect(accepted.length, `seed ${SEED}: only ${accepted.length} of ${RUNS} generated configs were valid; refused:\n${why}`).toBeGreaterThanOrEqual(Math.ceil(RUNS / 2));
+    // TLS binds and agent checks reached haproxy -c in some of them.
+    expect(accepted.some(({ config }) => config.layer7.some((s) => s.tls)), 'no accepted config terminates TLS').toBe(true);
+    expect(accepted.some(({ config }) => config.layer7.some((s) => s.real_servers.some((r) => r.agent))), 'no accepted config has an agent').toBe(true);
   });
 
   it('the generator draws the boundaries (a property that never meets them proves little)', () => {

@@ -1,10 +1,13 @@
 // The lab client (run by lab.ts inside a namespace): a bounded batch of requests, one JSON line out.
 //   node lab-client.mjs '{"kind":"http","host":"203.0.113.10","port":80,"count":6}'
 // kind http (path, cookie: keep the first Set-Cookie and send it back), tcp (reads until the
-// server closes), udp (one datagram, one answer), accept (listens on port, reports who connected).
+// server closes), udp (one datagram, one answer), accept (listens on port, reports who connected),
+// https (as http over TLS, SNI `servername`, any certificate accepted: the answer names the
+// certificate's CN as `cert`, and carries `hsts` and `cookieFlags`). A redirect's Location comes as `location`.
 // Requests run one after another (concurrency > 1: that many at a time, for benchmarks); each has
 // its own timeout. Output: { results: [{ ok, body | error, ms }], wallMs }.
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 
@@ -12,16 +15,25 @@ const spec = JSON.parse(process.argv[2]);
 const timeoutMs = spec.timeoutMs ?? 3000;
 let cookie;
 
-function http() {
+function http(tls = false) {
   return new Promise((resolve) => {
     const headers = cookie ? { cookie } : {};
-    const req = request({ host: spec.host, port: spec.port, path: spec.path ?? '/', agent: false, headers }, (res) => {
+    const send = tls ? httpsRequest : request;
+    const extra = tls ? { servername: spec.servername, rejectUnauthorized: false } : {};
+    const req = send({ host: spec.host, port: spec.port, path: spec.path ?? '/', agent: false, headers, ...extra }, (res) => {
       let body = '';
+      const cert = tls ? res.socket.getPeerCertificate()?.subject?.CN : undefined;
       res.on('data', (d) => (body += d));
       res.on('end', () => {
         const set = res.headers['set-cookie'];
         if (spec.cookie && set && !cookie) cookie = set[0].split(';')[0];
-        resolve(res.statusCode === 200 ? { ok: true, body } : { ok: false, error: `HTTP ${res.statusCode}`, body });
+        const more = {
+          ...(cert ? { cert } : {}),
+          ...(res.headers['strict-transport-security'] ? { hsts: res.headers['strict-transport-security'] } : {}),
+          ...(set ? { cookieFlags: set[0].split(';').slice(1).map((x) => x.trim().toLowerCase()) } : {}),
+          ...(res.headers.location ? { location: res.headers.location } : {}),
+        };
+        resolve(res.statusCode === 200 ? { ok: true, body, ...more } : { ok: false, error: `HTTP ${res.statusCode}`, body, ...more });
       });
       res.on('error', (e) => resolve({ ok: false, error: e.message }));
     });
@@ -89,7 +101,7 @@ function accept() {
   });
 }
 
-const one = { http, tcp, udp, accept }[spec.kind];
+const one = { http: () => http(false), https: () => http(true), tcp, udp, accept }[spec.kind];
 const count = spec.count ?? 1;
 const concurrency = spec.concurrency ?? 1;
 const results = new Array(count);

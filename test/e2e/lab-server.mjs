@@ -1,10 +1,11 @@
 // A lab real server (run by lab.ts inside a real server's namespace): answers with its own name.
-//   node lab-server.mjs NAME MODE --http 80,8080 --tcp 5672,9000 --udp 53 [--vips VIP,...]
+//   node lab-server.mjs NAME MODE --http 80,8080 --tcp 5672,9000 --udp 53 [--vips VIP,...] [--agent PORT=IDLE]
 // HTTP: `/` -> "NAME\n"; `/whoami` -> JSON { name, remote, xff } (who the server saw connect);
 // `/health` -> "OK NAME\n" (MODE wrong: "NOPE NAME\n"); `/slow?ms=N` -> "NAME\n" after N ms
 // (a connection still open while the appliance drains or halts its server). TCP: "NAME\n" on connect, then close.
 // UDP: "NAME\n" back to each datagram. MODE hang: accepts TCP/HTTP connections and never answers.
-// Prints "ready" once every socket listens. Runs until killed.
+// --agent: a server feedback agent on TCP PORT answering "IDLE%\n" (IDLE "silent": accepts and
+// never answers). Prints "ready" once every socket listens. Runs until killed.
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -24,7 +25,8 @@ for (const port of opt('--http')) {
     let body;
     if (req.url === '/whoami') {
       const xff = req.headers['x-forwarded-for'] ?? null;
-      body = `${JSON.stringify({ name, remote: req.socket.remoteAddress, local: req.socket.localAddress, port, xff })}\n`;
+      const proto = req.headers['x-forwarded-proto'] ?? null;
+      body = `${JSON.stringify({ name, remote: req.socket.remoteAddress, local: req.socket.localAddress, port, xff, proto })}\n`;
     } else if (req.url === '/health') body = `${mode === 'wrong' ? 'NOPE' : 'OK'} ${name}\n`;
     else body = `${name}\n`;
     const slow = /^\/slow\?ms=(\d+)$/.exec(req.url ?? '');
@@ -57,6 +59,15 @@ for (const port of opt('--udp')) {
     });
     listening.push(new Promise((r) => sock.bind(port, address, r)));
   }
+}
+if (rest.includes('--agent')) {
+  const [port, idle] = rest[rest.indexOf('--agent') + 1].split('=');
+  const server = createTcpServer((sock) => {
+    sock.on('error', () => undefined);
+    if (idle === 'silent') return void held.push(sock);
+    sock.end(`${idle}%\n`);
+  });
+  listening.push(new Promise((r) => server.listen(Number(port), '0.0.0.0', r)));
 }
 await Promise.all(listening);
 console.log('ready');

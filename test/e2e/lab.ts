@@ -54,10 +54,18 @@ export interface Reply {
   body?: string;
   error?: string;
   ms: number;
+  /** https: the CN of the certificate the server presented; its HSTS header; the Set-Cookie flags. */
+  cert?: string;
+  hsts?: string;
+  cookieFlags?: string[];
+  /** A redirect's Location header. */
+  location?: string;
 }
 
 export interface RequestSpec {
-  kind: 'http' | 'tcp' | 'udp' | 'accept';
+  kind: 'http' | 'https' | 'tcp' | 'udp' | 'accept';
+  /** https: the SNI name to send. */
+  servername?: string;
   host?: string;
   port: number;
   path?: string;
@@ -77,8 +85,11 @@ export interface Lab {
   qemuNetArgs(): string[];
   /** Runs a command inside one of the lab's namespaces. */
   exec(ns: string, argv: string[], opts?: { nothrow?: boolean }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
-  /** (Re)starts a real server's lab-server in a mode; resolves once it listens. */
-  startServer(rs: RealServer, mode?: ServerMode): Promise<void>;
+  /**
+   * (Re)starts a real server's lab-server in a mode; resolves once it listens. `agent`: also a
+   * feedback agent on TCP `port` answering `idle` percent ('silent': never answers).
+   */
+  startServer(rs: RealServer, mode?: ServerMode, agent?: { port: number; idle: number | 'silent' }): Promise<void>;
   /** Stops its server: connections to it are refused from then on. */
   stopServer(rs: RealServer): Promise<void>;
   /** A bounded batch of requests from a namespace (default: the client). */
@@ -145,6 +156,7 @@ export async function createLab(opts: { servers?: number; ports: Ports }): Promi
   const tunnels = new Map<string, ChildProcess>();
   const modes = new Map<string, ServerMode>();
   const vipsOf = new Map<string, Set<string>>();
+  const agents = new Map<string, { port: number; idle: number | 'silent' }>();
 
   const exec: Lab['exec'] = async (ns, argv, o = {}) => runTool('ip', ['netns', 'exec', ns, ...argv], { nothrow: o.nothrow });
   const sysctl = (ns: string, ...kv: string[]) => exec(ns, ['sysctl', '-q', '-w', ...kv]);
@@ -249,11 +261,13 @@ export async function createLab(opts: { servers?: number; ports: Ports }): Promi
       '-device', 'virtio-net-pci,netdev=ext1,mac=52:54:00:12:34:57',
     ],
     exec,
-    async startServer(rs, mode = 'ok') {
+    async startServer(rs, mode = 'ok', agent = agents.get(rs.name)) {
       await stopServer(rs);
       const p = opts.ports;
       const vips = [...(vipsOf.get(rs.name) ?? [])].join(',');
       const argv = [process.execPath, join(HERE, 'lab-server.mjs'), rs.name, mode, '--http', p.http.join(','), '--tcp', p.tcp.join(','), '--udp', p.udp.join(','), '--vips', vips];
+      if (agent) argv.push('--agent', `${agent.port}=${agent.idle}`);
+      if (agent) agents.set(rs.name, agent);
       const child = await spawnReady(rs.ns, argv, `lab-server ${rs.name}`);
       child.removeAllListeners('exit');
       children.set(rs.name, child);

@@ -6,11 +6,12 @@
  * udpport/baud before the media lines). Each checker also gets a broken file, to prove it can
  * fail here. ipvsadm needs the kernel's ip_vs, which this build host's kernel lacks; see README.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeRendered } from '../../src/daemons/index.js';
+import { certFile, certificateLabels, writeRendered } from '../../src/daemons/index.js';
+import { CERTS_DIR, CHECK_ROOT_ENV } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { checkAuthkeys, checkHaresources, parseHaCf } from './heartbeat-parse.js';
 import { CONFIGS, load, renderFor } from './configs.js';
@@ -20,8 +21,25 @@ async function run(cmd: string, args: string[]) {
   return { code: r.exitCode, out: `${r.stdout}${r.stderr}` };
 }
 
-async function haproxyCheck(file: string) {
-  return run('haproxy', ['-c', '-f', file]);
+/**
+ * haproxy -c loads every certificate a bind names: placeholder self-signed ones go under the test
+ * root at the box's path (CERTS_DIR), and CHECK_ROOT_ENV points haproxy.cfg's crt-base there.
+ */
+async function haproxyCheck(file: string, root?: string, labels: string[] = []) {
+  if (root) await placeholderCerts(root, labels);
+  const r = await runTool('haproxy', ['-c', '-f', file], { nothrow: true, env: { ...process.env, ...(root ? { [CHECK_ROOT_ENV]: root } : {}) } });
+  return { code: r.exitCode, out: `${r.stdout}${r.stderr}` };
+}
+
+async function placeholderCerts(root: string, labels: string[]) {
+  const dir = join(root, CERTS_DIR);
+  mkdirSync(dir, { recursive: true });
+  for (const label of labels) {
+    const key = join(dir, `${label}.key`);
+    const crt = join(dir, `${label}.crt`);
+    await runTool('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${label}.example`]);
+    writeFileSync(join(dir, certFile(label)), readFileSync(crt, 'utf8') + readFileSync(key, 'utf8'));
+  }
 }
 
 /** ldirectord parses FILE and exits 2 on a config error; a staging name keeps the live pid file safe. */
@@ -42,7 +60,7 @@ describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the
   });
 
   it('haproxy -c accepts haproxy.cfg without warnings', async () => {
-    const r = await haproxyCheck(join(root, 'etc/haproxy/haproxy.cfg'));
+    const r = await haproxyCheck(join(root, 'etc/haproxy/haproxy.cfg'), root, certificateLabels(load(file)));
     expect(r.out).toContain('Configuration file is valid');
     expect(r.out).not.toMatch(/WARNING|ALERT/);
     expect(r.code).toBe(0);

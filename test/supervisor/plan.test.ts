@@ -51,6 +51,7 @@ describe('planApply', () => {
       'heartbeat: systemctl stop heartbeat.service',
       'ldirectord: systemctl restart ldirectord.service',
       'haproxy: systemctl stop haproxy.service',
+      'feedback: systemctl stop lb-feedback.service',
     ]);
     expect(plan.mustRun).toEqual(['nftables.service', 'ldirectord.service']);
     expect(plan.probes.map((p) => p.what)).toEqual(['IPVS has no virtual service TCP 192.0.2.21:80']);
@@ -82,6 +83,6 @@ describe('planApply', () => {
     const owners = DAEMONS.flatMap((d) => d.files);
     expect(new Set(owners).size).toBe(owners.length);
     for (const d of DAEMONS) expect(d.packages.length, d.name).toBeGreaterThan(0);
-    expect(supervisedUnits()).toEqual(['nftables.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service']);
+    expect(supervisedUnits()).toEqual(['nftables.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service', 'lb-feedback.service']);
   });
 });
