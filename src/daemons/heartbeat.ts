@@ -10,7 +10,6 @@ import { type Daemon, type RenderContext, type RenderedFile, systemdReload } fro
 import haCfSource from './ha.cf.ejs';
 import haresourcesSource from './haresources.ejs';
 import authkeysSource from './authkeys.ejs';
-import { LDIRECTORD_RESOURCE_ARG } from './ldirectord.js';
 
 export const HA_CF = '/etc/ha.d/ha.cf';
 export const HARESOURCES = '/etc/ha.d/haresources';
@@ -86,7 +85,6 @@ function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
               ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}`
               : `IPaddr2::${c.address}/${c.prefix}/${f.interface}`;
           }),
-          ...(config.layer4.length > 0 ? [`ldirectord::${LDIRECTORD_RESOURCE_ARG}`] : []),
         ],
       }),
     },

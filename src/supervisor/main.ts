@@ -11,6 +11,7 @@ import { readBuildInfo } from './build-info.js';
 import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
+import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
 import { bootHealth, confirmBoot } from './update-boot.js';
@@ -125,6 +126,30 @@ const commands: Command[] = [
       const net = await restoreFactorySettings(deps(), `lbrestore by ${who}${values.yes ? ' --yes' : ''}`);
       console.log(`lbrestore: factory settings restored (${net}); the setup wizard starts on the consoles`);
       await restartConsoles(deps());
+      return 0;
+    },
+  },
+  {
+    name: 'status',
+    aliases: ['lbstatus'],
+    summary: 'lbstatus: role and state in the HA pair, links, floating IPs, virtual services and their real servers, config applied',
+    usage: 'lbstatus [--json]',
+    run: async (args) => {
+      const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
+      const ctx = statusContext(ROOT, runTool);
+      const report = await collectStatus(ctx);
+      console.log(values.json ? JSON.stringify(report, null, 2) : statusText(report));
+      return 0;
+    },
+  },
+  {
+    name: 'takeover',
+    aliases: ['lbtakeover'],
+    summary: 'lbtakeover: make this unit the active one of its HA pair (heartbeat hb_takeover)',
+    usage: 'lbtakeover',
+    run: async () => {
+      const ms = await takeover(statusContext(ROOT, runTool), 60_000);
+      console.log(`lbtakeover: this unit is active (${ms} ms)`);
       return 0;
     },
   },

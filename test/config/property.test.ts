@@ -277,7 +277,7 @@ function assemble(d: Draw): Record<string, unknown> {
       keepalive,
       warntime,
       deadtime,
-      initdead: Math.max(d.ha.initdead, deadtime),
+      initdead: Math.max(d.ha.initdead, 2 * deadtime),
       auto_failback: d.ha.auto_failback,
       ...(d.ha.ping ? { ping_node: '192.0.2.1' } : {}),
     };

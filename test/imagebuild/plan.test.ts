@@ -78,7 +78,7 @@ describe('planImage', () => {
     expect(Object.keys(f).filter((p) => p.startsWith('/etc/modules-load.d/'))).toEqual([BOARD_MODULES_FILE]);
   });
 
-  it.each([['rack-1u', ['serial-getty@ttyS1.service']], ['kvm', ['serial-getty@ttyS1.service']], ['vmware', []]])('%s: masks the getty of the heartbeat serial port: %j', (board, masked) => {
+  it.each([['rack-1u', ['serial-getty@ttyS1.service']], ['kvm', ['serial-getty@ttyS1.service']]])('%s: masks the getty of the heartbeat serial port: %j', (board, masked) => {
     expect(plan(board).maskedUnits).toEqual(masked);
     expect(plan(board).boot.kernelArgs.filter((a) => a.startsWith('console=ttyS1'))).toEqual([]);
   });
