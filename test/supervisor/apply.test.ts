@@ -180,8 +180,10 @@ const HA_WEIGHT = HA.replace('        ip: 192.0.2.30\n', '        ip: 192.0.2.30
 
 const HA_TWO_FLOATING = HA.replace('ha:\n', '  - address: 192.0.2.101/24\n    interface: eth0\nha:\n');
 const HA_FAILBACK = `${HA}  auto_failback: true\n`;
+/** What an apply did beyond making sure each wanted unit runs (systemctl start/stop every time). */
+const changes = (b: FakeBox) => b.actions.filter((a) => !/^systemctl (start|stop) /.test(a));
 
-describe('HA pair: ldirectord warm on both units, heartbeat moves the floating IPs', () => {
+describe('HA pair: ldirectord warm on both units, heartbeat moves the floating IPs', { timeout: 120_000 }, () => {
   it('the first apply restarts heartbeat; systemd runs ldirectord on every unit', async () => {
     box = await pairBox(undefined);
     box = await pairBox('none');
@@ -189,7 +191,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     expect(r.changed).toEqual([LDIRECTORD_CF]);
     // a passive unit's IPVS table gets the new service too: a failover only moves addresses
     expect(box.actions).toContain('systemctl restart ldirectord.service');
-    expect(box.actions.some((a) => a.includes('heartbeat'))).toBe(false);
+    expect(box.actions).not.toContain('systemctl reload-or-restart heartbeat.service');
     expect(live(box, '/etc/ha.d/haresources')).not.toMatch(/ldirectord/);
   });
 
@@ -197,7 +199,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     box = await pairBox('all');
     const r = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual(['/etc/ha.d/haresources']);
-    expect(box.actions).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 start']);
+    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 start']);
   });
 
   it('active unit, a floating IP removed: stopped there', async () => {
@@ -205,7 +207,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
     box.actions.length = 0;
     await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
-    expect(box.actions).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 stop']);
+    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 stop']);
   });
 
   it.each([
@@ -215,7 +217,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     box = await pairBox(rscstatus);
     const r = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual(['/etc/ha.d/haresources']);
-    expect(box.actions).toEqual([]);
+    expect(changes(box)).toEqual([]);
     expect(box.log.join('\n')).toContain('passive unit of the pair');
   });
 
@@ -223,7 +225,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     box = await pairBox('all');
     const r = await applyConfig({ text: HA_FAILBACK, file: 'hb.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual(['/etc/ha.d/ha.cf']);
-    expect(box.actions).toEqual(['systemctl reload-or-restart heartbeat.service']);
+    expect(changes(box)).toEqual(['systemctl reload-or-restart heartbeat.service']);
   });
 
   it('an active unit that cannot start the new floating IP fails, exits non-zero and rolls back', async () => {
@@ -244,7 +246,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     expect(err.message).toContain('cannot tell whether this unit is active');
     // asked before the swap: nothing changed
     expect(live(box, '/etc/ha.d/haresources')).not.toMatch(/192\.0\.2\.101/);
-    expect(box.actions).toEqual([]);
+    expect(changes(box)).toEqual([]);
   });
 });
 
