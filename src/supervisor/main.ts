@@ -11,6 +11,7 @@ import { readBuildInfo } from './build-info.js';
 import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
+import { watchHeartbeat } from './ha-watch.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
@@ -152,6 +153,12 @@ const commands: Command[] = [
       console.log(`lbtakeover: this unit is active (${ms} ms)`);
       return 0;
     },
+  },
+  {
+    name: 'ha-watch',
+    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead)",
+    usage: 'ha-watch',
+    run: () => watchHeartbeat((t) => sayOnConsoles(ROOT, t)),
   },
   // lbupdate and its helpers (src/supervisor/update-command.ts), by name.
   ...Object.entries(updateCommands).map(([name, c]): Command => ({ name, ...(name === 'update' ? { aliases: ['lbupdate'] } : {}), ...c })),
