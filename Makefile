@@ -69,6 +69,7 @@ test-update: deps-host build typecheck
 
 # The HA pair e2e (two units, failover): behind LBIMAGE_E2E_HA=1 until it passes whole.
 test-ha: deps-host build typecheck
+	$(MAKE) image BOARD=kvm
 	LBIMAGE_E2E_HA=1 npx vitest run test/e2e/ha.test.ts
 
 bench: deps-host build
