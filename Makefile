@@ -15,7 +15,7 @@ APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
 
 SOURCES := $(shell find src -type f) build.mjs package.json
 
-.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update bench image clean
+.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update test-ha bench image clean
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -66,6 +66,11 @@ test: deps-host build typecheck
 test-update: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	LBIMAGE_E2E_UPDATE=1 npx vitest run test/e2e/update.test.ts
+
+# The HA pair e2e (two units, failover): behind LBIMAGE_E2E_HA=1 until it passes whole.
+test-ha: deps-host build typecheck
+	$(MAKE) image BOARD=kvm
+	LBIMAGE_E2E_HA=1 npx vitest run test/e2e/ha.test.ts
 
 bench: deps-host build
 	node test/bench/run.mjs

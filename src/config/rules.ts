@@ -447,10 +447,10 @@ const haPair: Rule = {
       error(['ha', 'ping_node'], `ping node ${ha.ping_node} is one of the pair's own addresses; name a third machine both units reach, such as the gateway`);
     if (ha.peer.hostname.toLowerCase() === config.hostname.toLowerCase())
       error(['ha', 'peer', 'hostname'], `the peer's host name must differ from this unit's (${config.hostname}); heartbeat tells nodes apart by name`);
-    if (!(ha.keepalive < ha.warntime)) error(['ha', 'warntime'], `warntime (${ha.warntime}s) must exceed keepalive (${ha.keepalive}s)`);
-    if (!(ha.warntime < ha.deadtime)) error(['ha', 'deadtime'], `deadtime (${ha.deadtime}s) must exceed warntime (${ha.warntime}s)`);
-    if (ha.initdead < ha.deadtime) error(['ha', 'initdead'], `initdead (${ha.initdead}s) must be at least deadtime (${ha.deadtime}s)`);
-    else if (ha.initdead < 2 * ha.deadtime) warn(['ha', 'initdead'], `heartbeat recommends initdead (${ha.initdead}s) of at least twice deadtime (${2 * ha.deadtime}s)`);
+    if (!(ha.keepalive < ha.warntime)) error(['ha', 'warntime'], `warntime (${ha.warntime}s) must exceed keepalive (${ha.keepalive}s) (rule ha-pair)`);
+    if (!(ha.warntime < ha.deadtime)) error(['ha', 'deadtime'], `deadtime (${ha.deadtime}s) must exceed warntime (${ha.warntime}s) (rule ha-pair)`);
+    // A unit booting after its peer must hear it before declaring it dead: heartbeat's own rule.
+    if (ha.initdead < 2 * ha.deadtime) error(['ha', 'initdead'], `initdead (${ha.initdead}s) must be at least twice deadtime (${2 * ha.deadtime}s), or a booting unit takes the resources its peer holds (rule ha-pair)`);
   },
 };
 

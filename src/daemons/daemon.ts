@@ -81,6 +81,8 @@ export interface Daemon {
   wanted?(config: ApplianceConfig): boolean;
   /** Commands that make the running daemon (or the kernel) pick up changed files. */
   live(config: ApplianceConfig, changes: readonly FileChange[]): Argv[];
+  /** Commands run after `live`, on the active unit of an HA pair only (e.g. start a new floating IP there). */
+  liveActive?(config: ApplianceConfig, changes: readonly FileChange[]): Argv[];
   /** After a change went live: probes that must pass (beyond its unit being active). */
   up?(config: ApplianceConfig): UpProbe[];
 }

@@ -6,11 +6,10 @@ import type { ApplianceConfig } from '../config/index.js';
 import { cidrContains, familyOf, localAddresses, parseCidr } from '../config/net.js';
 import { LbError } from '../errors.js';
 import { compileTemplate } from '../template.js';
-import { type Daemon, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
+import { type Argv, type Daemon, type FileChange, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
 import haCfSource from './ha.cf.ejs';
 import haresourcesSource from './haresources.ejs';
 import authkeysSource from './authkeys.ejs';
-import { LDIRECTORD_RESOURCE_ARG } from './ldirectord.js';
 
 export const HA_CF = '/etc/ha.d/ha.cf';
 export const HARESOURCES = '/etc/ha.d/haresources';
@@ -86,7 +85,6 @@ function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
               ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}`
               : `IPaddr2::${c.address}/${c.prefix}/${f.interface}`;
           }),
-          ...(config.layer4.length > 0 ? [`ldirectord::${LDIRECTORD_RESOURCE_ARG}`] : []),
         ],
       }),
     },
@@ -112,7 +110,39 @@ export const heartbeat: Daemon = {
   unit: 'heartbeat.service',
   runBy: () => 'systemd',
   wanted: (c) => c.ha !== undefined,
-  // The unit has no reload: this restarts heartbeat, which releases its resources and takes them
-  // again (or the peer takes them), starting each resource's daemon on the new files.
-  live: systemdReload('heartbeat.service'),
+  // A change of ha.cf or authkeys restarts heartbeat (its unit has no reload): it releases its
+  // resources and the peer takes them. A change of haresources alone needs no restart: heartbeat
+  // reads the file when it takes the group (ResourceManager), so the active unit starts the new
+  // resources and stops the removed ones itself (liveActive) and the pair keeps running.
+  live: (config, changes) => (restartNeeded(changes) ? systemdReload('heartbeat.service')(config, changes) : []),
+  liveActive: (_config, changes) => {
+    if (restartNeeded(changes)) return [];
+    const f = changes.find((c) => c.path === HARESOURCES);
+    if (!f) return [];
+    const before = resourcesOf(f.before);
+    const after = resourcesOf(f.after);
+    const argv = (r: string, op: 'start' | 'stop'): Argv => {
+      const [script, ...args] = r.split('::');
+      return [`${RESOURCE_DIR}/${script}`, ...args, op];
+    };
+    return [...before.filter((r) => !after.includes(r)).reverse().map((r) => argv(r, 'stop')), ...after.filter((r) => !before.includes(r)).map((r) => argv(r, 'start'))];
+  },
 };
+
+const RESOURCE_DIR = '/etc/ha.d/resource.d';
+
+/** The resources of haresources' one group, in order (the owner's name left out). */
+export function resourcesOf(text: string | undefined): string[] {
+  const line = (text ?? '').split('\n').find((l) => l.trim() !== '' && !l.startsWith('#'));
+  return line ? line.trim().split(/\s+/).slice(1) : [];
+}
+
+/** Only haresources changed, with the same owner: the running heartbeat can keep going. */
+function restartNeeded(changes: readonly FileChange[]): boolean {
+  return changes.some((c) => {
+    if (c.path !== HARESOURCES) return true;
+    if (c.before === undefined) return true;
+    const owner = (t: string) => t.split('\n').find((l) => l.trim() !== '' && !l.startsWith('#'))?.trim().split(/\s+/)[0];
+    return owner(c.before) !== owner(c.after);
+  });
+}

@@ -141,18 +141,19 @@ export const ldirectord: Daemon = {
   // "valid, not running" (the staged copy never is).
   check: (staged) => ({ argv: ['ldirectord', staged, 'status'], okExits: [0, 3] }),
   unit: 'ldirectord.service',
-  // In a pair, heartbeat starts ldirectord on the active unit (haresources), never systemd.
-  runBy: (c) => (c.ha ? 'heartbeat' : 'systemd'),
+  // systemd runs it on both units of a pair too: the passive unit's IPVS table is built and its
+  // health checks are current before a failover, so taking over is only moving the floating IPs
+  // (started by heartbeat on takeover, ldirectord needed 10-15 s under TCG to load, check and
+  // fill the table). Packets for a VIP reach only the unit holding it, so the passive unit's
+  // table carries nothing until then.
+  runBy: () => 'systemd',
   wanted: (c) => c.layer4.length > 0,
   live(c, changes) {
     const restart = servicesChanged(changes);
-    if (c.ha) return [['ldirectord', LDIRECTORD_RESOURCE_ARG, restart ? 'restart' : 'reload']];
     return [restart ? ['systemctl', 'restart', 'ldirectord.service'] : ['systemctl', 'reload-or-restart', 'ldirectord.service']];
   },
   up(c) {
     const probes: UpProbe[] = [];
-    // heartbeat's instance has no unit to ask: its pid file (ldirectord.ldirectord.cf.pid) is.
-    if (c.ha) probes.push({ what: `heartbeat's ldirectord (${LDIRECTORD_RESOURCE_ARG}) is not running`, argv: ['ldirectord', LDIRECTORD_RESOURCE_ARG, 'status'], ok: (r) => r.exitCode === 0 });
     for (const v of ipvsListing(c))
       probes.push({
         what: `IPVS has no virtual service ${v.replace(/\s+/, ' ')}`,

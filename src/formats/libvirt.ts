@@ -21,5 +21,7 @@ export function renderLibvirtDomain(board: FormatsBoard, version: string, qcow2N
     machine: board.libvirtMachine,
     nics: board.nic.count,
     nicModel: libvirtNicModel(board.name, board.nic.model),
+    // ttyS1 -> isa-serial port 1. A pty by default; the README shows how to join two units' ports.
+    heartbeatPort: board.heartbeatSerial ? Number(board.heartbeatSerial.replace(/^ttyS/, '')) : undefined,
   });
 }

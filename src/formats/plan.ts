@@ -26,6 +26,8 @@ export interface FormatsBoard {
   vmwareHardwareVersion: string;
   /** libvirt machine type, e.g. q35 or pc. */
   libvirtMachine: string;
+  /** Serial port for the heartbeat null-modem cable (ttyS1): the domain gets it as a second serial port. */
+  heartbeatSerial?: string;
 }
 
 /** One artifact on disk, as the pipeline lists it in SHA256SUMS and manifest.json. */
@@ -180,5 +182,6 @@ export function boardForFormats(board: Board): FormatsBoard {
     nic: { model: board.nic.model, count: board.nic.count },
     vmwareHardwareVersion: board.vmware?.hardware_version ?? DEFAULT_VMX,
     libvirtMachine: board.libvirt?.machine ?? DEFAULT_LIBVIRT_MACHINE,
+    ...(board.heartbeat_serial ? { heartbeatSerial: board.heartbeat_serial } : {}),
   };
 }

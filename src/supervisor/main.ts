@@ -11,6 +11,8 @@ import { readBuildInfo } from './build-info.js';
 import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
+import { watchHeartbeat } from './ha-watch.js';
+import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
 import { bootHealth, confirmBoot } from './update-boot.js';
@@ -130,6 +132,36 @@ const commands: Command[] = [
       await restartConsoles(deps());
       return 0;
     },
+  },
+  {
+    name: 'status',
+    aliases: ['lbstatus'],
+    summary: 'lbstatus: role and state in the HA pair, links, floating IPs, virtual services and their real servers, config applied',
+    usage: 'lbstatus [--json]',
+    run: async (args) => {
+      const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
+      const ctx = statusContext(ROOT, runTool);
+      const report = await collectStatus(ctx);
+      console.log(values.json ? JSON.stringify(report, null, 2) : statusText(report));
+      return 0;
+    },
+  },
+  {
+    name: 'takeover',
+    aliases: ['lbtakeover'],
+    summary: 'lbtakeover: make this unit the active one of its HA pair (heartbeat hb_takeover)',
+    usage: 'lbtakeover',
+    run: async () => {
+      const ms = await takeover(statusContext(ROOT, runTool), 60_000);
+      console.log(`lbtakeover: this unit is active (${ms} ms)`);
+      return 0;
+    },
+  },
+  {
+    name: 'ha-watch',
+    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead)",
+    usage: 'ha-watch',
+    run: () => watchHeartbeat((t) => sayOnConsoles(ROOT, t)),
   },
   {
     name: 'ctl',

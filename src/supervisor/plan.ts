@@ -44,7 +44,7 @@ export function planApply(
   const changesOf = (d: Daemon): FileChange[] =>
     changed.filter((f) => d.files.includes(f.path)).map((f) => ({ path: f.path, before: live.get(f.path)?.content, after: f.content }));
   // A heartbeat restart releases and re-takes its resources: they start on the new files anyway.
-  const heartbeatRestarts = config.ha !== undefined && changesOf(heartbeat).length > 0;
+  const heartbeatRestarts = config.ha !== undefined && heartbeat.live(config, changesOf(heartbeat)).length > 0;
   const plan: ApplyPlan = { changed, steps: [], mustRun: [], probes: [], notes: [] };
   const step = (d: Daemon, argv: Argv, where: Where = 'always') => plan.steps.push({ daemon: d.name, argv, where });
   const probe = (d: Daemon, where: Where) => {
@@ -64,8 +64,10 @@ export function planApply(
           if (d.unit) step(d, ['systemctl', 'stop', d.unit]);
           break;
         }
-        if (changes.length > 0) for (const argv of d.live(config, changes)) step(d, argv);
-        else if (d.unit) step(d, ['systemctl', 'start', d.unit]);
+        if (changes.length > 0) {
+          for (const argv of d.live(config, changes)) step(d, argv);
+          if (config.ha) for (const argv of d.liveActive?.(config, changes) ?? []) step(d, argv, 'active');
+        } else if (d.unit) step(d, ['systemctl', 'start', d.unit]);
         if (d.unit) plan.mustRun.push(d.unit);
         probe(d, 'always');
         break;

@@ -191,7 +191,8 @@ const haDraw = fc.record({
   peer: matching(at('ha', 'peer', 'hostname')).filter((h) => h.toLowerCase() !== 'lb1'),
   serial: fc.option(oneOf<string>(at('ha', 'serial', 'baud'))),
   udp_port: int(at('ha', 'udp_port')),
-  times: fc.uniqueArray(fc.integer({ min: 1, max: 3600 }), { minLength: 3, maxLength: 3 }).map((t) => t.sort((a, b) => a - b)),
+  // deadtime at most 1800 s: initdead (<= 3600) must be at least twice deadtime (rule ha-pair).
+  times: fc.uniqueArray(fc.integer({ min: 1, max: 1800 }), { minLength: 3, maxLength: 3 }).map((t) => t.sort((a, b) => a - b)),
   initdead: int(at('ha', 'initdead')),
   auto_failback: fc.boolean(),
   ping: fc.boolean(),
@@ -342,7 +343,7 @@ function assemble(d: Draw): Record<string, unknown> {
       keepalive,
       warntime,
       deadtime,
-      initdead: Math.max(d.ha.initdead, deadtime),
+      initdead: Math.max(d.ha.initdead, 2 * deadtime),
       auto_failback: d.ha.auto_failback,
       ...(d.ha.ping ? { ping_node: '192.0.2.1' } : {}),
     };

@@ -5,7 +5,9 @@
 // https (as http over TLS, SNI `servername`, any certificate accepted: the answer names the
 // certificate's CN as `cert`, and carries `hsts` and `cookieFlags`). A redirect's Location comes as `location`.
 // Requests run one after another (concurrency > 1: that many at a time, for benchmarks); each has
-// its own timeout. Output: { results: [{ ok, body | error, ms }], wallMs }.
+// its own timeout. Output: { results: [{ ok, body | error, ms, at }], wallMs } (`at`: start, ms
+// since the epoch). Failover runs: `intervalMs` paces the starts, and `stopAfterOk: N` ends the
+// batch early once N answers in a row follow a failure (count stays the bound).
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer } from 'node:net';
@@ -107,13 +109,21 @@ const concurrency = spec.concurrency ?? 1;
 const results = new Array(count);
 const t0 = performance.now();
 let next = 0;
+let failed = false;
+let okRun = 0;
+let stop = false;
 async function worker() {
-  while (next < count) {
+  while (next < count && !stop) {
     const i = next++;
     const s = performance.now();
+    const at = Date.now();
     const r = await one();
-    results[i] = { ...r, ms: performance.now() - s };
+    const ms = performance.now() - s;
+    results[i] = { ...r, ms, at };
+    if (!r.ok) (failed = true), (okRun = 0);
+    else if (failed && spec.stopAfterOk && ++okRun >= spec.stopAfterOk) stop = true;
+    if (spec.intervalMs && ms < spec.intervalMs) await new Promise((res) => setTimeout(res, spec.intervalMs - ms));
   }
 }
 await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-console.log(JSON.stringify({ results, wallMs: performance.now() - t0 }));
+console.log(JSON.stringify({ results: results.filter(Boolean), wallMs: performance.now() - t0 }));

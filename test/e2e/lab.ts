@@ -11,8 +11,9 @@
  *                   lab-server.mjs (answers with its name over HTTP, TCP and UDP).
  *
  * Every address is in a documentation range, every device lives inside the lab's namespaces: the
- * host's own interfaces, routes and firewall are never touched. PREFIX is `lblab<pid>`; a lab
- * whose process is gone (a crashed run) is removed when the next one starts.
+ * host's own interfaces, routes and firewall are never touched. PREFIX is `lblab<pid><tag>`; a lab
+ * whose process is gone (a crashed run) is removed when the next one starts. `units: 2` (an HA
+ * pair) adds `tap2` (brint) and `tap3` (brext) for the second appliance: `qemuNetArgs(1)`.
  *
  * Real-server setup per forwarding method, as the appliance guides describe it: `setupDr` (VIP on
  * the loopback, arp_ignore=1, arp_announce=2), `setupNat` (default gateway via the appliance),
@@ -28,7 +29,7 @@ import type { DialogStep } from './harness.js';
 
 // The lab's scripts; a benchmark runs this module bundled elsewhere, from the repository root.
 const HERE = existsSync(join(import.meta.dirname, 'lab-server.mjs')) ? import.meta.dirname : join(process.cwd(), 'test', 'e2e');
-const PREFIX_RE = /^lblab(\d+)-/;
+const PREFIX_RE = /^lblab(\d+)[a-z]*-/;
 
 export const INTERNAL = { net: '192.0.2.0/24', client: '192.0.2.50' } as const;
 export const EXTERNAL = { net: '203.0.113.0/24', client: '203.0.113.50' } as const;
@@ -60,6 +61,8 @@ export interface Reply {
   cookieFlags?: string[];
   /** A redirect's Location header. */
   location?: string;
+  /** When the request started (ms since the epoch). */
+  at: number;
 }
 
 export interface RequestSpec {
@@ -73,6 +76,10 @@ export interface RequestSpec {
   concurrency?: number;
   timeoutMs?: number;
   cookie?: boolean;
+  /** Start requests at most this often (failover runs). */
+  intervalMs?: number;
+  /** Stop once this many answers in a row follow a failure. */
+  stopAfterOk?: number;
 }
 
 export interface Lab {
@@ -81,8 +88,8 @@ export interface Lab {
   ns: string;
   clientNs: string;
   servers: RealServer[];
-  /** QEMU arguments for the appliance's NICs: eth0 on the internal bridge, eth1 on the external one. */
-  qemuNetArgs(): string[];
+  /** QEMU arguments for appliance `unit`'s NICs (default 0): eth0 on the internal bridge, eth1 on the external one. */
+  qemuNetArgs(unit?: number): string[];
   /** Runs a command inside one of the lab's namespaces. */
   exec(ns: string, argv: string[], opts?: { nothrow?: boolean }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   /**
@@ -146,9 +153,9 @@ export async function removeStaleLabs(): Promise<string[]> {
   return stale;
 }
 
-export async function createLab(opts: { servers?: number; ports: Ports }): Promise<Lab> {
+export async function createLab(opts: { servers?: number; ports: Ports; units?: number; tag?: string }): Promise<Lab> {
   await removeStaleLabs();
-  const prefix = `lblab${process.pid}`;
+  const prefix = `lblab${process.pid}${opts.tag ?? ''}`;
   const labNs = `${prefix}-lab`;
   const clientNs = `${prefix}-client`;
   const made: string[] = [];
@@ -196,10 +203,11 @@ export async function createLab(opts: { servers?: number; ports: Ports }): Promi
       await ip(['-n', labNs, 'link', 'add', br, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
       await ip(['-n', labNs, 'link', 'set', br, 'up']);
     }
-    for (const [tap, br] of [['tap0', 'brint'], ['tap1', 'brext']] as const) {
-      await ip(['-n', labNs, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-      await ip(['-n', labNs, 'link', 'set', tap, 'master', br, 'up']);
-    }
+    for (let u = 0; u < (opts.units ?? 1); u++)
+      for (const [tap, br] of [[`tap${2 * u}`, 'brint'], [`tap${2 * u + 1}`, 'brext']] as const) {
+        await ip(['-n', labNs, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+        await ip(['-n', labNs, 'link', 'set', tap, 'master', br, 'up']);
+      }
     await addNs(clientNs);
     await plug('brint', 'cl-int', clientNs, 'eth0', [`${INTERNAL.client}/24`]);
     await plug('brext', 'cl-ext', clientNs, 'eth1', [`${EXTERNAL.client}/24`]);
@@ -254,11 +262,11 @@ export async function createLab(opts: { servers?: number; ports: Ports }): Promi
     ns: labNs,
     clientNs,
     servers,
-    qemuNetArgs: () => [
-      '-netdev', 'tap,id=int0,ifname=tap0,script=no,downscript=no',
-      '-device', 'virtio-net-pci,netdev=int0,mac=52:54:00:12:34:56',
-      '-netdev', 'tap,id=ext1,ifname=tap1,script=no,downscript=no',
-      '-device', 'virtio-net-pci,netdev=ext1,mac=52:54:00:12:34:57',
+    qemuNetArgs: (unit = 0) => [
+      '-netdev', `tap,id=int0,ifname=tap${2 * unit},script=no,downscript=no`,
+      '-device', `virtio-net-pci,netdev=int0,mac=52:54:00:12:${(0x34 + unit).toString(16)}:56`,
+      '-netdev', `tap,id=ext1,ifname=tap${2 * unit + 1},script=no,downscript=no`,
+      '-device', `virtio-net-pci,netdev=ext1,mac=52:54:00:12:${(0x34 + unit).toString(16)}:57`,
     ],
     exec,
     async startServer(rs, mode = 'ok', agent = agents.get(rs.name)) {

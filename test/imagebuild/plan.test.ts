@@ -65,7 +65,7 @@ describe('planImage', () => {
         kernelModules: ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_wlc', 'ip_vs_sh'],
       },
     ],
-    ['kvm', { kind: 'virtual', consoles: ['tty0', 'ttyS0'], heartbeatSerial: null, nics: [], kernelModules: ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_wlc', 'ip_vs_sh'] }],
+    ['kvm', { kind: 'virtual', consoles: ['tty0', 'ttyS0'], heartbeatSerial: 'ttyS1', nics: [], kernelModules: ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_wlc', 'ip_vs_sh'] }],
   ])('%s: build.json carries the board facts the box needs', (board, facts) => {
     const info = JSON.parse(plan(board).generatedFiles[BUILD_INFO]!) as BuildInfo;
     expect(info).toEqual({ product: 'lbimage', version: '1.2.3', board, built: '2023-11-14T22:13:20.000Z', facts });
@@ -78,7 +78,7 @@ describe('planImage', () => {
     expect(Object.keys(f).filter((p) => p.startsWith('/etc/modules-load.d/'))).toEqual([BOARD_MODULES_FILE]);
   });
 
-  it.each([['rack-1u', ['serial-getty@ttyS1.service']], ['kvm', []]])('%s: masks the getty of the heartbeat serial port: %j', (board, masked) => {
+  it.each([['rack-1u', ['serial-getty@ttyS1.service']], ['kvm', ['serial-getty@ttyS1.service']]])('%s: masks the getty of the heartbeat serial port: %j', (board, masked) => {
     expect(plan(board).maskedUnits).toEqual(masked);
     expect(plan(board).boot.kernelArgs.filter((a) => a.startsWith('console=ttyS1'))).toEqual([]);
   });

@@ -15,7 +15,7 @@ export interface HaCf {
 const KNOWN = new Set([
   'logfacility', 'logfile', 'debugfile', 'keepalive', 'warntime', 'deadtime', 'initdead', 'udpport', 'baud',
   'serial', 'ucast', 'bcast', 'mcast', 'auto_failback', 'ping', 'ping_group', 'node', 'crm', 'respawn',
-  'use_logd', 'autojoin', 'deadping', 'hopfudge', 'realtime', 'compression', 'traditional_compression',
+  'use_logd', 'apiauth', 'autojoin', 'deadping', 'hopfudge', 'realtime', 'compression', 'traditional_compression',
 ]);
 const NEEDS_UDPPORT = new Set(['ucast', 'bcast']);
 const NEEDS_BAUD = new Set(['serial']);

@@ -140,8 +140,8 @@ describe('lbapply pipeline', () => {
     await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
     expect(live(box, '/etc/ha.d/authkeys')).toContain('ab'.repeat(32));
     expect(box.actions).toContain('systemctl reload-or-restart heartbeat.service');
-    // heartbeat runs ldirectord in a pair: systemd's instance stays stopped.
-    expect(box.actions).toContain('systemctl stop ldirectord.service');
+    // systemd runs ldirectord on both units of a pair (warm IPVS table for a failover).
+    expect(box.actions).toContain('systemctl restart ldirectord.service');
   });
 
   it('sets the administrator password from the hash, on stdin', async () => {
@@ -178,71 +178,75 @@ floating_ips:`,
 );
 const HA_WEIGHT = HA.replace('        ip: 192.0.2.30\n', '        ip: 192.0.2.30\n        weight: 5\n');
 
-describe('HA pair: heartbeat runs ldirectord on the active unit', () => {
-  it('the first apply restarts heartbeat, which starts ldirectord itself; systemd\'s instance stays stopped', async () => {
-    box = await pairBox(undefined);
-    expect(box.log.join('\n')).toContain('ldirectord: heartbeat restarts it with the new files');
-    expect(box.actions).toEqual([]);
-  });
+const HA_TWO_FLOATING = HA.replace('ha:\n', '  - address: 192.0.2.101/24\n    interface: eth0\nha:\n');
+const HA_FAILBACK = `${HA}  auto_failback: true\n`;
+/** What an apply did beyond making sure each wanted unit runs (systemctl start/stop every time). */
+const changes = (b: FakeBox) => b.actions.filter((a) => !/^systemctl (start|stop) /.test(a));
 
-  it('active unit, a virtual service added: heartbeat\'s ldirectord restarts on the new file and IPVS has both', async () => {
-    box = await pairBox('all');
+describe('HA pair: ldirectord warm on both units, heartbeat moves the floating IPs', { timeout: 120_000 }, () => {
+  it('the first apply restarts heartbeat; systemd runs ldirectord on every unit', async () => {
+    box = await pairBox(undefined);
+    box = await pairBox('none');
     const r = await applyConfig({ text: HA_TWO_SERVICES, file: 'ha2.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual([LDIRECTORD_CF]);
-    expect(box.actions.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service', 'ldirectord ldirectord.cf restart']);
-    expect(box.hbLdirectord).toBe(true);
-    // the real ldirectord parsed the staged file (the check) and the live one (the restart)
-    expect(box.checks).toContain(`ldirectord ${LDIRECTORD_CF} status -> 3`);
-    expect(box.checks.some((c) => /^ldirectord \S+staging\S+ldirectord\.cf status$/.test(c))).toBe(true);
-    expect(live(box, LDIRECTORD_CF)).toMatch(/virtual=192\.0\.2\.100:443/);
-    expect(r.commands).toContain('ldirectord ldirectord.cf restart');
+    // a passive unit's IPVS table gets the new service too: a failover only moves addresses
+    expect(box.actions).toContain('systemctl restart ldirectord.service');
+    expect(box.actions).not.toContain('systemctl reload-or-restart heartbeat.service');
+    expect(live(box, '/etc/ha.d/haresources')).not.toMatch(/ldirectord/);
   });
 
-  it('active unit, a change inside a virtual service: reload, not restart', async () => {
+  it('active unit, a floating IP added: started there at once, heartbeat keeps running', async () => {
     box = await pairBox('all');
-    await applyConfig({ text: HA_WEIGHT, file: 'hw.yaml', record: 'store' }, deps(box));
-    expect(live(box, LDIRECTORD_CF)).toMatch(/real=192\.0\.2\.30:80 gate 5/);
-    expect(box.actions.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service', 'ldirectord ldirectord.cf reload']);
+    const r = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual(['/etc/ha.d/haresources']);
+    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 start']);
+  });
+
+  it('active unit, a floating IP removed: stopped there', async () => {
+    box = await pairBox('all');
+    await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
+    box.actions.length = 0;
+    await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
+    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 stop']);
   });
 
   it.each([
     ['primary holding nothing', 'none'],
     ['primary that lost its group to the peer', 'foreign'],
-  ])('passive unit (%s): only the files change, no ldirectord is started or told', async (_n, rscstatus) => {
+  ])('passive unit (%s), a floating IP added: only the file changes', async (_n, rscstatus) => {
     box = await pairBox(rscstatus);
-    const r = await applyConfig({ text: HA_TWO_SERVICES, file: 'ha2.yaml', record: 'store' }, deps(box));
-    expect(r.changed).toEqual([LDIRECTORD_CF]);
-    expect(live(box, LDIRECTORD_CF)).toMatch(/virtual=192\.0\.2\.100:443/);
-    expect(box.actions.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service']);
-    expect(r.commands.filter((a) => a.includes('ldirectord'))).toEqual(['systemctl stop ldirectord.service']);
+    const r = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual(['/etc/ha.d/haresources']);
+    expect(changes(box)).toEqual([]);
     expect(box.log.join('\n')).toContain('passive unit of the pair');
-    expect(box.hbLdirectord).toBe(false);
-    // the real ldirectord still parsed the staged file
-    expect(box.checks.some((c) => /^ldirectord \S+ldirectord\.cf status$/.test(c))).toBe(true);
   });
 
-  it('an active unit whose ldirectord cannot take the change fails, exits non-zero and rolls back', async () => {
+  it('ha.cf changed: heartbeat restarts', async () => {
     box = await pairBox('all');
-    box.failOnce.add('ldirectord ldirectord.cf reload');
-    const err = await applyConfig({ text: HA_WEIGHT, file: 'hw.yaml', record: 'store' }, deps(box)).catch((e) => e);
-    expect(err.code).toBe('E_TOOL_FAILED');
+    const r = await applyConfig({ text: HA_FAILBACK, file: 'hb.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toEqual(['/etc/ha.d/ha.cf']);
+    expect(changes(box)).toEqual(['systemctl reload-or-restart heartbeat.service']);
+  });
+
+  it('an active unit that cannot start the new floating IP fails, exits non-zero and rolls back', async () => {
+    box = await pairBox('all');
+    box.failing.add('/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 start');
+    const err = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box)).catch((e) => e);
     expect(err.exitCode).not.toBe(0);
-    expect(err.message).toContain('ldirectord ldirectord.cf reload');
+    expect(err.message).toContain('IPaddr2 192.0.2.101/24/eth0 start');
     expect(err.message).toContain('rolled back to the last known good config');
-    expect(live(box, LDIRECTORD_CF)).not.toMatch(/gate 5/);
+    expect(live(box, '/etc/ha.d/haresources')).not.toMatch(/192\.0\.2\.101/);
     expect(live(box, STORED_CONFIG)).toBe(HA);
-    // the roll back made the old file live again through the same mechanism
-    expect(box.actions.filter((a) => a.startsWith('ldirectord '))).toEqual(['ldirectord ldirectord.cf reload', 'ldirectord ldirectord.cf reload']);
   });
 
   it('refuses to guess while heartbeat moves the resources', async () => {
     box = await pairBox('transition');
-    const err = await applyConfig({ text: HA_WEIGHT, file: 'hw.yaml', record: 'store' }, deps(box)).catch((e) => e);
+    const err = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box)).catch((e) => e);
     expect(err.code).toBe('E_HA_STATE');
     expect(err.message).toContain('cannot tell whether this unit is active');
     // asked before the swap: nothing changed
-    expect(live(box, LDIRECTORD_CF)).not.toMatch(/gate 5/);
-    expect(box.actions).toEqual([]);
+    expect(live(box, '/etc/ha.d/haresources')).not.toMatch(/192\.0\.2\.101/);
+    expect(changes(box)).toEqual([]);
   });
 });
 

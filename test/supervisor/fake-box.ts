@@ -83,8 +83,7 @@ export function fakeBox(): FakeBox {
       try {
         cf = readFileSync(at(root, LDIRECTORD_CF), 'utf8');
       } catch {}
-      // In a pair only heartbeat's ldirectord (on the active unit) fills the IPVS table.
-      if (isPair() && !box.hbLdirectord) cf = '';
+      // ldirectord runs under systemd on both units of a pair too (warm for a failover).
       const vips = [...cf.matchAll(/^virtual6?=(\S+)/gm)].map((m) => (/^\d+$/.test(m[1]!) ? `FWM  ${m[1]} wlc\n` : `TCP  ${m[1]} wlc\n`));
       return { stdout: `IP Virtual Server version 1.2.1\n${vips.join('')}`, stderr: '', exitCode: 0 };
     }

@@ -13,6 +13,8 @@ export interface WizardAnswers {
     rsGateway?: string;
     /** Heartbeat shared secret: made on the primary, pasted on the secondary. */
     key: string;
+    /** Heartbeat over the board's null-modem serial port as well as UDP. */
+    serial?: boolean;
   };
   oneArm: boolean;
   eth0: Subnet;
@@ -28,6 +30,8 @@ export interface DialogDeps {
   /** crypt(3) hash of the administrator password (the plain text goes no further). */
   hashPassword(password: string): Promise<string>;
   newHeartbeatKey(): string;
+  /** The board's heartbeat serial port (e.g. ttyS1); undefined: the pair runs on UDP alone. */
+  heartbeatSerial?: string;
 }
 
 /** Runs checks in order; the first reason wins. */
@@ -160,7 +164,11 @@ export async function askWizardQuestions(p: Prompter, deps: DialogDeps): Promise
         })
       ).toLowerCase();
     }
-    ha = { role, peer, vip, key, ...(rsGateway ? { rsGateway } : {}) };
+    // The guides' pair talks over the null-modem cable and UDP: a lost link alone is no failover.
+    const serial = deps.heartbeatSerial
+      ? await p.yesNo(`Is a null-modem serial cable to the other unit connected to /dev/${deps.heartbeatSerial} (heartbeat over serial and UDP)?`, 'y')
+      : false;
+    ha = { role, peer, vip, key, ...(rsGateway ? { rsGateway } : {}), ...(serial ? { serial } : {}) };
   }
 
   const port = Number(await p.ask({ prompt: 'Please enter the port of the first virtual server', default: '80', check: notPort }));
@@ -189,7 +197,7 @@ export function summarize(a: WizardAnswers): string {
   const vip = virtualServiceIp(a);
   const lines = [
     'Summary',
-    `  HA pair:          ${a.ha ? `yes, this unit is the ${a.ha.role}; peer ${a.ha.peer}` : 'no'}`,
+    `  HA pair:          ${a.ha ? `yes, this unit is the ${a.ha.role}; peer ${a.ha.peer}; heartbeat over ${a.ha.serial ? 'serial and UDP' : 'UDP'}` : 'no'}`,
     `  Set-up:           ${a.oneArm ? 'one-armed (Layer 4 DR)' : 'two-armed (Layer 4 NAT)'}`,
     `  eth0:             ${cidr(a.eth0)}${a.eth1 ? ' internal' : ''}`,
     ...(a.eth1 ? [`  eth1:             ${cidr(a.eth1)} external`] : []),

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../../fsutil.js';
 import { STORED_CONFIG } from '../../onbox.js';
 import type { Runner } from '../../run.js';
 import { type ApplyDeps, applyConfig, verifyConfig } from '../apply.js';
+import { boardOnBox } from '../build-info.js';
 import { logEvent } from '../log.js';
 import { at } from '../root.js';
 import { newHeartbeatKey } from '../secrets.js';
@@ -37,7 +38,8 @@ export async function runWizard(io: TerminalIo, deps: ApplyDeps, onSession?: (s:
   onSession?.(session);
   const p = new Prompter(terminal);
   try {
-    const answers = await askWizardQuestions(p, { hashPassword: (pw) => hashPassword(deps.run, pw), newHeartbeatKey });
+    const heartbeatSerial = boardOnBox(deps.root)?.facts.heartbeatSerial ?? undefined;
+    const answers = await askWizardQuestions(p, { hashPassword: (pw) => hashPassword(deps.run, pw), newHeartbeatKey, ...(heartbeatSerial ? { heartbeatSerial } : {}) });
     const text = `# Written by the setup wizard (lbwizard) on ${new Date().toISOString()}.\n${stringify(answersToConfig(answers))}`;
     const { config } = verifyConfig(text, STORED_CONFIG);
     p.say('');

@@ -44,6 +44,8 @@ export function answersToConfig(a: WizardAnswers): Record<string, unknown> {
             role: a.ha.role,
             local: { address: a.eth0.ip },
             peer: { hostname: HOSTNAMES[a.ha.role === 'primary' ? 'secondary' : 'primary'], address: a.ha.peer },
+            // The board's heartbeat port (ha.serial.device left out: the box fills it in).
+            ...(a.ha.serial ? { serial: {} } : {}),
           },
         }
       : {}),

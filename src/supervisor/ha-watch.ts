@@ -1,0 +1,58 @@
+/**
+ * Says on the consoles what heartbeat only writes to its log, when a person needs to act: the
+ * peer's packets fail authentication (the two units have different shared secrets, so the pair
+ * never forms), a link to the peer went dead or came back (one link alone is no failover: the
+ * pair runs degraded), the peer is dead (this unit takes over; if the peer is in fact running,
+ * both links are cut: split brain), and the peer returning after a partition. Runs as
+ * lb-ha-watch.service beside heartbeat (`lbsupervisor ha-watch`), reading the journal.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { LbError } from '../errors.js';
+
+export interface HaNotice {
+  /** One kind per condition, so a flood of the same log line says it once per period. */
+  kind: string;
+  text: string;
+}
+
+/** heartbeat's log line (journal, `-o cat`) -> what the consoles say, or nothing. */
+export function explainHeartbeatLog(line: string): HaNotice | undefined {
+  let m = /node \[([^\]]+)\] failed authentication/.exec(line);
+  if (m)
+    return {
+      kind: 'auth',
+      text: `HA pair: heartbeat drops the packets of ${m[1]}: they fail authentication. The two units have different shared secrets, so the pair does not form. Run lbwizard on the secondary and paste the secret the primary's wizard showed (or copy the primary's heartbeat.key), then lbapply.`,
+    };
+  if (/Invalid authentication|Cannot compute message authentication/.test(line))
+    return { kind: 'auth', text: 'HA pair: heartbeat cannot authenticate the peer\'s packets: the two units\' shared secrets (authkeys) differ.' };
+  m = /Link ([^:\s]+):(\S+) (dead|up)\./.exec(line);
+  if (m)
+    return m[3] === 'dead'
+      ? { kind: `link ${m[2]}`, text: `HA pair: link ${m[2]} to ${m[1]} is DEAD; heartbeat goes on over the other link (no failover). Check the ${m[2]!.startsWith('/dev/') ? 'null-modem cable' : 'network path'}.` }
+      : { kind: `link ${m[2]}`, text: `HA pair: link ${m[2]} to ${m[1]} is up.` };
+  m = /node ([^:\s]+): is dead/.exec(line);
+  if (m)
+    return {
+      kind: 'dead',
+      text: `HA pair: peer ${m[1]} is dead on every link; this unit takes over the floating IPs. If ${m[1]} is in fact running, both links are cut and both units hold the floating IPs (split brain): reconnect a link.`,
+    };
+  m = /Cluster node (\S+) returning after partition/.exec(line);
+  if (m) return { kind: 'partition', text: `HA pair: peer ${m[1]} is back after a partition (split brain ended); heartbeat settles who holds the floating IPs.` };
+  return undefined;
+}
+
+/** Follows heartbeat's journal and says each notice on the consoles, the same kind at most once a minute. */
+export async function watchHeartbeat(say: (text: string) => void, periodMs = 60_000): Promise<never> {
+  const child = spawn('journalctl', ['--follow', '--lines=0', '--output=cat', '--identifier=heartbeat', '--identifier=ipfail'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const last = new Map<string, number>();
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const n = explainHeartbeatLog(line);
+    if (!n) continue;
+    const now = Date.now();
+    if (now - (last.get(n.kind) ?? -Infinity) < periodMs) continue;
+    last.set(n.kind, now);
+    say(n.text);
+  }
+  throw new LbError(`journalctl exited (${child.exitCode ?? 'signal'}): heartbeat's log is no longer followed`, { code: 'E_HA_WATCH', hint: 'systemd restarts lb-ha-watch.service' });
+}

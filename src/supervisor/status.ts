@@ -1,0 +1,255 @@
+/**
+ * lbstatus: what this unit does right now, as a list of sections. Each section gathers its own
+ * facts (a probe may fail: the section says so rather than failing the report) and prints them;
+ * `--json` gives every section's data under its name. Adding a piece of status (time sync,
+ * certificate expiry, drain state) is one more `StatusSection` in `STATUS_SECTIONS`.
+ */
+import { connect } from 'node:net';
+import { parseConfig, type ApplianceConfig } from '../config/index.js';
+import { parseCidr } from '../config/net.js';
+import { LbError } from '../errors.js';
+import type { Runner } from '../run.js';
+import { boardOnBox } from './build-info.js';
+import { unitState } from './ha-state.js';
+import { readGoodConfig, readStoredConfig } from './store.js';
+
+export interface StatusContext {
+  root: string;
+  run: Runner;
+  /** The stored config, parsed; undefined before the wizard ran (or when it does not parse). */
+  config: ApplianceConfig | undefined;
+}
+
+export interface StatusSection<T = unknown> {
+  /** Key in the JSON report. */
+  name: string;
+  collect(ctx: StatusContext): Promise<T>;
+  /** Lines for people, first one the section's heading. */
+  text(data: T): string[];
+}
+
+/** A section of the report, typed by its data; the list holds them side by side. */
+export function section<T>(s: StatusSection<T>): StatusSection {
+  return s as StatusSection;
+}
+
+/** The HAProxy runtime API (the stats socket haproxy.cfg declares). */
+export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock';
+const HB_TAKEOVER = '/usr/share/heartbeat/hb_takeover';
+
+export type LinkState = 'up' | 'dead' | string;
+
+export interface HaStatus {
+  role: 'primary' | 'secondary';
+  /** active/passive as heartbeat sees it; stopped: heartbeat is not running; transition: moving. */
+  state: 'active' | 'passive' | 'stopped' | 'transition';
+  peer: { hostname: string; address: string; status: string; links: Record<string, LinkState> };
+  autoFailback: boolean;
+  timings: { keepalive: number; warntime: number; deadtime: number; initdead: number };
+  /** Every link configured is dead while the peer is listed: the units cannot tell each other apart from a dead peer. */
+  degraded: boolean;
+}
+
+const haSection = section<HaStatus | { pair: false }>({
+  name: 'ha',
+  async collect({ config, run }) {
+    const ha = config?.ha;
+    if (!ha) return { pair: false };
+    const cl = async (...args: string[]) => {
+      const r = await run('cl_status', args, { nothrow: true });
+      return r.exitCode === 0 ? r.stdout.trim() : undefined;
+    };
+    const rsc = await cl('rscstatus');
+    const state = rsc === undefined ? 'stopped' : (unitState(ha.role, rsc) ?? 'transition');
+    const links: Record<string, LinkState> = {};
+    if (rsc !== undefined)
+      for (const link of ((await cl('listhblinks', ha.peer.hostname)) ?? '').split(/\s+/).filter(Boolean))
+        links[link] = (await cl('hblinkstatus', ha.peer.hostname, link)) ?? 'unknown';
+    const status = rsc === undefined ? 'unknown (heartbeat stopped)' : ((await cl('nodestatus', ha.peer.hostname)) ?? 'unknown');
+    const linkStates = Object.values(links);
+    return {
+      role: ha.role,
+      state,
+      peer: { hostname: ha.peer.hostname, address: ha.peer.address, status, links },
+      autoFailback: ha.auto_failback,
+      timings: { keepalive: ha.keepalive, warntime: ha.warntime, deadtime: ha.deadtime, initdead: ha.initdead },
+      degraded: linkStates.some((l) => l !== 'up') && linkStates.some((l) => l === 'up'),
+    };
+  },
+  text(d) {
+    if (!('role' in d)) return ['HA pair: no (single unit)'];
+    const links = Object.entries(d.peer.links).map(([l, s]) => `${l} ${s}`);
+    return [
+      `HA pair: this unit is the ${d.role}, ${d.state.toUpperCase()}`,
+      `  peer ${d.peer.hostname} (${d.peer.address}): ${d.peer.status}`,
+      `  links: ${links.join(', ') || 'none known'}${d.degraded ? '  [DEGRADED: a link is down]' : ''}`,
+      `  heartbeat: keepalive ${d.timings.keepalive}s, warntime ${d.timings.warntime}s, deadtime ${d.timings.deadtime}s, initdead ${d.timings.initdead}s; auto_failback ${d.autoFailback ? 'on' : 'off'}`,
+    ];
+  },
+});
+
+interface FloatingStatus {
+  address: string;
+  interface: string;
+  held: boolean;
+}
+
+const floatingSection = section<FloatingStatus[]>({
+  name: 'floating_ips',
+  async collect({ config, run }) {
+    if (!config || config.floating_ips.length === 0) return [];
+    const r = await run('ip', ['-o', 'addr', 'show'], { nothrow: true });
+    const held = new Set([...r.stdout.matchAll(/\sinet6?\s+([^/\s]+)\//g)].map((m) => m[1]));
+    return config.floating_ips.map((f) => ({ address: f.address, interface: f.interface, held: held.has(parseCidr(f.address).address) }));
+  },
+  text(d) {
+    if (d.length === 0) return ['Floating IPs: none configured'];
+    return ['Floating IPs:', ...d.map((f) => `  ${f.address} on ${f.interface}: ${f.held ? 'held here' : 'not held'}`)];
+  },
+});
+
+interface ServiceStatus {
+  layer: 4 | 7;
+  name: string;
+  servers: { name: string; state: string }[];
+}
+
+/** `ipvsadm -Ln`: each virtual service with its real servers (weight 0: quiesced). */
+export function parseIpvs(text: string): ServiceStatus[] {
+  const out: ServiceStatus[] = [];
+  for (const line of text.split('\n')) {
+    const svc = /^(TCP|UDP|FWM)\s+(\S+)/.exec(line);
+    if (svc) out.push({ layer: 4, name: `${svc[1]} ${svc[2]}`, servers: [] });
+    const real = /^\s+->\s+(\S+)\s+(\w+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
+    if (real && real[1] !== 'RemoteAddress:Port' && out.length > 0)
+      out[out.length - 1]!.servers.push({ name: real[1]!, state: Number(real[3]) > 0 ? `UP (${real[2]}, weight ${real[3]}, ${real[4]} active)` : 'weight 0' });
+  }
+  return out;
+}
+
+/** HAProxy's `show stat` CSV: each proxy's servers and their status (UP, DOWN, MAINT, ...). */
+export function parseShowStat(csv: string): ServiceStatus[] {
+  const out = new Map<string, ServiceStatus>();
+  for (const line of csv.split('\n')) {
+    const f = line.split(',');
+    if (f.length <= 17 || line.startsWith('#') || f[1] === 'FRONTEND' || f[1] === 'BACKEND') continue;
+    const s = out.get(f[0]!) ?? { layer: 7 as const, name: f[0]!, servers: [] };
+    s.servers.push({ name: f[1]!, state: f[17]! });
+    out.set(f[0]!, s);
+  }
+  return [...out.values()];
+}
+
+function haproxyCommand(socket: string, command: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socket);
+    let out = '';
+    const t = setTimeout(() => s.destroy(new Error('no answer')), timeoutMs);
+    s.on('connect', () => s.write(`${command}\n`));
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.on('end', () => (clearTimeout(t), resolve(out)));
+    s.on('error', (e) => (clearTimeout(t), reject(e)));
+  });
+}
+
+const servicesSection = section<{ services: ServiceStatus[]; problems: string[] }>({
+  name: 'services',
+  async collect({ config, run, root }) {
+    const services: ServiceStatus[] = [];
+    const problems: string[] = [];
+    if (config && config.layer4.length > 0) {
+      const r = await run('ipvsadm', ['-Ln'], { nothrow: true });
+      if (r.exitCode === 0) services.push(...parseIpvs(r.stdout));
+      else problems.push(`ipvsadm -Ln: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    }
+    if (config && config.layer7.length > 0) {
+      try {
+        services.push(...parseShowStat(await haproxyCommand(`${root === '/' ? '' : root}${HAPROXY_ADMIN_SOCKET}`, 'show stat')));
+      } catch (e) {
+        problems.push(`HAProxy runtime API ${HAPROXY_ADMIN_SOCKET}: ${(e as Error).message}`);
+      }
+    }
+    return { services, problems };
+  },
+  text({ services, problems }) {
+    const lines = ['Virtual services:'];
+    if (services.length === 0) lines.push('  none running on this unit');
+    for (const s of services) {
+      lines.push(`  Layer ${s.layer} ${s.name}`);
+      for (const r of s.servers) lines.push(`    ${r.name}: ${r.state}`);
+      if (s.servers.length === 0) lines.push('    no real server in the pool');
+    }
+    for (const p of problems) lines.push(`  (${p})`);
+    return lines;
+  },
+});
+
+const configSection = section<{ stored: boolean; applied: boolean }>({
+  name: 'config',
+  async collect({ root }) {
+    const stored = readStoredConfig(root);
+    const good = readGoodConfig(root);
+    return { stored: stored !== undefined, applied: stored !== undefined && good !== undefined && stored.text === good.text };
+  },
+  text(d) {
+    if (!d.stored) return ['Config: none stored (run lbwizard)'];
+    return [`Config: stored config ${d.applied ? 'applied' : 'NOT applied (the running services use the last known good one; run lbapply)'}`];
+  },
+});
+
+/** The report, in order. */
+export const STATUS_SECTIONS: StatusSection[] = [haSection, floatingSection, servicesSection, configSection];
+
+export function statusContext(root: string, run: Runner): StatusContext {
+  const stored = readStoredConfig(root);
+  let config: ApplianceConfig | undefined;
+  if (stored) {
+    const r = parseConfig(stored.text, stored.path, boardOnBox(root));
+    if (r.ok) config = r.config;
+  }
+  return { root, run, config };
+}
+
+export async function collectStatus(ctx: StatusContext, sections: StatusSection[] = STATUS_SECTIONS): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const s of sections) {
+    try {
+      out[s.name] = await s.collect(ctx);
+    } catch (e) {
+      out[s.name] = { error: (e as Error).message };
+    }
+  }
+  return out;
+}
+
+export function statusText(report: Record<string, unknown>, sections: StatusSection[] = STATUS_SECTIONS): string {
+  return sections
+    .flatMap((s) => {
+      const d = report[s.name];
+      if (d && typeof d === 'object' && 'error' in d) return [`${s.name}: cannot tell (${String((d as { error: unknown }).error)})`];
+      return s.text(d);
+    })
+    .join('\n');
+}
+
+/**
+ * lbtakeover: asks heartbeat to move every resource here (hb_takeover all), then waits until
+ * this unit is the active one. Returns how long it took.
+ */
+export async function takeover(ctx: StatusContext, timeoutMs: number): Promise<number> {
+  const ha = ctx.config?.ha;
+  if (!ha) throw new LbError('this unit is not part of an HA pair', { code: 'E_NOT_A_PAIR', hint: 'lbtakeover moves the floating IPs between the units of a pair' });
+  const t0 = Date.now();
+  const state = async () => {
+    const r = await ctx.run('cl_status', ['rscstatus'], { nothrow: true });
+    return r.exitCode === 0 ? unitState(ha.role, r.stdout) : 'stopped';
+  };
+  if ((await state()) === 'stopped') throw new LbError('heartbeat is not running on this unit', { code: 'E_HA_STATE', hint: 'run lbapply to start it' });
+  await ctx.run(HB_TAKEOVER, ['all'], { stage: 'ask heartbeat to take over (hb_takeover all)' });
+  for (;;) {
+    if ((await state()) === 'active') return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs)
+      throw new LbError(`this unit did not become active within ${Math.round(timeoutMs / 1000)} s`, { code: 'E_HA_STATE', hint: 'see lbstatus and journalctl -t heartbeat' });
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * An HA pair that really fails over (issue 16), in the lab (ha-pair.ts): two kvm units joined by
+ * the lab's bridges and a null-modem cable (QEMU socket chardev on ttyS1), booted once each and
+ * set up from the console wizard's HA path; then, on both units, a Layer 4 NAT and a Layer 7
+ * HTTP service on floating IPs:
+ *
+ *   1. who runs what: the active unit holds every floating IP, the passive none; both run HAProxy
+ *      (nonlocal bind) and ldirectord; lbstatus shows both links up;
+ *   2. a Layer 4 service added with lbapply on the active unit answers at once (item 9);
+ *   3. failover: the active unit powered off (QEMU killed) while a client sends requests through
+ *      both VIPs; the time to the first answer after the power-off and the failed requests are
+ *      printed and bounded; the survivor holds every floating IP;
+ *   4. auto_failback off: the old primary powered on again stays passive; lbtakeover moves the
+ *      services back to it;
+ *   5. auto_failback on, applied to both units (a heartbeat restart, item 8): never both units or
+ *      neither holding the floating IPs afterwards; the primary's heartbeat restarting hands the
+ *      services to the secondary and takes them back (failback), outage measured.
+ *
+ * Needs root (namespaces, TAP devices) and make image BOARD=kvm. Runs only with LBIMAGE_E2E_HA=1
+ * (`make test-ha`) until it has passed whole: its one run so far (a machine at load 20) failed in
+ * the wizard's apply (`systemctl restart ldirectord.service` exited 1 on both units).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { scaled } from './harness.js';
+import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, VIP4, VIP7, type Pair, type Role, type Unit } from './ha-pair.js';
+import { names } from './lab.js';
+import { annotate } from './qemu.js';
+
+const DEADTIME_S = 10;
+
+describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
+  let pair: Pair | undefined;
+  afterAll(async () => {
+    await pair?.destroy();
+  });
+
+  it('wizard HA path on both units, who runs what, failover on power-off, auto_failback off and on, lbtakeover', async () => {
+    const t0 = Date.now();
+    const log = (s: string) => console.log(`ha e2e: ${s} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
+    pair = await createPair(log);
+    const P = pair;
+    const { primary, secondary } = P.units;
+    const step = (s: string) => {
+      for (const u of [primary, secondary]) if (u.vm) annotate(u.vm, s);
+      log(s);
+    };
+    const ask = async (host: string, count = 4) => names((await P.lab.request({ kind: 'http', host, port: 80, count, timeoutMs: 3000 })).results);
+    const apply = async (u: Unit, name: string, yaml: string) => {
+      await u.con!.writeFile(`/root/${name}`, yaml);
+      const r = await u.con!.sh(`lbapply /root/${name}`, 300_000);
+      expect(r.output, r.output).toContain(`lbapply: applied /root/${name}`);
+      expect(r.exitCode).toBe(0);
+      step(`${u.role}: lbapply ${name}`);
+      return r.output;
+    };
+    /** Polls both units' lbstatus until `ok` holds (bounded). */
+    const until = async (what: string, ok: (s: Record<Role, Awaited<ReturnType<typeof status>> | undefined>) => boolean, timeoutMs = 120_000) => {
+      const start = Date.now();
+      let last = '';
+      while (Date.now() - start < scaled(timeoutMs)) {
+        const s = { primary: primary.con ? await status(primary) : undefined, secondary: secondary.con ? await status(secondary) : undefined };
+        if (ok(s)) return Date.now() - start;
+        last = JSON.stringify(s);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      throw new Error(`never: ${what} (within ${scaled(timeoutMs) / 1000}s); last lbstatus: ${last}`);
+    };
+    const holdsAll = (s: Awaited<ReturnType<typeof status>> | undefined) => s !== undefined && s.floating_ips.length === 3 && s.floating_ips.every((f) => f.held);
+    const holdsNone = (s: Awaited<ReturnType<typeof status>> | undefined) => s === undefined || s.floating_ips.every((f) => !f.held);
+    const activeIs = (r: Role) => (s: Record<Role, Awaited<ReturnType<typeof status>> | undefined>) =>
+      s[r]?.ha.state === 'active' && holdsAll(s[r]) && holdsNone(s[peerOf(r)]) && (s[peerOf(r)] === undefined || s[peerOf(r)]!.ha.state === 'passive');
+    const bothVipsServe = async () => {
+      for (const vip of [VIP4, VIP7]) {
+        const got = await ask(vip, 4);
+        expect(got.filter((n) => n.startsWith('!')), `${vip}: ${got}`).toEqual([]);
+      }
+    };
+
+    // Both units power on at once (one boot each for the whole test).
+    await Promise.all([P.boot(primary), P.boot(secondary)]);
+    step('both units booted');
+
+    // The wizard's HA path: the primary makes the shared secret, the secondary is given it.
+    await primary.con!.dialog(pairWizard(primary), /Virtual service: +203\.0\.113\.100:80 \(NAT\), floating/, 180_000);
+    const key = /keep it private\):\r?\n\s+([0-9a-f]{64})/.exec(primary.vm!.log())?.[1];
+    expect(key, 'the primary shows the shared secret').toBeDefined();
+    expect(primary.vm!.log()).toMatch(/HA pair: +yes, this unit is the primary; peer 192\.0\.2\.2; heartbeat over serial and UDP/);
+    await secondary.con!.dialog(pairWizard(secondary, key), /Virtual service: +203\.0\.113\.100:80 \(NAT\), floating/, 180_000);
+    await primary.con!.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
+    await secondary.con!.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
+    await Promise.all([primary, secondary].map((u) => u.vm!.waitFor(/Setup complete\./, 300_000, { since: u.con!.cursor })));
+    step('wizard done on both units');
+    for (const u of [primary, secondary]) await u.con!.login(PASSWORD);
+    expect(await primary.con!.ok('cat /etc/ha.d/ha.cf')).toMatch(/^serial \/dev\/ttyS1$/m);
+
+    // heartbeat settles (initdead, then one unit takes the group) before anything else is applied.
+    await until('heartbeat settled on both units', (s) => ['active', 'passive'].includes(s.primary?.ha.state ?? '') && ['active', 'passive'].includes(s.secondary?.ha.state ?? ''), 240_000);
+    // The pair's services on both units: the passive one first (only files change there).
+    await apply(secondary, 'pair.yaml', pairConfig('secondary'));
+    await apply(primary, 'pair.yaml', pairConfig('primary'));
+    const settle = await until('the primary active with every floating IP, the secondary passive with none', activeIs('primary'), 180_000);
+    step(`primary active, secondary passive (${settle} ms after the applies)`);
+    const s0 = { primary: await status(primary), secondary: await status(secondary) };
+    for (const r of ['primary', 'secondary'] as const) {
+      // Two links to the peer, the null-modem cable and UDP on eth0, both up.
+      expect(s0[r].ha.peer.links, `${r} links`).toEqual({ '/dev/ttyS1': 'up', eth0: 'up' });
+      expect(s0[r].config.applied).toBe(true);
+      // HAProxy (nonlocal bind) and ldirectord run on both units: tables and checks warm.
+      const names7 = s0[r].services.services.filter((s) => s.layer === 7).map((s) => s.name);
+      expect(names7).toContain('web7');
+      expect(s0[r].services.services.some((s) => s.layer === 4 && s.name === `TCP ${VIP4}:80`)).toBe(true);
+    }
+    const text = await primary.con!.ok('lbstatus');
+    expect(text).toMatch(/HA pair: this unit is the primary, ACTIVE/);
+    expect(text).toMatch(/Layer 7 web7/);
+    await bothVipsServe();
+    step('who runs what: primary holds the floating IPs, both VIPs answer');
+
+    // Item 9: a Layer 4 service added on the active unit goes live at once.
+    await apply(secondary, 'pair2.yaml', pairConfig('secondary', { extraL4: true }));
+    await apply(primary, 'pair2.yaml', pairConfig('primary', { extraL4: true }));
+    const amqp = names((await P.lab.request({ kind: 'tcp', host: VIP4, port: 5672, count: 4, timeoutMs: 3000 })).results);
+    expect(amqp.filter((n) => n.startsWith('!')), amqp.join(' ')).toEqual([]);
+    await until('still primary active after the apply', activeIs('primary'), 60_000);
+    step('a Layer 4 service added by lbapply answers at once; nobody moved');
+
+    // Failover: power off the active unit while the client sends requests through both VIPs.
+    const loop = (host: string, count = 400) => P.lab.request({ kind: 'http', host, port: 80, count, intervalMs: 250, timeoutMs: 1000, stopAfterOk: 4 });
+    const loops = [loop(VIP7), loop(VIP4)];
+    await new Promise((r) => setTimeout(r, 2000));
+    const offAt = await P.powerOff(primary);
+    const [r7, r4] = await Promise.all(loops);
+    const o7 = outage(r7!.results, offAt);
+    const o4 = outage(r4!.results, offAt);
+    step(`failover on power-off: Layer 7 answered after ${o7.firstAnswerMs} ms (${o7.failed} of ${o7.total} failed), Layer 4 after ${o4.firstAnswerMs} ms (${o4.failed} of ${o4.total} failed); deadtime ${DEADTIME_S}s`);
+    expect(r7!.results.slice(0, 4).every((r) => r.ok), 'served before the power-off').toBe(true);
+    expect(o7.firstAnswerMs).toBeDefined();
+    expect(o4.firstAnswerMs).toBeDefined();
+    // Bounded loosely here (TCG, shared CPU): make bench prints the figures against deadtime.
+    expect(o7.firstAnswerMs!).toBeLessThan(scaled((DEADTIME_S + 20) * 1000));
+    expect(o4.firstAnswerMs!).toBeLessThan(scaled((DEADTIME_S + 20) * 1000));
+    await until('the secondary active with every floating IP', activeIs('secondary'), 60_000);
+    const lone = await status(secondary);
+    expect(lone.ha.peer.status).toBe('dead');
+    await bothVipsServe();
+    expect(names((await P.lab.request({ kind: 'tcp', host: VIP4, port: 5672, count: 2, timeoutMs: 3000 })).results).filter((n) => n.startsWith('!'))).toEqual([]);
+
+    // auto_failback off: the old primary comes back and stays passive.
+    await P.boot(primary);
+    await primary.con!.login(PASSWORD);
+    await until('the primary back as passive, the secondary still active, both links up', (s) =>
+      activeIs('secondary')(s) && s.primary?.ha.peer.status === 'active' && Object.values(s.primary.ha.peer.links).every((l) => l === 'up'), 180_000);
+    await bothVipsServe();
+    step('auto_failback off: the old primary came back passive; the secondary keeps the services');
+
+    // lbtakeover on the primary.
+    const took = await primary.con!.sh('lbtakeover', 120_000);
+    expect(took.output, took.output).toMatch(/lbtakeover: this unit is active/);
+    expect(took.exitCode).toBe(0);
+    await until('the primary active again after lbtakeover', activeIs('primary'), 60_000);
+    await bothVipsServe();
+    step('lbtakeover: the primary took the services back');
+
+    // auto_failback on, both units; the primary's apply restarts its heartbeat: the secondary
+    // takes over while it restarts, and the primary takes the services back when it returns.
+    await apply(secondary, 'pair3.yaml', pairConfig('secondary', { autoFailback: true, extraL4: true }));
+    const back = [loop(VIP7, 240)];
+    await new Promise((r) => setTimeout(r, 1000));
+    const restartAt = Date.now();
+    await apply(primary, 'pair3.yaml', pairConfig('primary', { autoFailback: true, extraL4: true }));
+    const [rb] = await Promise.all(back);
+    const ob = outage(rb!.results, restartAt);
+    const failback = await until('auto_failback on: the primary active again after its heartbeat restart', activeIs('primary'), 120_000);
+    step(`heartbeat restart with auto_failback on: Layer 7 outage ${ob.firstAnswerMs ?? 0} ms (${ob.failed} failed); the primary holds the services again ${failback} ms after its apply`);
+    await bothVipsServe();
+    expect(ob.firstAnswerMs ?? 0).toBeLessThan(scaled(DEADTIME_S * 1000));
+  }, scaled(1_800_000));
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/index.js';
+import type { Runner } from '../../src/run.js';
+import { collectStatus, parseIpvs, parseShowStat, statusText, takeover, type StatusContext } from '../../src/supervisor/status.js';
+
+const PAIR = `version: 1
+hostname: lb-primary
+network:
+  interfaces:
+    - { name: eth0, addresses: [192.0.2.1/24] }
+floating_ips:
+  - { address: 192.0.2.100/24, interface: eth0 }
+  - { address: 192.0.2.101/24, interface: eth0 }
+layer4:
+  - label: VIP1
+    vip: 192.0.2.100
+    ports: [80]
+    forwarding: dr
+    real_servers:
+      - { label: RIP1, ip: 192.0.2.11 }
+ha:
+  role: primary
+  local: { address: 192.0.2.1 }
+  peer: { hostname: lb-secondary, address: 192.0.2.2 }
+  serial: { device: /dev/ttyS1 }
+`;
+
+const IPVS = `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.0.2.100:80 wlc
+  -> 192.0.2.11:80                Route   1      3          0
+  -> 192.0.2.12:80                Route   0      0          0
+`;
+
+function fakeRun(answers: Record<string, { stdout: string; exitCode?: number }>, calls: string[] = []): Runner {
+  return async (cmd, args) => {
+    const line = [cmd, ...args].join(' ');
+    calls.push(line);
+    const a = answers[line];
+    return { stdout: a?.stdout ?? '', stderr: a ? '' : 'not here', exitCode: a ? (a.exitCode ?? 0) : 1 };
+  };
+}
+
+function ctx(run: Runner): StatusContext {
+  const r = parseConfig(PAIR, 'pair.yaml');
+  if (!r.ok) throw new Error('fixture invalid');
+  return { root: '/nonexistent', run, config: r.config };
+}
+
+describe('lbstatus', () => {
+  it('parses ipvsadm -Ln and HAProxy show stat', () => {
+    expect(parseIpvs(IPVS)).toEqual([
+      { layer: 4, name: 'TCP 192.0.2.100:80', servers: [{ name: '192.0.2.11:80', state: 'UP (Route, weight 1, 3 active)' }, { name: '192.0.2.12:80', state: 'weight 0' }] },
+    ]);
+    const stat = `# pxname,svname,${Array.from({ length: 16 }, (_, i) => `f${i}`).join(',')}\nweb7,FRONTEND${',x'.repeat(15)},OPEN\nweb7,rs1${',x'.repeat(15)},UP\nweb7,rs2${',x'.repeat(15)},DOWN\nweb7,BACKEND${',x'.repeat(15)},UP\n`;
+    expect(parseShowStat(stat)).toEqual([{ layer: 7, name: 'web7', servers: [{ name: 'rs1', state: 'UP' }, { name: 'rs2', state: 'DOWN' }] }]);
+  });
+
+  it('active primary with one link dead: role, state, degraded link, floating IPs held, services', async () => {
+    const run = fakeRun({
+      'cl_status rscstatus': { stdout: 'all\n' },
+      'cl_status listhblinks lb-secondary': { stdout: '\t/dev/ttyS1\n\teth0\n' },
+      'cl_status hblinkstatus lb-secondary /dev/ttyS1': { stdout: 'dead\n' },
+      'cl_status hblinkstatus lb-secondary eth0': { stdout: 'up\n' },
+      'cl_status nodestatus lb-secondary': { stdout: 'active\n' },
+      'ip -o addr show': { stdout: '2: eth0    inet 192.0.2.1/24 brd 192.0.2.255 scope global eth0\n2: eth0    inet 192.0.2.100/24 scope global secondary eth0\n' },
+      'ipvsadm -Ln': { stdout: IPVS },
+    });
+    const report = await collectStatus(ctx(run));
+    expect(report.ha).toMatchObject({ role: 'primary', state: 'active', peer: { status: 'active', links: { '/dev/ttyS1': 'dead', eth0: 'up' } }, degraded: true });
+    expect(report.floating_ips).toEqual([
+      { address: '192.0.2.100/24', interface: 'eth0', held: true },
+      { address: '192.0.2.101/24', interface: 'eth0', held: false },
+    ]);
+    const text = statusText(report);
+    expect(text).toContain('HA pair: this unit is the primary, ACTIVE');
+    expect(text).toContain('links: /dev/ttyS1 dead, eth0 up  [DEGRADED: a link is down]');
+    expect(text).toContain('192.0.2.101/24 on eth0: not held');
+    expect(text).toContain('Layer 4 TCP 192.0.2.100:80');
+  });
+
+  it('heartbeat stopped: state stopped, no links asked', async () => {
+    const calls: string[] = [];
+    const report = await collectStatus(ctx(fakeRun({}, calls)));
+    expect(report.ha).toMatchObject({ state: 'stopped', peer: { links: {} }, degraded: false });
+    expect(calls.filter((c) => c.includes('listhblinks'))).toEqual([]);
+  });
+
+  it('lbtakeover asks hb_takeover and waits until this unit is active', async () => {
+    let taken = false;
+    const calls: string[] = [];
+    const run: Runner = async (cmd, args) => {
+      calls.push([cmd, ...args].join(' '));
+      if (cmd === '/usr/share/heartbeat/hb_takeover') taken = true;
+      if (cmd === 'cl_status') return { stdout: taken ? 'all\n' : 'none\n', stderr: '', exitCode: 0 };
+      return { stdout: '', stderr: '', exitCode: 0 };
+    };
+    expect(await takeover(ctx(run), 5000)).toBeGreaterThanOrEqual(0);
+    expect(calls).toContain('/usr/share/heartbeat/hb_takeover all');
+  });
+
+  it('lbtakeover on a unit that stays passive fails with a hint', async () => {
+    const run = fakeRun({ 'cl_status rscstatus': { stdout: 'none\n' }, '/usr/share/heartbeat/hb_takeover all': { stdout: '' } });
+    await expect(takeover(ctx(run), 300)).rejects.toMatchObject({ code: 'E_HA_STATE' });
+  });
+});
