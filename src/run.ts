@@ -35,6 +35,7 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   'mkfs.ext4': 'e2fsprogs',
   mke2fs: 'e2fsprogs',
   e2fsck: 'e2fsprogs',
+  debugfs: 'e2fsprogs',
   'mkfs.vfat': 'dosfstools',
   mcopy: 'mtools',
   mmd: 'mtools',
@@ -63,6 +64,7 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   mksquashfs: 'squashfs-tools',
   unsquashfs: 'squashfs-tools',
   openssl: 'openssl',
+  faketime: 'faketime',
   // the daemons' checkers and the boot tests
   'qemu-system-x86_64': 'qemu-system-x86',
   haproxy: 'haproxy',

@@ -9,6 +9,7 @@ const commands: CommandEntry[] = [
   { name: 'build', load: async () => (await import('./commands/build.js')).buildCommand },
   { name: 'plan', load: async () => (await import('./commands/plan.js')).planCommand },
   { name: 'deps', load: async () => (await import('./commands/deps.js')).depsCommand },
+  { name: 'compare', load: async () => (await import('./commands/compare.js')).compareCommand },
 ];
 
 export function main(argv: string[]): Promise<number> {
