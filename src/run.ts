@@ -39,6 +39,8 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   'mkfs.vfat': 'dosfstools',
   mcopy: 'mtools',
   mmd: 'mtools',
+  mdir: 'mtools',
+  cmp: 'diffutils',
   sfdisk: 'fdisk',
   sgdisk: 'gdisk',
   'grub-mkimage': 'grub-common',

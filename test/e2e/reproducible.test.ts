@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareOutputs, listFiles, squashfsBytes } from '../../src/imagebuild/compare.js';
+import { compareOutputs, listFiles, squashfsBytes } from '../../src/repro/compare.js';
 import { defaultCacheDir } from '../../src/imagebuild/cache.js';
 import { developmentKeyPaths } from '../../src/update/signing.js';
 import { builtImage, REPO, scaled } from './harness.js';

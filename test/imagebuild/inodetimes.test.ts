@@ -3,7 +3,7 @@ import { chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareOutputs } from '../../src/imagebuild/compare.js';
+import { compareOutputs } from '../../src/repro/compare.js';
 import { inodeTimesScript, pinInodeTimes, treeTimes } from '../../src/imagebuild/inodetimes.js';
 
 const EPOCH = 1_700_000_000;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { squashfsBytes } from '../../src/imagebuild/compare.js';
+import { squashfsBytes } from '../../src/repro/compare.js';
 import { raucBundleCommand } from '../../src/update/bundle.js';
 import { makeBundle, makeKeyPair, makeRawDisk } from './fixture.js';
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compareOutputs } from '../../imagebuild/compare.js';
+import { compareOutputs } from '../../repro/compare.js';
 import { LbError } from '../../errors.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
 

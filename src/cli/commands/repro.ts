@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { compareOutputs } from '../../imagebuild/compare.js';
+import { compareOutputs } from '../../repro/compare.js';
 import { defaultCacheDir } from '../../imagebuild/cache.js';
 import { buildImage, type BuildSettings } from '../../imagebuild/pipeline.js';
 import { sourceDateEpoch } from '../../imagebuild/sde.js';
