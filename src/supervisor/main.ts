@@ -15,6 +15,7 @@ import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
 import { bootHealth, confirmBoot } from './update-boot.js';
 import { updateCommands } from './update-command.js';
+import { LBCTL_ACTIONS, LBCTL_USAGE, type LbctlAction, lbctl } from './lbctl.js';
 import { runWizard, type WizardSession } from './wizard/run.js';
 
 const ROOT = '/';
@@ -125,6 +126,20 @@ const commands: Command[] = [
       const net = await restoreFactorySettings(deps(), `lbrestore by ${who}${values.yes ? ' --yes' : ''}`);
       console.log(`lbrestore: factory settings restored (${net}); the setup wizard starts on the consoles`);
       await restartConsoles(deps());
+      return 0;
+    },
+  },
+  {
+    name: 'ctl',
+    aliases: ['lbctl'],
+    summary: 'lbctl: drain, halt or bring online a real server (VIP RIP); kept across reloads, lbapply and reboots',
+    usage: LBCTL_USAGE,
+    run: async (args) => {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const [action, vip, rip] = positionals;
+      if (positionals.length !== 3 || !(LBCTL_ACTIONS as readonly string[]).includes(action!))
+        throw new LbError(`lbctl: expected an action (drain, halt or online), a VIP and a RIP${action && !(LBCTL_ACTIONS as readonly string[]).includes(action) ? `; "${action}" is not an action` : ''}`, { code: 'E_USAGE', hint: LBCTL_USAGE, exitCode: 2 });
+      await lbctl(action as LbctlAction, vip!, rip!, deps());
       return 0;
     },
   },
