@@ -15,7 +15,7 @@ APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
 
 SOURCES := $(shell find src -type f) build.mjs package.json
 
-.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update test-ha bench image clean
+.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update test-ha bench image repro clean
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -80,6 +80,12 @@ bench: deps-host build
 # shows what it will do.
 image: deps-image
 	node dist/lbimage.mjs build --board $(BOARD)
+
+# Issue 14: builds out/$(BOARD)/ (with the cache), then the same from an empty cache into
+# out/$(BOARD).repro/, and compares every file, inside the images down to the first differing
+# file of a root slot (debugfs) or ESP (mtools). A cold mmdebstrap run: minutes.
+repro: deps-image
+	node dist/lbimage.mjs repro --board $(BOARD)
 
 clean:
 	rm -rf dist out

@@ -9,6 +9,9 @@ const commands: CommandEntry[] = [
   { name: 'build', load: async () => (await import('./commands/build.js')).buildCommand },
   { name: 'plan', load: async () => (await import('./commands/plan.js')).planCommand },
   { name: 'deps', load: async () => (await import('./commands/deps.js')).depsCommand },
+  { name: 'compare', load: async () => (await import('./commands/compare.js')).compareCommand },
+  { name: 'lock', load: async () => (await import('./commands/lock.js')).lockCommand },
+  { name: 'repro', load: async () => (await import('./commands/repro.js')).reproCommand },
 ];
 
 export function main(argv: string[]): Promise<number> {

@@ -24,7 +24,7 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   cmd: Pick<Command, 'name' | 'usage'>,
   argv: string[],
   options: T,
-  files: 0 | 1,
+  files: 0 | 1 | 2,
 ) {
   let parsed;
   try {
@@ -35,6 +35,7 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   const { positionals } = parsed;
   if (files === 0 && positionals.length > 0) throw usageError(cmd, `unexpected argument '${positionals[0]}'`);
   if (files === 1 && positionals.length !== 1) throw usageError(cmd, 'expected exactly one FILE');
+  if (files === 2 && positionals.length !== 2) throw usageError(cmd, 'expected exactly two arguments');
   return parsed;
 }
 

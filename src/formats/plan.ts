@@ -68,8 +68,9 @@ export const FORMAT_HOST_NEEDS: Readonly<Record<FormatKind, readonly string[]>> 
   // libraries); GRUB for both boot paths; a FAT EFI image; the hybrid ISO.
   iso: ['bmaptool', 'zstd', 'cpio', 'ldd', '/bin/busybox', '/usr/bin/zstd', '/usr/sbin/blkdiscard', 'grub-mkimage', GRUB_BIOS, GRUB_EFI, 'mkfs.vfat', 'mcopy', 'xorriso'],
   // The offline update archive (src/update/): the root slot cut out with dd, a RAUC bundle
-  // (rauc calls mksquashfs), the development signing key made with openssl when none is given.
-  update: ['dd', 'rauc', 'mksquashfs', 'openssl'],
+  // (rauc calls mksquashfs), the development signing key made with openssl when none is given;
+  // faketime holds RAUC's clock at SOURCE_DATE_EPOCH (the signature's signing time).
+  update: ['dd', 'rauc', 'mksquashfs', 'openssl', 'faketime'],
 };
 
 /** NIC models as libvirt's <model type> names them, by the board's (QEMU) model name. */

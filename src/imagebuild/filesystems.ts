@@ -1,6 +1,7 @@
 import { closeSync, ftruncateSync, openSync, rmSync } from 'node:fs';
 import { LbError } from '../errors.js';
 import { runTool } from '../run.js';
+import { pinInodeTimes } from './inodetimes.js';
 import { partition, SECTOR, type DiskLayout } from './layout.js';
 
 const MIB = 1024 * 1024;
@@ -25,7 +26,8 @@ export interface FsIds {
 /**
  * Creates the sparse disk file and makes every filesystem in place at its partition's offset:
  * the ESP (FAT32, empty: installBootloader fills it), root slot A from the staging tree
- * (mkfs.ext4 -d), the data partition (empty ext4). Slot B stays blank until the first update.
+ * (mkfs.ext4 -d) with every inode's times pinned to SOURCE_DATE_EPOCH (inodetimes.ts), the data
+ * partition (empty ext4). Slot B stays blank until the first update.
  */
 export async function makeFilesystems(layout: DiskLayout, staging: string, disk: string, ids: FsIds, sourceDateEpoch: number): Promise<void> {
   const rootA = partition(layout, 'rootA');
@@ -52,6 +54,7 @@ export async function makeFilesystems(layout: DiskLayout, staging: string, disk:
       { stage: 'makeFilesystems', env },
     );
   await ext4(rootA, ids.rootUuid, ['-d', staging]);
+  await pinInodeTimes(disk, rootA.startSector * SECTOR, staging, sourceDateEpoch, `${disk}.inode-times`);
   await ext4(partition(layout, 'data'), ids.dataUuid, []);
 }
 

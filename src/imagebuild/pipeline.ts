@@ -19,7 +19,8 @@ import { hostMirror } from './mirror.js';
 import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets, writeNewFile } from './overlays.js';
 import { partition, SECTOR } from './layout.js';
 import { planImage, SUPERVISOR_DIST, type BuildPlan } from './plan.js';
-import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs, type RootfsInputs } from './rootfs.js';
+import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs, type InstalledPackage, type RootfsInputs } from './rootfs.js';
+import { checkLockMatches, LOCK_FILE, readLock, requestedPackages, type PackageLock } from './lock.js';
 
 /** What the person running the build chose. */
 export interface BuildSettings {
@@ -40,6 +41,8 @@ export interface BuildSettings {
   extraOverlays?: string[];
   /** Formats to make instead of the board's list (the update archive is always made). */
   formats?: string[];
+  /** Build even when the mirror no longer has a locked version, and say what drifted. */
+  allowDrift?: boolean;
   log: (line: string) => void;
 }
 
@@ -60,7 +63,8 @@ export interface Manifest {
   inputs: Record<string, string>;
   rootfsKey: string;
   mirror: string;
-  packages: { name: string; version: string }[];
+  /** Every installed package (the SBOM): version, architecture, source package, sha256 of its .deb. */
+  packages: InstalledPackage[];
   artifacts: ArtifactRecord[];
   /** The assembled raw disk, relative to the output folder; kept for later steps and tests. */
   rawImage: string;
@@ -83,7 +87,7 @@ export function stagingPath(cacheDir: string, board: string): string {
   return join(cacheDir, 'staging', board);
 }
 
-function resolveMirror(settings: Pick<BuildSettings, 'mirror'>, recipe: Recipe, required: boolean): string {
+export function resolveMirror(settings: Pick<BuildSettings, 'mirror'>, recipe: Recipe, required: boolean): string {
   const m = settings.mirror ?? process.env.LBIMAGE_MIRROR ?? recipe.mirror ?? hostMirror(recipe.suite);
   if (!m && !required) return '';
   if (!m) {
@@ -100,6 +104,7 @@ function inputPaths(repo: string, board: Board, overlays: string[], extraOverlay
   const self = fileURLToPath(import.meta.url);
   return [
     join(repo, RECIPE_FILE),
+    join(repo, LOCK_FILE),
     ...board.files,
     ...overlays.flatMap((o) => [join(repo, OVERLAYS_DIR, o), join(repo, OVERLAYS_DIR, `${o}.yaml`)]),
     ...extraOverlays,
@@ -176,6 +181,9 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
     `build: ${planned.board} -> ${planned.formats.kinds.join(', ')} (${planned.layout.diskBytes / 2 ** 30} GiB disk, ${planned.packages.length} packages, ` +
       `overlays ${planned.overlays.join(', ')}); the whole plan: lbimage plan --board ${planned.board}`,
   );
+  // The lock must fit the recipe and the boards before anything runs.
+  const lock = readLock(repo);
+  checkLockMatches(lock, { suite: loadRecipe(repo).suite, architecture: loadRecipe(repo).architecture, requested: requestedPackages(repo) });
   checkHostNeeds(planned.hostNeeds);
   const extraOverlays = (settings.extraOverlays ?? []).map((d) => {
     if (!existsSync(d)) throw new LbError(`overlay folder ${d} does not exist`, { code: 'E_OVERLAY_MISSING', hint: 'pass an existing folder to --overlay' });
@@ -187,7 +195,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
   // The same plan, now with the keyring the image carries.
   const { board, recipe, plan } = resolveBuild(settings, { mirrorRequired: true, keyringPem: signing.keyringPem });
-  const rootIn = rootfsInputs(recipe, plan.packages, plan.mirror, await mmdebstrapVersion());
+  const rootIn = rootfsInputs(recipe, plan.packages, plan.mirror, await mmdebstrapVersion(), { lock, allowDrift: settings.allowDrift ?? false });
   const inputs = hashInputs(repo, inputPaths(repo, board, plan.overlays, extraOverlays));
   // The signing certificate decides the archive as much as any input (the key is never hashed in).
   const inputsHash = digest({ inputs, rootfsKey: rootfsKey(rootIn), plan, signingCert: readFileSync(signing.cert, 'utf8') });
@@ -212,7 +220,7 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   const tmpOut = join(outDir, `.tmp-${process.pid}`);
   mkdirSync(work, { recursive: true });
   try {
-    const rootfs = await step('buildRootfs', () => buildRootfs(cacheDir, rootIn, log));
+    const rootfs = await step('buildRootfs', () => buildRootfs(cacheDir, rootIn, lock, log));
     await step('applyOverlays', () => applyOverlays(repo, plan, extraOverlays, rootfs, staging));
     await step('makeFilesystems', () => makeFilesystems(plan.layout, staging, diskTmp, plan.filesystems, plan.sourceDateEpoch));
     await step('assembleDisk', () => assembleDisk(plan.layout, diskTmp, plan.ids));
@@ -229,10 +237,10 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
   }
 }
 
-async function buildRootfs(cacheDir: string, inputs: RootfsInputs, log: (l: string) => void): Promise<CachedRootfs> {
+async function buildRootfs(cacheDir: string, inputs: RootfsInputs, lock: PackageLock, log: (l: string) => void): Promise<CachedRootfs> {
   const key = rootfsKey(inputs);
-  log(`buildRootfs: rootfs ${key} (${inputs.packages.length} packages from ${inputs.mirror})`);
-  const { rootfs, fresh } = await ensureRootfs(cacheDir, inputs);
+  log(`buildRootfs: rootfs ${key} (${inputs.packages.length} packages from ${inputs.mirror}, pinned to the ${lock.packages.length} versions of the lock)`);
+  const { rootfs, fresh } = await ensureRootfs(cacheDir, inputs, { lock, log });
   log(fresh ? 'buildRootfs: ran mmdebstrap, cached' : `buildRootfs: cached in ${rootfs.tree}`);
   return rootfs;
 }

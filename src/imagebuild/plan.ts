@@ -137,7 +137,7 @@ export const SUPERVISOR_DIST = 'dist/supervisor/lbsupervisor.mjs';
 const STEP_HOST_NEEDS = {
   buildRootfs: ['mmdebstrap', 'dpkg-query'],
   applyOverlays: ['cp'],
-  makeFilesystems: ['du', 'mkfs.vfat', 'mkfs.ext4'],
+  makeFilesystems: ['du', 'mkfs.vfat', 'mkfs.ext4', 'debugfs'],
   assembleDisk: ['sfdisk'],
   installBootloader: ['grub-editenv', 'grub-mkimage', 'mmd', 'mcopy'],
 } as const;

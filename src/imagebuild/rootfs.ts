@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Recipe } from '../board/schema.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { runTool } from '../run.js';
+import { sha256File } from '../hash.js';
+import { aptPreferences, describeDrift, hasDrift, lockDrift, LOCK_FILE, LOCK_UPDATE, type PackageLock } from './lock.js';
 
 /** Everything that decides the root filesystem's content: the cache key is its hash. */
 export interface RootfsInputs {
@@ -18,20 +20,27 @@ export interface RootfsInputs {
   /** Bumped when the way we call mmdebstrap changes. */
   recipeFormat: number;
   mmdebstrap: string;
+  /**
+   * The package lock: its apt preferences' hash and epoch; absent for `lbimage lock --update`'s
+   * unpinned run. `allowDrift`: installed anyway when the mirror no longer has a locked version.
+   */
+  lock?: { pins: string; epoch: number; allowDrift: boolean };
 }
 
 export interface CachedRootfs {
   key: string;
   /** The root filesystem tree (owned by root, as installed); never modify it, copy or link it. */
   tree: string;
-  /** Installed packages, `name<TAB>version` per line, sorted. */
+  /** Installed packages, `name<TAB>version<TAB>arch<TAB>source<TAB>sha256 of the .deb` per line, sorted. */
   packages: string;
 }
 
-const RECIPE_FORMAT = 1;
+/** 2: pinned to the package lock, SOURCE_DATE_EPOCH, install-time mtimes clamped, .deb hashes. */
+const RECIPE_FORMAT = 2;
 
-export function rootfsInputs(recipe: Recipe, packages: string[], mirror: string, mmdebstrapVersion: string): RootfsInputs {
+export function rootfsInputs(recipe: Recipe, packages: string[], mirror: string, mmdebstrapVersion: string, lock?: { lock: PackageLock; allowDrift: boolean }): RootfsInputs {
   return {
+    ...(lock ? { lock: { pins: createHash('sha256').update(aptPreferences(lock.lock)).digest('hex'), epoch: lock.lock.epoch, allowDrift: lock.allowDrift } } : {}),
     suite: recipe.suite,
     architecture: recipe.architecture,
     variant: recipe.variant,
@@ -64,9 +73,17 @@ export async function mmdebstrapVersion(): Promise<string> {
   return r.stdout.trim();
 }
 
-export function mmdebstrapArgs(inputs: RootfsInputs, target: string): string[] {
+/**
+ * `preferences`: the lock's apt preferences file (outside the tree, so it never reaches the
+ * image). The downloaded .debs are kept (essential/unlink, cleanup/apt/cache) to be hashed for
+ * the manifest, then removed.
+ */
+export function mmdebstrapArgs(inputs: RootfsInputs, target: string, preferences?: string): string[] {
   return [
     '--mode=root',
+    '--skip=essential/unlink',
+    '--skip=cleanup/apt/cache',
+    ...(preferences ? [`--aptopt=Dir::Etc::Preferences "${preferences}"`] : []),
     '--format=directory',
     `--variant=${inputs.variant}`,
     `--architectures=${inputs.architecture}`,
@@ -85,7 +102,11 @@ export function mmdebstrapArgs(inputs: RootfsInputs, target: string): string[] {
  * Runs mmdebstrap into the cache unless the tree for these inputs is there already. Written
  * under a temporary name and renamed, so a killed run never looks like a cached tree.
  */
-export async function ensureRootfs(cacheDir: string, inputs: RootfsInputs): Promise<{ rootfs: CachedRootfs; fresh: boolean }> {
+export async function ensureRootfs(
+  cacheDir: string,
+  inputs: RootfsInputs,
+  opts: { lock?: PackageLock; log?: (l: string) => void } = {},
+): Promise<{ rootfs: CachedRootfs; fresh: boolean }> {
   const key = rootfsKey(inputs);
   const hit = cachedRootfs(cacheDir, key);
   if (hit) return { rootfs: hit, fresh: false };
@@ -95,9 +116,15 @@ export async function ensureRootfs(cacheDir: string, inputs: RootfsInputs): Prom
   rmSync(tmp, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
+  const tree = join(tmp, 'tree');
   try {
+    if (inputs.lock && !opts.lock) throw new Error('ensureRootfs: locked inputs without the lock');
+    const preferences = opts.lock ? join(tmp, 'lock.pref') : undefined;
+    if (preferences && opts.lock) writeFileSync(preferences, aptPreferences(opts.lock));
+    // The initramfs (mkinitramfs) and the maintainer scripts take their time from it.
+    const env = inputs.lock ? { ...process.env, SOURCE_DATE_EPOCH: String(inputs.lock.epoch) } : process.env;
     try {
-      await runTool('mmdebstrap', mmdebstrapArgs(inputs, join(tmp, 'tree')), { stage: 'buildRootfs' });
+      await runTool('mmdebstrap', mmdebstrapArgs(inputs, tree, preferences), { stage: 'buildRootfs', env });
     } catch (e) {
       if (isLbError(e) && /Failed to fetch|Could not resolve|Temporary failure|Unable to connect|unable to fetch|Release file/i.test(e.message)) {
         throw new LbError(`buildRootfs: Debian mirror ${inputs.mirror} is unreachable or incomplete\n${e.message}`, {
@@ -108,10 +135,28 @@ export async function ensureRootfs(cacheDir: string, inputs: RootfsInputs): Prom
       }
       throw e;
     }
-    const q = await runTool('dpkg-query', [`--admindir=${join(tmp, 'tree', 'var/lib/dpkg')}`, '-W', '-f', '${Package}\t${Version}\n'], {
+    const debs = await takeDebs(tree);
+    const q = await runTool('dpkg-query', [`--admindir=${join(tree, 'var/lib/dpkg')}`, '-W', '-f', '${Package}\t${Version}\t${Architecture}\t${source:Package}\n'], {
       stage: 'buildRootfs',
     });
-    writeFileAtomic(join(tmp, 'packages.tsv'), `${q.stdout.trim().split('\n').sort().join('\n')}\n`);
+    const rows = q.stdout.trim().split('\n').sort().map((l) => {
+      const [name = '', version = '', arch = ''] = l.split('\t');
+      return `${l}\t${debs.get(`${name}_${version}_${arch}`) ?? ''}`;
+    });
+    if (opts.lock) {
+      const drift = lockDrift(opts.lock, rows.map((r) => ({ name: r.split('\t')[0]!, version: r.split('\t')[1]!, arch: r.split('\t')[2]! })));
+      if (hasDrift(drift)) {
+        if (!inputs.lock?.allowDrift) {
+          throw new LbError(`buildRootfs: the mirror ${inputs.mirror} did not install what ${LOCK_FILE} locks:\n${describeDrift(drift)}`, {
+            code: 'E_LOCK_DRIFT',
+            hint: `the mirror no longer has these versions: refresh the lock (${LOCK_UPDATE}) and review it, use a mirror that has them, or build anyway with --allow-drift`,
+          });
+        }
+        opts.log?.(`buildRootfs: --allow-drift: installed other versions than ${LOCK_FILE} locks:\n${describeDrift(drift)}`);
+      }
+    }
+    if (inputs.lock) clampMtimes(tree, inputs.lock.epoch);
+    writeFileAtomic(join(tmp, 'packages.tsv'), `${rows.join('\n')}\n`);
     writeFileAtomic(join(tmp, 'inputs.json'), `${JSON.stringify(inputs, null, 2)}\n`);
     renameSync(tmp, dir);
   } catch (e) {
@@ -121,13 +166,56 @@ export async function ensureRootfs(cacheDir: string, inputs: RootfsInputs): Prom
   return { rootfs: final, fresh: true };
 }
 
-export function readPackages(rootfs: CachedRootfs): { name: string; version: string }[] {
+/** An installed package as manifest.json lists it (the SBOM). */
+export interface InstalledPackage {
+  name: string;
+  version: string;
+  arch?: string;
+  /** The source package it was built from. */
+  source?: string;
+  /** sha256 of the .deb that was installed. */
+  debSha256?: string;
+}
+
+export function readPackages(rootfs: CachedRootfs): InstalledPackage[] {
   return readFileSync(rootfs.packages, 'utf8')
     .trim()
     .split('\n')
     .filter(Boolean)
     .map((l) => {
-      const [name = '', version = ''] = l.split('\t');
-      return { name, version };
+      const [name = '', version = '', arch, source, debSha256] = l.split('\t');
+      return { name, version, ...(arch ? { arch } : {}), ...(source ? { source } : {}), ...(debSha256 ? { debSha256 } : {}) };
     });
+}
+
+/**
+ * sha256 of every .deb mmdebstrap downloaded, by `name_version_arch` (apt names them so, with the
+ * version's ':' as %3a); the .debs are then removed from the tree.
+ */
+async function takeDebs(tree: string): Promise<Map<string, string>> {
+  const dir = join(tree, 'var/cache/apt/archives');
+  const out = new Map<string, string>();
+  if (!existsSync(dir)) return out;
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.deb')).sort()) {
+    out.set(decodeURIComponent(f.slice(0, -4)), await sha256File(join(dir, f)));
+    rmSync(join(dir, f));
+  }
+  return out;
+}
+
+/**
+ * Files the maintainer scripts wrote carry the time of the run; clamped to the lock's epoch, the
+ * tree is the same whenever the lock is installed (the .debs' own files are older than it).
+ */
+export function clampMtimes(root: string, epoch: number): void {
+  const walk = (dir: string): void => {
+    for (const n of readdirSync(dir)) {
+      const p = join(dir, n);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      if (st.mtimeMs / 1000 > epoch) lutimesSync(p, epoch, epoch);
+    }
+  };
+  walk(root);
+  if (lstatSync(root).mtimeMs / 1000 > epoch) lutimesSync(root, epoch, epoch);
 }

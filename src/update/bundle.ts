@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LbError } from '../errors.js';
 import { fsyncPath, tempPath } from '../fsutil.js';
@@ -94,11 +94,12 @@ export async function makeUpdateBundle(input: BundleInput): Promise<{ path: stri
       { stage },
     );
     writeFileSync(join(content, 'manifest.raucm'), plan.manifest);
+    for (const f of [BUNDLE_IMAGE.file, 'manifest.raucm', '.']) utimesSync(join(content, f), input.sourceDateEpoch, input.sourceDateEpoch);
     const keyring = join(work, 'keyring.pem');
     writeFileSync(keyring, input.keyringPem);
     rmSync(tmpBundle, { force: true });
-    const env = { ...process.env, SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) };
-    await run('rauc', ['bundle', `--cert=${input.signing.cert}`, `--key=${input.signing.key}`, `--mksquashfs-args=${MKSQUASHFS_ARGS.join(' ')}`, content, tmpBundle], { stage, env });
+    const rauc = raucBundleCommand(input, content, tmpBundle);
+    await run(rauc.cmd, rauc.args, { stage, env: { ...process.env, ...rauc.env } });
     await verifyBundle(tmpBundle, plan, keyring, run);
     const sum = await sha256File(tmpBundle);
     writeFileSync(join(work, 'sum'), checksumLine(sum, plan.file));
@@ -113,6 +114,23 @@ export async function makeUpdateBundle(input: BundleInput): Promise<{ path: stri
     { path: final, kind: 'update' },
     { path: finalSum, kind: 'update-checksum' },
   ];
+}
+
+/**
+ * `rauc bundle` with its clock held at SOURCE_DATE_EPOCH. The CMS signature carries a signing
+ * time that OpenSSL takes from the clock (no option or variable sets it); libfaketime's frozen
+ * clock, for rauc alone (mksquashfs, its child, reads SOURCE_DATE_EPOCH itself), makes it the
+ * build's epoch. With an RSA key (PKCS#1 v1.5) the signature is then the same bytes every
+ * build; ECDSA signatures are randomised, so an ECDSA-signed bundle differs in its signature.
+ * The monotonic clock keeps running: GLib waits on it. Pure.
+ */
+export function raucBundleCommand(input: Pick<BundleInput, 'signing' | 'sourceDateEpoch'>, content: string, out: string): { cmd: string; args: string[]; env: Record<string, string> } {
+  const frozen = new Date(input.sourceDateEpoch * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  return {
+    cmd: 'faketime',
+    args: ['--exclude-monotonic', '-f', frozen, 'rauc', 'bundle', `--cert=${input.signing.cert}`, `--key=${input.signing.key}`, `--mksquashfs-args=${MKSQUASHFS_ARGS.join(' ')}`, content, out],
+    env: { TZ: 'UTC', FAKETIME_ONLY_CMDS: 'rauc', SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) },
+  };
 }
 
 /** What `rauc info --output-format=json` says of a bundle (the fields lbimage reads). */

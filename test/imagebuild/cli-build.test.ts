@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -53,6 +53,12 @@ describe('lbimage build, bad input', () => {
       /disk of 2048 MiB is too small for the layout: it needs at least \d+ MiB\nhint: raise the board's disk_gib/,
     ],
     ['a missing board name', () => undefined, [], /--board is required; boards: hyperv, kvm, rack-1u, vmware/],
+    [
+      'a package added to the recipe but not locked, named before anything is built',
+      (d) => writeFileSync(join(d, 'image', 'recipe.yaml'), readFileSync(join(d, 'image', 'recipe.yaml'), 'utf8').replace('  - rauc-service', '  - rauc-service\n  - systemd-timesyncd')),
+      ['--board', 'kvm'],
+      /image\/packages\.lock does not match image\/recipe\.yaml and boards\/: not locked: systemd-timesyncd \(in the recipe or a board, not in the lock\)\nhint: refresh the lock from the mirror and commit it: lbimage lock --update/,
+    ],
     [
       'a disk too large for a format, known before any step runs',
       (d) => writeFileSync(join(d, 'boards', 'huge.yaml'), 'extends: vmware\ndisk_gib: 3000\n'),

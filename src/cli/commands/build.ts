@@ -13,7 +13,7 @@ export const buildCommand: Command = {
   summary: 'build a board\'s appliance image into out/<board>/',
   usage:
     'lbimage build --board NAME [--out DIR] [--cache DIR] [--mirror URL] [--repo DIR] [--force] [--version V]\n' +
-    '              [--signing-key PEM --signing-cert PEM] [--keyring PEM] [--overlay DIR]... [--formats LIST]',
+    '              [--signing-key PEM --signing-cert PEM] [--keyring PEM] [--overlay DIR]... [--formats LIST] [--allow-drift]',
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       board: { type: 'string' },
@@ -28,6 +28,7 @@ export const buildCommand: Command = {
       keyring: { type: 'string' },
       overlay: { type: 'string', multiple: true },
       formats: { type: 'string' },
+      'allow-drift': { type: 'boolean' },
     }, 0);
     const repo = values.repo ? resolve(values.repo) : findRepo(process.cwd());
     if (!repo) throw usageError(this, 'not inside an lbimage checkout (no boards/ and image/recipe.yaml above here); pass --repo');
@@ -51,6 +52,7 @@ export const buildCommand: Command = {
       sourceDateEpoch: await sourceDateEpoch(repo),
       ...(values.mirror ? { mirror: values.mirror } : {}),
       force: values.force ?? false,
+      allowDrift: values['allow-drift'] ?? false,
       log: (line) => console.error(line),
     });
     for (const a of result.manifest.artifacts) console.log(`${join(result.outDir, a.file)}\t${a.kind}\t${a.bytes}`);

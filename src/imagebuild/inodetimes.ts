@@ -1,0 +1,78 @@
+import { lstatSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LbError } from '../errors.js';
+import { runTool } from '../run.js';
+
+/*
+ * mkfs.ext4 -d copies each inode's times from the staging tree: atime and ctime of the build's
+ * own hard links (cp -al changes every ctime) and mtimes of files written while the rootfs was
+ * installed. None of it may reach the image. Every inode's times are rewritten with debugfs in
+ * the finished filesystem (no mount): mtime clamped to the image's epoch, atime, ctime and crtime
+ * set to it. The staging tree is never touched: its inodes are the cache's.
+ */
+
+export interface TreeEntry {
+  /** Absolute path inside the filesystem ('/' for its root). */
+  path: string;
+  /** Whole seconds, as mkfs.ext4 1.47.0 copies it (no nanoseconds). */
+  mtime: number;
+}
+
+/** Every path of the tree with its mtime, sorted bytewise so the script is the same on any host. */
+export function treeTimes(root: string): TreeEntry[] {
+  const out: TreeEntry[] = [{ path: '/', mtime: Math.floor(lstatSync(root).mtimeMs / 1000) }];
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const r = `${rel}/${name}`;
+      const st = lstatSync(join(root, r));
+      out.push({ path: r, mtime: Math.floor(st.mtimeMs / 1000) });
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** A path as debugfs's command parser reads it: in double quotes, which it takes literally. */
+function quoted(path: string): string {
+  if (/["\n\r\0]/.test(path)) {
+    throw new LbError(`makeFilesystems: the root filesystem has a path debugfs cannot name: ${JSON.stringify(path)}`, {
+      code: 'E_UNSUPPORTED_PATH',
+      hint: 'rename or drop the file (a double quote or a line break in a file name) in the overlay or package that brings it',
+    });
+  }
+  return `"${path}"`;
+}
+
+/**
+ * The debugfs script that pins every inode's times: mtime = min(mtime, epoch); atime, ctime and
+ * crtime = epoch. `lost+found` is mkfs's own (made at E2FSPROGS_FAKE_TIME) but listed anyway. Pure.
+ */
+export function inodeTimesScript(entries: readonly TreeEntry[], epoch: number): string {
+  const lines: string[] = [];
+  for (const e of [...entries, { path: '/lost+found', mtime: epoch }]) {
+    const p = quoted(e.path);
+    lines.push(`sif ${p} mtime @${Math.min(e.mtime, epoch)}`);
+    for (const field of ['atime', 'ctime', 'crtime']) lines.push(`sif ${p} ${field} @${epoch}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Runs the script on the ext4 filesystem at byte `offset` of `disk`. debugfs reports a failed
+ * command on stderr and still exits 0, so any such line fails the step. E2FSPROGS_FAKE_TIME keeps
+ * the superblock's write time at the epoch too.
+ */
+export async function pinInodeTimes(disk: string, offset: number, staging: string, epoch: number, script: string): Promise<void> {
+  writeFileSync(script, inodeTimesScript(treeTimes(staging), epoch));
+  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(epoch) };
+  const r = await runTool('debugfs', ['-w', '-f', script, `${disk}?offset=${offset}`], { stage: 'makeFilesystems', env });
+  const failed = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^debugfs [\d.]+ \(/.test(l));
+  if (failed.length > 0) {
+    throw new LbError(`makeFilesystems: debugfs could not pin inode times:\n${failed.slice(0, 10).join('\n')}`, {
+      code: 'E_INODE_TIMES',
+      hint: `the commands are in ${script}; check that the staging tree and the filesystem agree`,
+    });
+  }
+  rmSync(script);
+}

@@ -1,0 +1,62 @@
+/**
+ * Issue 14, item 1a: a forced rebuild from the same rootfs cache gives the same bytes. Builds the
+ * kvm board a second time (the CLI as `make image` runs it: same SOURCE_DATE_EPOCH, cache and
+ * development key) into a temporary folder and compares every file with out/kvm, which `make
+ * test` built first. The one exception is the update bundle after its payload: RAUC draws the
+ * dm-verity salt at random (OpenSSL's RAND_bytes, nothing sets it), so the hash tree, the signed
+ * manifest and the signature differ, and with them the bundle's checksum lines. The payload (the
+ * squashfs holding the slot image) must be the same bytes, and the signature carries
+ * SOURCE_DATE_EPOCH as its signing time, not the build's clock.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareOutputs, listFiles, squashfsBytes } from '../../src/repro/compare.js';
+import { defaultCacheDir } from '../../src/imagebuild/cache.js';
+import { developmentKeyPaths } from '../../src/update/signing.js';
+import { builtImage, REPO, scaled } from './harness.js';
+
+const BUILD_TIMEOUT = 900_000;
+
+describe('a forced rebuild from the same rootfs cache (kvm)', () => {
+  const img = builtImage();
+  const work = mkdtempSync(join(REPO, 'out', '.repro-'));
+  const second = join(work, 'kvm');
+  let seconds = 0;
+  beforeAll(() => {
+    const t0 = Date.now();
+    execFileSync('node', [join(REPO, 'dist', 'lbimage.mjs'), 'build', '--board', 'kvm', '--out', second, '--force'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    seconds = (Date.now() - t0) / 1000;
+    console.log(`second build: ${seconds.toFixed(0)}s`);
+  }, scaled(BUILD_TIMEOUT));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { artifacts: { file: string; kind: string; sha256: string }[]; sourceDateEpoch: number };
+
+  it('makes the same files, every one the same bytes but the bundle after its payload', async () => {
+    expect(listFiles(second)).toEqual(listFiles(img.outDir));
+    const bundle = manifestOf(img.outDir).artifacts.find((a) => a.kind === 'update')!.file;
+    const diffs = await compareOutputs(img.outDir, second, work);
+    const byFile = Object.fromEntries(diffs.map((d) => [d.where, d.what]));
+    expect(byFile[bundle]).toMatch(/^same payload \(\d+ bytes of squashfs\)/);
+    // What differs is the bundle and the files that list its checksum; nothing else.
+    expect(diffs.filter((d) => !d.expected)).toEqual([]);
+    expect(Object.keys(byFile).sort()).toEqual([bundle, `${bundle}.sha256`, 'SHA256SUMS', 'manifest.json'].sort());
+    const withoutBundle = (dir: string) => ({
+      sums: readFileSync(join(dir, 'SHA256SUMS'), 'utf8').split('\n').filter((l) => !l.includes('.raucb')),
+      manifest: { ...manifestOf(dir), artifacts: manifestOf(dir).artifacts.filter((a) => !a.file.includes('.raucb')) },
+    });
+    expect(withoutBundle(second)).toEqual(withoutBundle(img.outDir));
+    expect(squashfsBytes(join(second, bundle))).toBeGreaterThan(100 << 20);
+  }, scaled(600_000));
+
+  it('signs the bundle at SOURCE_DATE_EPOCH, not at the time of the build', () => {
+    const sig = join(work, 'sig.der');
+    const keyring = process.env.LBIMAGE_KEYRING || process.env.LBIMAGE_SIGNING_CERT || developmentKeyPaths(defaultCacheDir()).cert;
+    execFileSync('rauc', [`--keyring=${keyring}`, 'extract-signature', join(second, manifestOf(second).artifacts.find((a) => a.kind === 'update')!.file), sig], { stdio: 'ignore' });
+    const printed = execFileSync('openssl', ['cms', '-cmsout', '-print', '-inform', 'DER', '-in', sig], { encoding: 'utf8' });
+    const when = /signingTime[\s\S]*?UTCTIME:(.*)/.exec(printed)?.[1];
+    expect(when && new Date(when).getTime() / 1000).toBe(manifestOf(second).sourceDateEpoch);
+  });
+});
