@@ -6,7 +6,7 @@
  * udpport/baud before the media lines). Each checker also gets a broken file, to prove it can
  * fail here. ipvsadm needs the kernel's ip_vs, which this build host's kernel lacks; see README.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +56,16 @@ describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the
 
   it('nft -c accepts nftables.conf', async () => {
     const r = await run('nft', ['-c', '-f', join(root, 'etc/nftables.conf')]);
+    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('sshd -t accepts the SSH drop-in', async () => {
+    // sshd -t wants its privilege separation directory, as on the box (tmpfiles.d makes it there).
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    const key = join(root, 'hostkey');
+    if (!existsSync(key)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const r = await run('/usr/sbin/sshd', ['-t', '-f', join(root, 'etc/ssh/sshd_config.d/lbimage.conf'), '-h', key]);
     expect(r.out).toBe('');
     expect(r.code).toBe(0);
   });
