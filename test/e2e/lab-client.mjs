@@ -3,7 +3,8 @@
 // kind http (path, cookie: keep the first Set-Cookie and send it back), tcp (reads until the
 // server closes), udp (one datagram, one answer), accept (listens on port, reports who connected).
 // Requests run one after another (concurrency > 1: that many at a time, for benchmarks); each has
-// its own timeout. Output: { results: [{ ok, body | error, ms }], wallMs }.
+// its own timeout; `from` picks the source address (tcp, udp). Output: { results: [{ ok, body | error,
+// connected (tcp), ms }], wallMs }.
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -33,11 +34,14 @@ function http() {
 
 function tcp() {
   return new Promise((resolve) => {
-    const sock = connect({ host: spec.host, port: spec.port });
+    const sock = connect({ host: spec.host, port: spec.port, ...(spec.from ? { localAddress: spec.from } : {}) });
     let body = '';
+    // Whether the handshake completed: a silent server and a dropped SYN both time out.
+    let connected = false;
+    sock.on('connect', () => (connected = true));
     const t = setTimeout(() => {
       sock.destroy();
-      resolve({ ok: false, error: 'timeout', body });
+      resolve({ ok: false, error: 'timeout', body, connected });
     }, timeoutMs);
     sock.on('data', (d) => (body += d));
     sock.on('end', () => {
@@ -68,7 +72,8 @@ function udp() {
       clearTimeout(t);
       resolve({ ok: false, error: e.message });
     });
-    sock.send('hello', spec.port, spec.host);
+    if (spec.from) sock.bind(0, spec.from, () => sock.send('hello', spec.port, spec.host));
+    else sock.send('hello', spec.port, spec.host);
   });
 }
 

@@ -28,7 +28,7 @@ import type { DialogStep } from './harness.js';
 
 // The lab's scripts; a benchmark runs this module bundled elsewhere, from the repository root.
 const HERE = existsSync(join(import.meta.dirname, 'lab-server.mjs')) ? import.meta.dirname : join(process.cwd(), 'test', 'e2e');
-const PREFIX_RE = /^lblab(\d+)-/;
+const PREFIX_RE = /^lblab(\d+)[a-z]*-/;
 
 export const INTERNAL = { net: '192.0.2.0/24', client: '192.0.2.50' } as const;
 export const EXTERNAL = { net: '203.0.113.0/24', client: '203.0.113.50' } as const;
@@ -53,6 +53,8 @@ export interface Reply {
   ok: boolean;
   body?: string;
   error?: string;
+  /** tcp: whether the handshake completed (a silent server and a dropped SYN both time out). */
+  connected?: boolean;
   ms: number;
 }
 
@@ -65,6 +67,8 @@ export interface RequestSpec {
   concurrency?: number;
   timeoutMs?: number;
   cookie?: boolean;
+  /** Source address (tcp, udp): one of the namespace's own. */
+  from?: string;
 }
 
 export interface Lab {
@@ -90,6 +94,8 @@ export interface Lab {
   setupTun(rs: RealServer, vip: string): Promise<void>;
   /** Undoes setupDr/setupNat/setupTun: no VIPs on lo, no tunnel, no default route. */
   resetServer(rs: RealServer): Promise<void>;
+  /** Starts the lab's NTP server (lab-ntp.mjs) on ADDRESS:123 in a namespace (default: the client). */
+  startNtp(address: string, inNs?: string): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -135,9 +141,10 @@ export async function removeStaleLabs(): Promise<string[]> {
   return stale;
 }
 
-export async function createLab(opts: { servers?: number; ports: Ports }): Promise<Lab> {
+/** `tag`: a few letters in the namespaces' names, telling whose lab it is (e.g. 'mg'). */
+export async function createLab(opts: { servers?: number; ports: Ports; tag?: string }): Promise<Lab> {
   await removeStaleLabs();
-  const prefix = `lblab${process.pid}`;
+  const prefix = `lblab${process.pid}${opts.tag ?? ''}`;
   const labNs = `${prefix}-lab`;
   const clientNs = `${prefix}-client`;
   const made: string[] = [];
@@ -295,6 +302,11 @@ export async function createLab(opts: { servers?: number; ports: Ports }): Promi
         child.removeAllListeners('exit');
         tunnels.set(rs.name, child);
       }
+    },
+    async startNtp(address, inNs = clientNs) {
+      const child = await spawnReady(inNs, [process.execPath, join(HERE, 'lab-ntp.mjs'), address], 'lab-ntp');
+      child.removeAllListeners('exit');
+      tunnels.set(`ntp-${inNs}`, child);
     },
     async resetServer(rs) {
       const t = tunnels.get(rs.name);
