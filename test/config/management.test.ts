@@ -100,7 +100,7 @@ describe('management and time settings', () => {
     expect(problemsOf(on22).map((p) => p.text).join('\n')).toMatch(/layer7\[0\]\.ports\[0\]: port 22 includes 22, where the appliance's SSH server listens/);
     // SSH moved: the VIP may take 22, but not the new SSH port.
     expect(check({ ...on22, management: { ssh: { port: 2222 } } }).ok).toBe(true);
-    const on2222 = { ...base(), management: { ssh: { port: 2222 } } };
+    const on2222: Record<string, any> = { ...base(), management: { ssh: { port: 2222 } } };
     on2222.layer7[0].ports = [2222];
     expect(problemsOf(on2222).map((p) => p.text).join('\n')).toMatch(/port 2222 includes 2222/);
     // SSH only on eth1's address: a VIP elsewhere may use 22.
