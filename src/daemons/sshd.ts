@@ -6,7 +6,7 @@
 import type { ApplianceConfig } from '../config/index.js';
 import { hostPort } from '../config/net.js';
 import { compileTemplate } from '../template.js';
-import { type Daemon, type RenderedFile, systemdReload } from './daemon.js';
+import type { Daemon, RenderedFile } from './daemon.js';
 import keysSource from './authorized_keys.ejs';
 import source from './sshd_config.ejs';
 
@@ -36,9 +36,10 @@ export const sshd: Daemon = {
   render,
   // The drop-in on its own is a complete sshd config; -t reads it and the host keys, binds nothing.
   check: (staged, path) => (path === SSHD_DROPIN ? { argv: ['/usr/sbin/sshd', '-t', '-f', staged] } : undefined),
-  unit: 'ssh.service',
-  runBy: () => 'systemd',
-  wanted: () => true,
+  // systemd starts ssh.service at boot after the supervisor (lb-supervisor.service orders itself
+  // before it, having made or restored the host keys): a start or reload job from inside the
+  // boot's apply would wait for the supervisor itself. So the apply only reloads a running sshd
+  // (try-: nothing when it is not running yet, and boot starts it on the new files).
   // SIGHUP: sshd re-executes with the new config; open sessions (their own processes) stay.
-  live: systemdReload('ssh.service'),
+  live: () => [['systemctl', 'try-reload-or-restart', 'ssh.service']],
 };

@@ -22,9 +22,9 @@ describe('daemon modules and the image', () => {
   });
 
   it('does not enable at boot the units the supervisor starts only when the config wants them', () => {
-    // nftables and sshd are wanted by every config, so their units stay enabled: the last applied
-    // ruleset is loaded at boot before the supervisor runs, and SSH is up with the last config.
-    const onDemand = DAEMONS.filter((d) => d.unit && d.name !== 'nftables' && d.name !== 'sshd').map((d) => d.unit!);
+    // nftables is wanted by every config, so its unit stays enabled: the last applied ruleset
+    // is loaded at boot before the supervisor runs.
+    const onDemand = DAEMONS.filter((d) => d.unit && d.name !== 'nftables').map((d) => d.unit!);
     expect(onDemand.sort()).toEqual(['haproxy.service', 'heartbeat.service', 'ldirectord.service', 'systemd-timesyncd.service']);
     for (const unit of onDemand) expect(recipe.disabled_units).toContain(unit);
   });

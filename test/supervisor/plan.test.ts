@@ -50,13 +50,13 @@ describe('planApply', () => {
       'network: ifdown --force eth0',
       'network: ifup eth0',
       'nftables: systemctl reload-or-restart nftables.service',
-      'sshd: systemctl reload-or-restart ssh.service',
+      'sshd: systemctl try-reload-or-restart ssh.service',
       'timesyncd: systemctl stop systemd-timesyncd.service',
       'heartbeat: systemctl stop heartbeat.service',
       'ldirectord: systemctl restart ldirectord.service',
       'haproxy: systemctl stop haproxy.service',
     ]);
-    expect(plan.mustRun).toEqual(['nftables.service', 'ssh.service', 'ldirectord.service']);
+    expect(plan.mustRun).toEqual(['nftables.service', 'ldirectord.service']);
     expect(plan.probes.map((p) => p.what)).toEqual(['IPVS has no virtual service TCP 192.0.2.21:80']);
   });
 
@@ -86,6 +86,6 @@ describe('planApply', () => {
     const owners = DAEMONS.flatMap((d) => d.files);
     expect(new Set(owners).size).toBe(owners.length);
     for (const d of DAEMONS) expect(d.packages.length, d.name).toBeGreaterThan(0);
-    expect(supervisedUnits()).toEqual(['nftables.service', 'ssh.service', 'systemd-timesyncd.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service']);
+    expect(supervisedUnits()).toEqual(['nftables.service', 'systemd-timesyncd.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service']);
   });
 });
