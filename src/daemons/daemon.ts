@@ -5,6 +5,7 @@
  */
 import type { ApplianceConfig } from '../config/index.js';
 import type { BoardFacts } from '../onbox.js';
+import type { ServerStates } from './server-state.js';
 
 /** A command as argv: tool and arguments, never a shell string. */
 export type Argv = readonly [string, ...string[]];
@@ -28,6 +29,8 @@ export interface RenderContext {
   secrets: RenderSecrets;
   /** The board the config runs on (build.json on the box, `--board` for `lbimage render`). */
   board?: BoardFacts;
+  /** Real servers drained or halted by `lbctl` (the box's state; none for `lbimage render`). */
+  servers?: ServerStates;
 }
 
 /** A file that changed in this apply: its new content and what the box held before (undefined: none). */

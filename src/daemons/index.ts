@@ -9,6 +9,7 @@
 import type { ApplianceConfig } from '../config/index.js';
 import type { BoardFacts } from '../onbox.js';
 import type { Daemon, RenderContext, RenderedFile, RenderSecrets } from './daemon.js';
+import type { ServerStates } from './server-state.js';
 import { haproxy } from './haproxy.js';
 import { heartbeat } from './heartbeat.js';
 import { hostname } from './hostname.js';
@@ -28,6 +29,7 @@ export type { Argv, Check, Daemon, FileChange, RenderContext, RenderedFile, Rend
 export { runByOf } from './daemon.js';
 export { writeRendered } from './files.js';
 export { HAPROXY_CFG, HAPROXY_PEERS_PORT } from './haproxy.js';
+export { adminStateOf, type ServerAdmin, type ServerAdminEntry, type ServerStates } from './server-state.js';
 export { AUTHKEYS, HA_CF, HARESOURCES, serialLink } from './heartbeat.js';
 export { MODULES_LOAD } from './kernel-modules.js';
 export { LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG, fwmarkOf, ipvsListing, virtualServices } from './ldirectord.js';
@@ -54,8 +56,14 @@ export function supervisedUnits(daemons: readonly Daemon[] = DAEMONS): string[] 
  * made on the box; see `lbimage render --secrets`). `board`: the facts of the board it runs on
  * (build.json on the box, `--board` for render). `lbimage render` and lbapply both call this.
  */
-export function renderAppliance(config: ApplianceConfig, secrets: RenderSecrets = {}, board?: BoardFacts, daemons: readonly Daemon[] = DAEMONS): RenderedFile[] {
-  const ctx: RenderContext = { secrets, ...(board ? { board } : {}) };
+export function renderAppliance(
+  config: ApplianceConfig,
+  secrets: RenderSecrets = {},
+  board?: BoardFacts,
+  daemons: readonly Daemon[] = DAEMONS,
+  servers?: ServerStates,
+): RenderedFile[] {
+  const ctx: RenderContext = { secrets, ...(board ? { board } : {}), ...(servers ? { servers } : {}) };
   const files = daemons.flatMap((d) => d.render(config, ctx));
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -5,8 +5,10 @@
  */
 import type { ApplianceConfig, L4Service } from '../config/index.js';
 import { familyOf, hostPort, portRange, usesFwmark } from '../config/net.js';
+import { labelId } from '../config/labels.js';
 import { compileTemplate } from '../template.js';
-import type { Daemon, FileChange, RenderedFile, UpProbe } from './daemon.js';
+import type { Daemon, FileChange, RenderContext, RenderedFile, UpProbe } from './daemon.js';
+import { adminStateOf, type ServerStates } from './server-state.js';
 import source from './ldirectord.cf.ejs';
 
 export const LDIRECTORD_CF = '/etc/ha.d/ldirectord.cf';
@@ -35,7 +37,7 @@ interface Virtual {
 
 const template = compileTemplate<{ virtuals: Virtual[] }>(source, 'ldirectord.cf.ejs');
 
-function virtual(s: L4Service, index: number): Virtual {
+function virtual(s: L4Service, index: number, states: ServerStates | undefined): Virtual {
   const v6 = familyOf(s.vip) === 'ipv6';
   const fwm = usesFwmark(s);
   const first = s.ports[0];
@@ -68,9 +70,12 @@ function virtual(s: L4Service, index: number): Virtual {
     settings.push([v6 ? 'fallback6' : 'fallback', [hostPort(s.fallback.ip, fport), FORWARD[s.forwarding]], false]);
   }
   set('quiescent', 'no');
-  const reals = s.real_servers.map((r) => {
+  // lbctl: a drained server stays in IPVS with weight 0 (its connections go on, no new ones); a
+  // halted one is left out, so ldirectord removes it.
+  const admin = (r: L4Service['real_servers'][number]) => adminStateOf(states, 'layer4', s.label, r.label);
+  const reals = s.real_servers.filter((r) => admin(r) !== 'halt').map((r) => {
     const port = fwm ? undefined : (r.port ?? vport);
-    const words: (string | number)[] = [hostPort(r.ip, port), FORWARD[s.forwarding], r.weight];
+    const words: (string | number)[] = [hostPort(r.ip, port), FORWARD[s.forwarding], admin(r) === 'drain' ? 0 : r.weight];
     // ldirectord's parser (add_real_server) reads bare `l:N` then `u:N` after the weight; its
     // manual shows them quoted, but a quoted pair is taken for the check's request/receive
     // strings and a lone quoted one is refused. 0 means unlimited: left out.
@@ -79,7 +84,7 @@ function virtual(s: L4Service, index: number): Virtual {
     return words;
   });
   return {
-    label: s.label,
+    label: labelId(s.label),
     key: v6 ? 'virtual6' : 'virtual',
     realKey: v6 ? 'real6' : 'real',
     target: fwm ? String(fwmarkOf(index)) : hostPort(s.vip, vport),
@@ -88,8 +93,8 @@ function virtual(s: L4Service, index: number): Virtual {
   };
 }
 
-function render(config: ApplianceConfig): RenderedFile[] {
-  const content = template({ virtuals: config.layer4.map(virtual) });
+function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
+  const content = template({ virtuals: config.layer4.map((s, i) => virtual(s, i, ctx.servers)) });
   return [{ path: LDIRECTORD_CF, content, mode: 0o644 }];
 }
 

@@ -15,6 +15,7 @@ import { withApplyLock } from './lock.js';
 import { type ApplyPlan, type LiveFile, type Step, planApply } from './plan.js';
 import { at } from './root.js';
 import { readGoodConfig, storeConfig, storeGoodConfig } from './store.js';
+import { readServerStates } from './server-state.js';
 
 export interface ApplyDeps {
   /** '/' on the box; a temporary directory in tests and benchmarks. */
@@ -40,6 +41,12 @@ export interface ApplyInput {
    * none: change no stored config (factory defaults, rollback).
    */
   record: 'store' | 'good' | 'none';
+  /**
+   * Daemons whose changed files are already live (lbctl told HAProxy through its runtime API):
+   * their files are swapped in, but not reloaded, so a reload does not leave sessions in an old
+   * worker that a later `lbctl halt` could not reach.
+   */
+  alreadyLive?: readonly string[];
 }
 
 export interface ApplyReport {
@@ -201,7 +208,7 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
   const { config, warnings } = verifyConfig(input.text, input.file, board);
   for (const w of warnings) deps.log(w);
   const secrets = input.secrets ?? readSecrets(deps.root, config);
-  const files = renderAppliance(config, secrets, board?.facts, deps.daemons);
+  const files = renderAppliance(config, secrets, board?.facts, deps.daemons, readServerStates(deps.root));
   step(`verified and rendered ${input.file}: ${files.length} files`);
 
   const staging = stageFiles(deps.root, files);
@@ -217,6 +224,10 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
     }
     const live = readLive(deps.root, files);
     plan = planApply(config, files, live, deps.daemons);
+    if (input.alreadyLive?.length) {
+      const skip = new Set(input.alreadyLive);
+      plan = { ...plan, steps: plan.steps.filter((x) => !(skip.has(x.daemon) && x.argv[1] === 'reload-or-restart')) };
+    }
     // Asked before anything changes: a unit that cannot tell its role is left as it is.
     const needsState = config.ha !== undefined && [...plan.steps, ...plan.probes].some((x) => x.where === 'active');
     const state = needsState ? await haState(config, deps.run, deps.upTimeoutMs ?? 15_000) : undefined;

@@ -19,6 +19,7 @@ import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
 import { bootHealth, confirmBoot } from './update-boot.js';
 import { updateCommands } from './update-command.js';
+import { LBCTL_ACTIONS, LBCTL_USAGE, type LbctlAction, lbctl } from './lbctl.js';
 import { runWizard, type WizardSession } from './wizard/run.js';
 
 const ROOT = '/';
@@ -148,6 +149,20 @@ const commands: Command[] = [
     summary: 'lblog: the HAProxy, ldirectord, heartbeat and supervisor logs, across reboots (-f: follow)',
     usage: LBLOG_USAGE,
     run: (args) => showLog(args),
+  },
+  {
+    name: 'ctl',
+    aliases: ['lbctl'],
+    summary: 'lbctl: drain, halt or bring online a real server (VIP RIP); kept across reloads, lbapply and reboots',
+    usage: LBCTL_USAGE,
+    run: async (args) => {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const [action, vip, rip] = positionals;
+      if (positionals.length !== 3 || !(LBCTL_ACTIONS as readonly string[]).includes(action!))
+        throw new LbError(`lbctl: expected an action (drain, halt or online), a VIP and a RIP${action && !(LBCTL_ACTIONS as readonly string[]).includes(action) ? `; "${action}" is not an action` : ''}`, { code: 'E_USAGE', hint: LBCTL_USAGE, exitCode: 2 });
+      await lbctl(action as LbctlAction, vip!, rip!, deps());
+      return 0;
+    },
   },
   // lbupdate and its helpers (src/supervisor/update-command.ts), by name.
   ...Object.entries(updateCommands).map(([name, c]): Command => ({ name, ...(name === 'update' ? { aliases: ['lbupdate'] } : {}), ...c })),

@@ -3,6 +3,7 @@ import { basename, dirname } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
 import { GOOD_CONFIG, STORED_CONFIG } from '../onbox.js';
 import { at } from './root.js';
+import { SERVER_STATE } from './server-state.js';
 
 /** The stored appliance config as text, with the name it is reported under. */
 export interface StoredText {
@@ -41,7 +42,7 @@ export function storeGoodConfig(root: string, text: string): void {
 }
 
 export function wipeConfig(root: string): void {
-  for (const p of [STORED_CONFIG, GOOD_CONFIG]) rmSync(at(root, p), { force: true });
+  for (const p of [STORED_CONFIG, GOOD_CONFIG, SERVER_STATE]) rmSync(at(root, p), { force: true });
   removeStaleTemps(root);
 }
 

@@ -41,15 +41,16 @@ export function bigConfig(): string {
 
 
 /** An appliance config of `n` Layer 4 services on one VIP (ports 10000 up), each with two real servers. */
-export function manyServicesOneVip(n = 10_000): string {
+export function manyServicesOneVip(n = 10_000, { nat = true } = {}): string {
+  // Every other service NAT (by default): one rule warning (the NAT gateway advice) for them all.
   const layer4 = Array.from({ length: n }, (_, i) => ({
     label: `svc-${i}`,
     vip: '192.0.2.100',
     ports: [10_000 + i],
-    forwarding: i % 2 ? 'nat' : 'dr',
+    forwarding: nat && i % 2 ? 'nat' : 'dr',
     real_servers: [
-      { label: 'a', ip: '192.0.2.10', ...(i % 2 ? { port: 8080 } : {}) },
-      { label: 'b', ip: '192.0.2.11', ...(i % 2 ? { port: 8080 } : {}) },
+      { label: 'a', ip: '192.0.2.10', ...(nat && i % 2 ? { port: 8080 } : {}) },
+      { label: 'b', ip: '192.0.2.11', ...(nat && i % 2 ? { port: 8080 } : {}) },
     ],
   }));
   return stringify({

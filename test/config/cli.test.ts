@@ -18,7 +18,7 @@ network:
     - name: eth0
       addresses: [192.0.2.5/24]
 layer7:
-  - label: "web site"
+  - label: "web\\tsite"
     vip: 192.0.2.5
     ports: [80]
     real_servers:
@@ -42,7 +42,7 @@ describe('lbimage validate', () => {
     const r = await cli(['validate', f]);
     expect(r.code).toBe(1);
     expect(r.err.split('\n')).toEqual([
-      `${f}:8:12: layer7[0].label: "web site" is not allowed: a label is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (no spaces, quotes or '#')`,
+      `${f}:8:12: layer7[0].label: "web\\tsite" is not allowed: a label is 1-63 printable characters with at least one letter or digit (A-Z, 0-9), no leading or trailing space, no control characters or line breaks`,
       `${f}:14:15: layer7[0].real_servers[0].port: 99999 is out of range: must be between 1 and 65535`,
       `${f}: 2 problem(s)`,
     ]);

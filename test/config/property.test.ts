@@ -21,6 +21,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig, type ApplianceConfig } from '../../src/config/index.js';
 import { netmaskOf } from '../../src/config/net.js';
+import { labelId } from '../../src/config/labels.js';
 import { ApplianceConfigSchema } from '../../src/config/schema.js';
 import { renderAppliance, writeRendered } from '../../src/render/index.js';
 import { runTool } from '../../src/run.js';
@@ -67,9 +68,26 @@ const L4RS = [...L4, 'real_servers', '[]'];
 const L7 = ['layer7', '[]'];
 const L7RS = [...L7, 'real_servers', '[]'];
 
-const label = (longest: boolean) => matching(at(...L4, 'label'), longest ? `L${'x'.repeat(62)}` : undefined);
-const labels = (n: number) =>
-  fc.uniqueArray(label(true), { minLength: n, maxLength: n, selector: (s) => s.toLowerCase() });
+/**
+ * Labels as the guides write them: words joined by spaces and other printable characters
+ * (quotes, '#', '\\', ';', '$', accents, CJK), identifiers as before, and the longest. The
+ * schema's pattern checks them (a drawn label it refuses makes the config refused, counted
+ * below); daemon configs must get their identifier (labelId).
+ */
+const WORD = /^[A-Za-z0-9]{1,10}$/;
+const SEPARATORS = [' ', ' ', '  ', '-', '_', '.', ' (', ') ', '"', "'", '#', ' # ', '\\', ';', '$', '`', '/', ':', '&', '+', '|', '<>', '=', '!', '?', '%', '*', ',', '@', ' ~ ', 'é', 'ß', '日本', '\u00a0'];
+const guideLabel = fc
+  .tuple(fc.stringMatching(WORD), fc.array(fc.tuple(fc.constantFrom(...SEPARATORS), fc.stringMatching(WORD)), { maxLength: 4 }), fc.constantFrom('', '', ')', '"', '!', '.'))
+  .map(([w, rest, end]) => `${w}${rest.map(([sep, x]) => `${sep}${x}`).join('')}${end}`)
+  .filter((l) => l.length <= 63);
+const label = (longest: boolean) =>
+  fc.oneof(
+    ...(longest ? [fc.constant(`L${'x'.repeat(62)}`), fc.constant(`Rabbit MQ "HA" #${'x'.repeat(47)}`)] : []),
+    fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/),
+    guideLabel,
+  );
+/** Unique as validation compares them: by identifier, without case. */
+const labels = (n: number) => fc.uniqueArray(label(true), { minLength: n, maxLength: n, selector: (s) => labelId(s).toLowerCase() });
 
 // Ports: 22 (SSH) and 6694 (heartbeat) are the appliance's own and refused by rules.
 const port = fc.oneof(fc.constantFrom(1, 2, 65534, 65535, 80, 443), fc.integer({ min: 1, max: 65535 })).filter((p) => p !== 22 && p !== 6694);
@@ -163,6 +181,8 @@ const configDraw = fc.record({
   ports: fc.uniqueArray(port, { minLength: 40, maxLength: 40 }).map((p) => p.sort((a, b) => a - b)),
   l4: fc.array(l4Draw, { maxLength: 3 }),
   l7: fc.array(l7Draw, { maxLength: 3 }),
+  // Service labels, unique across both layers.
+  names: labels(6),
   ha: fc.option(haDraw),
   autonat: fc.boolean(),
 });
@@ -202,7 +222,7 @@ function assemble(d: Draw): Record<string, unknown> {
     if (s.check.type === 'http' && s.check.request !== null) hc.request = s.check.request;
     if (s.check.type === 'http' && s.check.response !== null) hc.response = s.check.response;
     return {
-      label: `l4-${i}`,
+      label: d.names[i]!,
       vip,
       ports,
       protocol: s.protocol,
@@ -236,7 +256,7 @@ function assemble(d: Draw): Record<string, unknown> {
     if (s.check.type === 'http' && s.check.request !== null) hc.request = s.check.request;
     if (s.check.type === 'http' && s.check.response !== null) hc.response = s.check.response;
     return {
-      label: `l7-${i}`,
+      label: d.names[3 + i]!,
       vip,
       ports: takePorts(s.shape),
       mode,
@@ -312,14 +332,14 @@ async function checkRendered(config: ApplianceConfig, root: string): Promise<str
     const r = await run('haproxy', ['-c', '-f', file('etc/haproxy/haproxy.cfg')]);
     if (r.code !== 0 || /WARNING|ALERT/.test(r.out) || !r.out.includes('Configuration file is valid')) bad.push(`haproxy -c: ${r.out.trim()}`);
     for (const s of config.layer7) {
-      const section = haproxy.split(/\n(?=\S)/).find((b) => b.startsWith(`listen ${s.label}\n`));
+      const section = haproxy.split(/\n(?=\S)/).find((b) => b.startsWith(`listen ${labelId(s.label)}\n`));
       if (!section) {
-        bad.push(`haproxy.cfg has no "listen ${s.label}"`);
+        bad.push(`haproxy.cfg has no "listen ${labelId(s.label)}" for "${s.label}"`);
         continue;
       }
       const want = [`timeout client ${s.timeouts.client}`, `timeout server ${s.timeouts.server}`];
       for (const p of s.ports) want.push(`:${p}`);
-      for (const rs of s.real_servers) want.push(`server ${rs.label} ${rs.ip.includes(':') ? `[${rs.ip}]` : rs.ip}`, `weight ${rs.weight}`);
+      for (const rs of s.real_servers) want.push(`server ${labelId(rs.label)} ${rs.ip.includes(':') ? `[${rs.ip}]` : rs.ip}`, `weight ${rs.weight}`);
       for (const w of want) if (!section.includes(w)) bad.push(`haproxy.cfg "listen ${s.label}" lacks "${w}"`);
     }
   }
@@ -334,9 +354,9 @@ async function checkRendered(config: ApplianceConfig, root: string): Promise<str
     if ((r.code !== 0 && r.code !== 3) || /error|warning|invalid/i.test(out)) bad.push(`ldirectord status (exit ${r.code}): ${out}`);
     const FORWARD: Record<string, string> = { dr: 'gate', nat: 'masq', tun: 'ipip', snat: 'masq' };
     for (const s of config.layer4) {
-      const section = ldirectord.split('\n\n').find((b) => b.startsWith(`# ${s.label}\n`));
+      const section = ldirectord.split('\n\n').find((b) => b.startsWith(`# ${labelId(s.label)}\n`));
       if (!section) {
-        bad.push(`ldirectord.cf has no service "# ${s.label}"`);
+        bad.push(`ldirectord.cf has no service "# ${labelId(s.label)}" for "${s.label}"`);
         continue;
       }
       const want = [`scheduler=${s.scheduler}`];
@@ -440,7 +460,7 @@ describe('every accepted config renders files the daemons accept, as written', (
   it('the generator draws the boundaries (a property that never meets them proves little)', () => {
     const docs = fc.sample(configDraw.map(assemble), { seed: SEED, numRuns: 200 });
     const text = docs.map((d) => stringify(d)).join('\n');
-    for (const needle of ['/31', '/32', '/128', 'port: 65535', 'weight: 65535', 'weight: 256', 'x'.repeat(62), '24d', '2147483647ms', 'timeout: 2678400'])
+    for (const needle of ['/31', '/32', '/128', 'port: 65535', 'weight: 65535', 'weight: 256', 'x'.repeat(62), 'Rabbit MQ', '#', '\\', '日本', '24d', '2147483647ms', 'timeout: 2678400'])
       expect(text, needle).toContain(needle);
   });
 

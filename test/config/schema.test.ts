@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { formatProblem } from '../../src/yamlsrc.js';
+import { renderAppliance } from '../../src/daemons/index.js';
 import { base, check } from './fixture.js';
 
 type Mutation = (c: Record<string, any>) => void;
@@ -115,9 +116,6 @@ describe('appliance config schema', () => {
   // Requirement: no user string that a daemon would misread reaches a config; each is rejected
   // at its YAML node.
   const unsafe: [string, (c: Record<string, any>, v: string) => void, string][] = [
-    ['layer4 label', (c, v) => { c.layer4[0].label = v; }, 'layer4[0].label'],
-    ['layer7 label', (c, v) => { c.layer7[0].label = v; }, 'layer7[0].label'],
-    ['real server label', (c, v) => { c.layer7[0].real_servers[0].label = v; }, 'layer7[0].real_servers[0].label'],
     ['HTTP request path', (c, v) => { c.layer7[0].health_check = { type: 'http', request: `/${v}` }; }, 'layer7[0].health_check.request'],
     ['expected response', (c, v) => { c.layer4[0].health_check = { type: 'http', response: v }; }, 'layer4[0].health_check.response'],
     ['hostname', (c, v) => { c.hostname = v; }, 'hostname'],
@@ -128,7 +126,7 @@ describe('appliance config schema', () => {
   ];
   const nasty = ['a\nserver evil 203.0.113.66:80', 'a#b', 'a"b', "a'b", 'a b', 'a\tb', 'a\\b', ''];
   // An empty value is only unsafe where it is the whole value (the others add a prefix or suffix).
-  const whole = new Set(['layer4 label', 'layer7 label', 'real server label', 'expected response', 'hostname', 'HA peer host name']);
+  const whole = new Set(['expected response', 'hostname', 'HA peer host name']);
   const cases = unsafe.flatMap(([name, set, path]) =>
     nasty.filter((v) => v !== '' || whole.has(name)).map((v) => [name, JSON.stringify(v), set, path, v] as const),
   );
@@ -145,4 +143,50 @@ describe('appliance config schema', () => {
     const line = text.split('\n')[p!.line - 1]!;
     expect(line).toMatch(new RegExp(`${path.split('.').pop()!.replace(/\[\d+\]$/, '')}:`));
   });
+
+  // Labels as the guides write them: printable text is fine (daemon configs get its identifier,
+  // src/config/labels.ts); control characters, line breaks and invisible format characters are not.
+  const labelAt: [string, (c: Record<string, any>, v: string) => void, string][] = [
+    ['layer4 label', (c, v) => { c.layer4[0].label = v; }, 'layer4[0].label'],
+    ['layer7 label', (c, v) => { c.layer7[0].label = v; }, 'layer7[0].label'],
+    ['real server label', (c, v) => { c.layer7[0].real_servers[0].label = v; }, 'layer7[0].real_servers[0].label'],
+  ];
+  const badLabels = ['a\nserver evil 203.0.113.66:80', 'a\tb', '', ' a', 'a ', 'a\u007fb', 'a\u0085b', 'a\u2028b', '\u202eab', 'a\u200bb', '##', 'x'.repeat(64)];
+  it.each(labelAt.flatMap(([name, set, path]) => badLabels.map((v) => [name, JSON.stringify(v), set, path] as const)))(
+    'rejects %s %s, at its node',
+    (_name, shown, set, path) => {
+      const c = base();
+      set(c, JSON.parse(shown) as string);
+      const text = stringify(c);
+      const r = parseConfig(text, 'c.yaml');
+      expect(r.ok).toBe(false);
+      if (r.ok) return;
+      const p = r.problems.find((x) => x.path === path);
+      expect(p, r.problems.map(formatProblem).join('\n')).toBeDefined();
+      expect(text.split('\n')[p!.line - 1]!).toMatch(/label:/);
+    },
+  );
+  const goodLabels: [string, string][] = [
+    ['RabbitMQ HA', 'RabbitMQ_HA'],
+    ['IIS Servers', 'IIS_Servers'],
+    ['Web "main" #1', 'Web_main_1'],
+    ["O'Brien's \\ pool; $x", 'O_Brien_s_pool_x'],
+    ['Café (EU)', 'Cafe_EU'],
+    ['web-01.example_a', 'web-01.example_a'],
+    [`L${'x'.repeat(62)}`, `L${'x'.repeat(62)}`],
+  ];
+  it.each(labelAt.flatMap(([name, set, path]) => goodLabels.map(([v, id]) => [name, v, id, set, path] as const)))(
+    'accepts %s %j, rendered as %s',
+    (_name, v, id, set) => {
+      const c = base();
+      set(c, v);
+      const r = parseConfig(stringify(c), 'c.yaml');
+      expect(r.ok, r.ok ? '' : r.problems.map(formatProblem).join('\n')).toBe(true);
+      if (!r.ok) return;
+      const files = renderAppliance(r.config);
+      const text = files.map((f) => f.content).join('\n');
+      expect(text).toContain(id);
+      if (v !== id) expect(text).not.toContain(v);
+    },
+  );
 });

@@ -1,7 +1,8 @@
 // A lab real server (run by lab.ts inside a real server's namespace): answers with its own name.
 //   node lab-server.mjs NAME MODE --http 80,8080 --tcp 5672,9000 --udp 53 [--vips VIP,...]
 // HTTP: `/` -> "NAME\n"; `/whoami` -> JSON { name, remote, xff } (who the server saw connect);
-// `/health` -> "OK NAME\n" (MODE wrong: "NOPE NAME\n"). TCP: "NAME\n" on connect, then close.
+// `/health` -> "OK NAME\n" (MODE wrong: "NOPE NAME\n"); `/slow?ms=N` -> "NAME\n" after N ms
+// (a connection still open while the appliance drains or halts its server). TCP: "NAME\n" on connect, then close.
 // UDP: "NAME\n" back to each datagram. MODE hang: accepts TCP/HTTP connections and never answers.
 // Prints "ready" once every socket listens. Runs until killed.
 import { createServer } from 'node:http';
@@ -26,8 +27,13 @@ for (const port of opt('--http')) {
       body = `${JSON.stringify({ name, remote: req.socket.remoteAddress, local: req.socket.localAddress, port, xff })}\n`;
     } else if (req.url === '/health') body = `${mode === 'wrong' ? 'NOPE' : 'OK'} ${name}\n`;
     else body = `${name}\n`;
-    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
-    res.end(body);
+    const slow = /^\/slow\?ms=(\d+)$/.exec(req.url ?? '');
+    const reply = () => {
+      res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(body);
+    };
+    if (slow) setTimeout(reply, Math.min(Number(slow[1]), 300_000));
+    else reply();
   });
   server.keepAliveTimeout = 1000;
   listening.push(new Promise((r) => server.listen(port, '0.0.0.0', r)));

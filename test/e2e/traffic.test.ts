@@ -14,7 +14,10 @@
  *      Layer 7 HTTP (X-Forwarded-For, cookie persistence, HTTP check) and Layer 7 TCP; then health
  *      checks: a real server refusing, answering the HTTP check with the wrong content, accepting
  *      and never answering; each leaves the pool in time and no client request fails once it is
- *      out; it comes back; with every real server down the fallback answers.
+ *      out; it comes back; with every real server down the fallback answers;
+ *   5. failover and fallback at Layer 7 (a backup server used only when the primaries are down,
+ *      the appliance's own page when every server is down) and lbctl drain, halt and online on
+ *      one VIP carrying a Layer 7 and a Layer 4 service.
  *
  * Needs root (namespaces, TAP devices), python3 (the TUN endpoint) and make image BOARD=kvm.
  */
@@ -160,6 +163,70 @@ ${reals(9000)}
 autonat:
   interface: eth1
 `;
+}
+
+/**
+ * Failover, fallback and lbctl (issue 17): a Layer 7 service with a backup server and the
+ * appliance's fallback page; one VIP carrying a Layer 7 service (balance first: rs1 takes every
+ * request while it may) and a Layer 4 NAT service with the same two real servers, so one
+ * `lbctl ... VIP RIP` acts on both layers. Labels as the guides write them.
+ */
+function opsConfig(): string {
+  const check = '    health_check: { type: http, request: /health, response: OK, inter: 1000, rise: 1, fall: 2 }';
+  return `version: 1
+hostname: lblab
+network:
+  interfaces:
+    - name: eth0
+      addresses: [192.0.2.1/24]
+    - name: eth1
+      addresses: [203.0.113.10/24]
+floating_ips:
+  - { address: 203.0.113.12/24, interface: eth1 }
+  - { address: 203.0.113.15/24, interface: eth1 }
+layer4:
+  - label: Ops L4 (NAT)
+    vip: 203.0.113.12
+    ports: [8000]
+    forwarding: nat
+    scheduler: rr
+    health_check: { type: connect, interval: 2, timeout: 1 }
+    real_servers:
+      - { label: rs1, ip: 192.0.2.11, port: 8000 }
+      - { label: rs2, ip: 192.0.2.12, port: 8000 }
+layer7:
+  - label: Ops Web (drain)
+    vip: 203.0.113.12
+    ports: [80]
+    mode: http
+    balance: first
+${check}
+    real_servers:
+      - { label: web 1, ip: 192.0.2.11, port: 8081 }
+      - { label: web 2, ip: 192.0.2.12, port: 8081 }
+  - label: Failover Web
+    vip: 203.0.113.15
+    ports: [80]
+    mode: http
+    balance: roundrobin
+${check}
+    fallback: { page: true }
+    real_servers:
+      - { label: primary 1, ip: 192.0.2.11, port: 8081 }
+      - { label: primary 2, ip: 192.0.2.12, port: 8081 }
+      - { label: standby, ip: 192.0.2.13, port: 8081, backup: true }
+autonat:
+  interface: eth1
+`;
+}
+
+/** HAProxy's current sessions (scur) on `listen/server`, from `show stat`. */
+function sessionsOn(csv: string, key: string): number {
+  for (const line of csv.split('\n')) {
+    const f = line.split(',');
+    if (`${f[0]}/${f[1]}` === key) return Number(f[4]);
+  }
+  return 0;
 }
 
 describe('traffic through the appliance in the lab', () => {
@@ -366,7 +433,76 @@ describe('traffic through the appliance in the lab', () => {
     expect(taken.exitCode, taken.output).toBe(0);
     expect(taken.output).toMatch(new RegExp(`warning: ${EXTERNAL.client.replace(/\./g, '\\.')} \\(eth1\\): another host \\([0-9a-f:]{17}\\) already answers for this address`));
     step('a VIP on the client\'s address: applied with a warning naming it');
-    void rs3;
+
+    // 5. Failover-only and fallback servers, and lbctl drain/halt/online (issue 17).
+    await apply('ops.yaml', opsConfig());
+    const opsUp = (p: { ipvs: Pools; haproxy: Haproxy }) =>
+      ['Ops_Web_drain/web_1', 'Ops_Web_drain/web_2', 'Failover_Web/primary_1', 'Failover_Web/primary_2', 'Failover_Web/standby'].every((k) => p.haproxy.get(k) === 'UP') &&
+      p.ipvs.get('TCP 203.0.113.12:8000')?.length === 2;
+    await until('the ops services with every real server UP', opsUp, 120_000);
+    both(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 8 })); // never the backup
+    await lab.stopServer(rs1);
+    await lab.stopServer(rs2);
+    await until('both primaries DOWN', (p) => ['Failover_Web/primary_1', 'Failover_Web/primary_2'].every((k) => p.haproxy.get(k)?.startsWith('DOWN')), 60_000);
+    expect(await ask({ kind: 'http', host: '203.0.113.15', port: 80, count: 4 })).toEqual(['rs3', 'rs3', 'rs3', 'rs3']);
+    step('backup server: no traffic while a primary is up, all of it once both are down');
+    await lab.stopServer(rs3);
+    await until('the backup DOWN too', (p) => p.haproxy.get('Failover_Web/standby')?.startsWith('DOWN') === true, 60_000);
+    const page = (await L.request({ kind: 'http', host: '203.0.113.15', port: 80, count: 2 })).results;
+    for (const r of page) {
+      expect(r.error).toBe('HTTP 503');
+      expect(r.body).toContain('This service is temporarily unavailable');
+    }
+    step('every real server down: the appliance serves its fallback page (503)');
+    for (const rs of [rs1, rs2, rs3]) await lab.startServer(rs);
+    await until('the ops services back UP', opsUp, 60_000);
+
+    // drain: an open connection to rs1 finishes, new ones go to rs2 (both layers, one command).
+    const slowOnRs1 = async (ms: number) => {
+      const req = L.request({ kind: 'http', host: '203.0.113.12', port: 80, path: `/slow?ms=${ms}`, timeoutMs: ms + scaled(60_000) });
+      const start = Date.now();
+      while (sessionsOn(await con.ok(SHOW_STAT), 'Ops_Web_drain/web_1') < 1) {
+        if (Date.now() - start > scaled(30_000)) throw new Error('the slow request never reached web 1');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return req;
+    };
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 3 })).toEqual(['rs1', 'rs1', 'rs1']);
+    const open = await slowOnRs1(scaled(15_000));
+    const drained = await con.sh('lbctl drain 203.0.113.12 192.0.2.11', 300_000);
+    expect(drained.exitCode, drained.output).toBe(0);
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 3 })).toEqual(['rs2', 'rs2', 'rs2']);
+    expect((await pools()).raw).toMatch(/-> 192\.0\.2\.11:8000\s+Masq\s+0 /);
+    expect(names((await open).results)).toEqual(['rs1']);
+    step('lbctl drain: the open connection finished on rs1, new ones went to rs2; IPVS weight 0');
+    // Kept by a reload (the renderers read the stored state), until online.
+    const reloaded = await con.sh('systemctl reload haproxy && grep -c "server web_1 .* weight 0 " /etc/haproxy/haproxy.cfg', 120_000);
+    expect(reloaded.exitCode, reloaded.output).toBe(0);
+    await until('HAProxy back after the reload', (p) => p.haproxy.get('Ops_Web_drain/web_2') === 'UP', 60_000);
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 3 })).toEqual(['rs2', 'rs2', 'rs2']);
+    const bad = await con.sh('lbctl drain 203.0.113.12 192.0.2.99', 120_000);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.output).toContain('has no real server "192.0.2.99"');
+    const online = await con.sh('lbctl online 203.0.113.12 192.0.2.11', 300_000);
+    expect(online.exitCode, online.output).toBe(0);
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 3 })).toEqual(['rs1', 'rs1', 'rs1']);
+    await until('rs1 back in the Layer 4 pool', (p) => p.ipvs.get('TCP 203.0.113.12:8000')?.length === 2, 60_000);
+    step('drain kept across a reload; a bad RIP is a usage error; lbctl online: rs1 again');
+
+    // halt: out now, its open connection cut.
+    const cut = await slowOnRs1(scaled(60_000));
+    const halted = await con.sh('lbctl halt 203.0.113.12 192.0.2.11', 300_000);
+    expect(halted.exitCode, halted.output).toBe(0);
+    const [gone] = (await cut).results;
+    expect(gone?.ok, JSON.stringify(gone)).toBe(false);
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 3 })).toEqual(['rs2', 'rs2', 'rs2']);
+    await until('rs1 out of the Layer 4 pool', (p) => JSON.stringify(p.ipvs.get('TCP 203.0.113.12:8000')) === JSON.stringify(['192.0.2.12:8000']), 60_000);
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 8000, count: 3 })).toEqual(['rs2', 'rs2', 'rs2']);
+    const back = await con.sh('lbctl online 203.0.113.12 192.0.2.11', 300_000);
+    expect(back.exitCode, back.output).toBe(0);
+    expect(await ask({ kind: 'http', host: '203.0.113.12', port: 80, count: 3 })).toEqual(['rs1', 'rs1', 'rs1']);
+    step('lbctl halt: the open connection cut, every new one to rs2 (both layers); online: rs1 again');
+
     void INTERNAL;
     step('done');
   }, scaled(1_500_000));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadConfigFile } from '../../config/index.js';
+import { labelId, loadConfigFile, services } from '../../config/index.js';
 import { renderAppliance, writeRendered, type RenderSecrets } from '../../daemons/index.js';
 import { LbError } from '../../errors.js';
 import { formatProblem } from '../../yamlcore.js';
@@ -59,6 +59,10 @@ export const renderCommand: Command = {
       });
     }
     for (const f of files) console.log(join(values.out, f.path));
+    // Labels the daemon configs know by another name: say which, so a log line can be traced back.
+    for (const x of services(config))
+      for (const [where, label] of [[`${x.layer}[${x.i}]`, x.s.label], ...x.s.real_servers.map((r, j) => [`${x.layer}[${x.i}].real_servers[${j}]`, r.label])] as const)
+        if (labelId(label) !== label) console.log(`label ${where} "${label}" is ${labelId(label)} in daemon configs`);
     return 0;
   },
 };
