@@ -9,7 +9,8 @@ BOARD ?= kvm
 # derives it from the board's build plan and the one tool -> package table (HOST_PACKAGES in
 # src/run.ts). These are what the tests need besides: the daemons' own checkers, and qemu to boot.
 # `make deps-host` installs the lot as root (apt-get update first) or prints the line to run.
-APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2 ifupdown openssl
+# openssh-server: `sshd -t`, the SSH module's checker (policy-rc.d decides whether it starts a host sshd).
+APT_DAEMONS := haproxy ipvsadm ldirectord heartbeat nftables iproute2 ifupdown openssl openssh-server
 # python3: the lab's user-space IP-in-IP decapsulation for TUN real servers (no ipip module needed).
 APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
 

@@ -23,6 +23,8 @@ import {
 } from './net.js';
 import { labelId } from './labels.js';
 import { TLS_PROFILE_MIN, type ApplianceConfig, type L4Service, type L7Service } from './schema.js';
+import { explainAddress, isIp } from './formats.js';
+import { explainBadPublicKey } from './ssh-key.js';
 
 export interface RuleReport {
   path: PathSegment[];
@@ -473,35 +475,75 @@ const autonat: Rule = {
   },
 };
 
-/** Ports the appliance itself listens on (sshd on every address; the pair's own traffic). */
-const SSH_PORT = 22;
+/** The HAProxy peers port of a pair (stick-table replication), from the guides. */
+const PEERS_PORT = 7778;
+
+/** Whether the SSH server listens on `vip` (every address when listen_addresses is empty). */
+function sshListensOn(config: ApplianceConfig, vip: string): boolean {
+  const on = config.management.ssh.listen_addresses;
+  return on.length === 0 || on.some((a) => sameIp(a, vip));
+}
 
 const reservedPorts: Rule = {
   name: 'reserved-ports',
   // HAProxy peers (7778) bind the units' own addresses, which vip-placement already keeps VIPs off.
-  description: "A VIP cannot take a port the appliance itself uses: SSH (22), and heartbeat's UDP port in a pair.",
+  description: "A VIP cannot take a port the appliance itself uses: SSH (management.ssh.port, on the addresses it listens on), and heartbeat's UDP port in a pair.",
   check({ config, error, warn }) {
     const ha = config.ha;
+    const ssh = config.management.ssh.port;
     for (const x of services(config)) {
       const protos = protocols(x);
       x.s.ports.forEach((p, j) => {
         const r = portRange(p);
         const path: PathSegment[] = [x.layer, x.i, 'ports', j];
-        if (protos.includes('tcp') && rangesOverlap(r, { lo: SSH_PORT, hi: SSH_PORT })) {
-          // sshd listens on every address: HAProxy could not bind, IPVS would take SSH away.
-          if (x.layer === 'layer7') error(path, `port ${p} includes 22, where the appliance's SSH server listens; HAProxy could not bind it`);
-          else warn(path, `port ${p} includes 22: IPVS takes SSH on ${x.s.vip} away from the appliance's own SSH server`);
+        if (protos.includes('tcp') && rangesOverlap(r, { lo: ssh, hi: ssh }) && sshListensOn(config, x.s.vip)) {
+          const move = 'move SSH with management.ssh.port or management.ssh.listen_addresses';
+          // sshd listens there: HAProxy could not bind, IPVS would take SSH away.
+          if (x.layer === 'layer7') error(path, `port ${p} includes ${ssh}, where the appliance's SSH server listens on ${x.s.vip}; HAProxy could not bind it (${move})`);
+          else warn(path, `port ${p} includes ${ssh}: IPVS takes SSH on ${x.s.vip} away from the appliance's own SSH server (${move})`);
         }
         if (!ha) return;
         if (protos.includes('udp') && rangesOverlap(r, { lo: ha.udp_port, hi: ha.udp_port }))
           error(path, `port ${p} includes ${ha.udp_port}/udp, the heartbeat port of this HA pair (ha.udp_port)`);
       });
     }
+    if (ha && ssh === PEERS_PORT) error(['management', 'ssh', 'port'], `port ${ssh} is the HAProxy peers port of the HA pair; choose another SSH port`);
   },
 };
 
+const management: Rule = {
+  name: 'management',
+  description: "SSH keys are real public keys, SSH listens on this unit's own addresses, and allowed sources are networks.",
+  check({ config, localsByIp, error, warn }) {
+    config.admin?.ssh_authorized_keys.forEach((k, i) => {
+      const why = explainBadPublicKey(k);
+      if (why) error(['admin', 'ssh_authorized_keys', i], `not a usable SSH public key: ${why}`);
+    });
+    const m = config.management;
+    m.ssh.listen_addresses.forEach((a, i) => {
+      if (!localsByIp.has(canonicalIp(a)))
+        error(['management', 'ssh', 'listen_addresses', i], `${a} is not an address of this unit (network.interfaces or floating_ips); the SSH server could not be reached there`);
+    });
+    m.allowed_sources.forEach((c, i) => {
+      const cidr = parseCidr(c);
+      if (hasHostBits(cidr)) warn(['management', 'allowed_sources', i], `${c} has host bits set; it allows the whole network ${networkOf(cidr)}`);
+    });
+  },
+};
 
-// HAProxy keeps timers in a signed 32-bit count of milliseconds.
+const ntpServers: Rule = {
+  name: 'ntp-servers',
+  description: 'NTP servers are host names or addresses in canonical form.',
+  check({ config, error }) {
+    config.network.ntp.forEach((n, i) => {
+      const numeric = /^[0-9.]+$/.test(n) || n.includes(':');
+      if (numeric && !isIp(n))
+        error(['network', 'ntp', i], `${JSON.stringify(n)} is neither a host name nor an IPv4/IPv6 address${explainAddress(n) ? ` (${explainAddress(n)})` : ''}`);
+      else if (numeric && specialKind(n)) error(['network', 'ntp', i], `${n} is a ${specialKind(n)} address, not an NTP server`);
+    });
+  },
+};
+
 const HAPROXY_TIMER_MAX_MS = 2147483647;
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -780,6 +822,8 @@ export const rules: Rule[] = [
   heartbeatIpv4,
   tlsTermination,
   feedbackAgents,
+  management,
+  ntpServers,
 ];
 
 export function runRules(config: ApplianceConfig, only: Rule[] = rules): (RuleReport & { rule: string })[] {

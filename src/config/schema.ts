@@ -156,6 +156,17 @@ const Agent = Type.Object(
   { description: 'Server feedback agent: weight follows the idle value the real server reports.' },
 );
 
+/** One line of an OpenSSH public key file, without options; the rule `ssh-keys` decodes the key itself. */
+export const SSH_KEY_TYPES = ['ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'] as const;
+export const SSH_PUBLIC_KEY_PATTERN = `^(${SSH_KEY_TYPES.map((t) => t.replace(/\./g, '\\.')).join('|')}) [A-Za-z0-9+/]{20,16384}={0,2}( [A-Za-z0-9._@+=:,/()-]{1,100}){0,8}$`;
+
+/** A host name (dot-separated labels) or an address: an NTP server. */
+const HostOrIp = Type.String({
+  pattern: '^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|[0-9A-Fa-f:.]+)$',
+  maxLength: 253,
+  hint: 'an NTP server is a host name (ntp.example.com) or an IPv4/IPv6 address',
+});
+
 // ---- sections -------------------------------------------------------------------------------------
 
 const Admin = Type.Object(
@@ -166,6 +177,15 @@ const Admin = Type.Object(
       hint: 'the administrator password is given only as a crypt(3) hash ($y$..., $6$... as made by `mkpasswd`), never in plain text',
       description: 'crypt(3) hash of the administrator password.',
     }),
+    // ---- SSH access (issue 17) ----
+    ssh_authorized_keys: Type.Array(
+      Type.String({
+        pattern: SSH_PUBLIC_KEY_PATTERN,
+        hint: 'a public key is one line as in id_ed25519.pub: TYPE BASE64 [COMMENT] (the comment of letters, digits, spaces and ._@+=:,/()-), TYPE one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521, sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com (no options such as from="...")',
+      }),
+      { default: [], description: "Public keys that may log in as the administrator (root) over SSH; lbrestore removes them." },
+    ),
+    ssh_password_login: Type.Boolean({ default: false, description: 'Whether the administrator may log in over SSH with the password (keys always work).' }),
   },
   { description: 'Administrator account.' },
 );
@@ -190,6 +210,12 @@ const Network = Type.Object({
   ),
   dns: Type.Array(IpAddress, { default: [], maxItems: 3, description: 'DNS servers (at most 3, as resolv.conf allows).' }),
   routes: Type.Array(Route, { default: [] }),
+  // ---- time (issue 17) ----
+  ntp: Type.Array(HostOrIp, {
+    default: [],
+    maxItems: 8,
+    description: 'NTP servers this unit sets its clock from (systemd-timesyncd); none: no time sync. Local to the unit, not replicated to the peer.',
+  }),
 });
 
 const FloatingIp = Type.Object({
@@ -349,6 +375,31 @@ const Ha = Type.Object({
   }),
 });
 
+// ---- management access (issue 17) ----
+const Management = Type.Object(
+  {
+    ssh: Type.Object(
+      {
+        port: Type.Integer({ minimum: 1, maximum: 65535, default: 22, description: 'TCP port of the SSH server; move it to give a VIP port 22.' }),
+        listen_addresses: Type.Array(IpAddress, { default: [], description: "Addresses the SSH server listens on (this unit's own or floating); none: every address." }),
+      },
+      { default: {} },
+    ),
+    allowed_sources: Type.Array(Cidr, {
+      default: [],
+      description: 'Networks (CIDR) that may reach SSH; none: any. The firewall drops SSH from anywhere else.',
+    }),
+    firewall_rules: Type.Optional(
+      Type.String({
+        pattern: '^/[A-Za-z0-9._/-]+$',
+        hint: 'an absolute path on the unit, e.g. /var/lib/lbimage/firewall.nft',
+        description: "The administrator's own nftables rules, included as they are after the appliance's tables at every apply (the guides' firewall script).",
+      }),
+    ),
+  },
+  { default: {}, description: 'How administrators reach the unit: SSH and the management firewall.' },
+);
+
 const Autonat = Type.Object({
   interface: InterfaceName,
 });
@@ -367,6 +418,7 @@ export const ApplianceConfigSchema = Type.Object(
     layer7: Type.Array(L7Service, { default: [] }),
     ha: Type.Optional(Ha),
     autonat: Type.Optional(Autonat),
+    management: Management,
   },
   { description: 'lbimage appliance configuration.' },
 );

@@ -20,6 +20,8 @@ export interface RenderedFile {
 /** Shared secrets made on the box; the caller reads them from the files the config references. */
 export interface RenderSecrets {
   heartbeatKey?: string;
+  /** The administrator's firewall rules file (management.firewall_rules) as the box holds it. */
+  firewallRules?: string;
 }
 
 /** What a renderer may use besides the config: secrets made on the box and the board's facts. */

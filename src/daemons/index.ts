@@ -3,6 +3,7 @@
  * modules before the sysctls that need them (net.ipv4.vs.*), the host name before heartbeat
  * (which knows the units by it), addresses before the daemons that bind them, the firewall
  * marks before IPVS, heartbeat before the resources it runs, IPVS (ldirectord) before HAProxy.
+ * (The journal, SSH and time sync: see the list.)
  * Adding a daemon: one module file beside its template, and one line here.
  */
 import type { ApplianceConfig } from '../config/index.js';
@@ -18,8 +19,12 @@ import { ldirectord } from './ldirectord.js';
 import { network } from './network.js';
 import { nftables } from './nftables.js';
 import { sysctl } from './sysctl.js';
+import { journald } from './journald.js';
+import { sshd } from './sshd.js';
+import { timesyncd } from './timesyncd.js';
 
-export const DAEMONS: readonly Daemon[] = [kernelModules, sysctl, hostname, network, nftables, heartbeat, ldirectord, haproxy, feedback];
+// The journal first (what follows is logged to disk), the firewall before sshd moves to a new port.
+export const DAEMONS: readonly Daemon[] = [journald, kernelModules, sysctl, hostname, network, nftables, sshd, timesyncd, heartbeat, ldirectord, haproxy, feedback];
 
 export type { Argv, Check, Daemon, FileChange, RenderContext, RenderedFile, RenderSecrets, RunBy, UpProbe } from './daemon.js';
 export { runByOf } from './daemon.js';
@@ -32,7 +37,10 @@ export { AUTHKEYS, HA_CF, HARESOURCES, serialLink } from './heartbeat.js';
 export { MODULES_LOAD } from './kernel-modules.js';
 export { LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG, fwmarkOf, ipvsListing, virtualServices } from './ldirectord.js';
 export { INTERFACES_FILE, RESOLV_CONF } from './network.js';
-export { NFTABLES_CONF } from './nftables.js';
+export { NFTABLES_CONF, NFT_DROP_COUNTER, NFT_TABLES } from './nftables.js';
+export { JOURNALD_DROPIN, JOURNAL_LIMITS } from './journald.js';
+export { SSHD_DROPIN, SSH_AUTHORIZED_KEYS } from './sshd.js';
+export { TIMESYNCD_DROPIN, clockStatus, parseClockStatus, type ClockStatus } from './timesyncd.js';
 export { SYSCTL_ARP, SYSCTL_LB } from './sysctl.js';
 
 /** The Debian packages the daemons come from (the image recipe and the host's checkers need them). */

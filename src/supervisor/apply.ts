@@ -69,6 +69,24 @@ export function verifyConfig(text: string, file: string, board?: BoardRef): { co
 
 /** The heartbeat secret comes from the box (made there), never from the config or the image. */
 export function readSecrets(root: string, config: ApplianceConfig): RenderSecrets {
+  return { ...readHeartbeatKey(root, config), ...readFirewallRules(root, config) };
+}
+
+/** The administrator's firewall rules file: its content decides the rendered firewall too. */
+function readFirewallRules(root: string, config: ApplianceConfig): RenderSecrets {
+  const file = config.management.firewall_rules;
+  if (!file) return {};
+  try {
+    return { firewallRules: readFileSync(at(root, file), 'utf8') };
+  } catch (e) {
+    throw new LbError(`the firewall rules file ${file} (management.firewall_rules) cannot be read: ${(e as Error).message}`, {
+      code: 'E_FIREWALL_RULES_MISSING',
+      hint: 'nothing was changed; put the nftables rules there, or remove management.firewall_rules',
+    });
+  }
+}
+
+function readHeartbeatKey(root: string, config: ApplianceConfig): RenderSecrets {
   if (!config.ha) return {};
   const file = config.ha.secret_file;
   try {

@@ -6,6 +6,7 @@ import { isLbError } from '../errors.js';
 import { type ApplyDeps, applyConfig } from './apply.js';
 import { boardOnBox } from './build-info.js';
 import { applyFactoryDefaults } from './factory.js';
+import { wipeAdminSshKeys } from './restore.js';
 import { logEvent } from './log.js';
 import { at } from './root.js';
 import { ensureMachineId, ensureSshHostKeys, wipeSecrets } from './secrets.js';
@@ -57,6 +58,7 @@ export async function bootFlow(deps: BootDeps): Promise<BootOutcome> {
   if (factoryResetRequested(root)) {
     wipeConfig(root);
     wipeSecrets(root);
+    wipeAdminSshKeys(root);
     await logEvent(root, run, 'lbrestore', `factory settings restored at boot (${FACTORY_RESET_ARG})`);
     say('Factory defaults boot entry: the stored config and the secrets made on this unit were wiped.');
   }

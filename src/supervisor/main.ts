@@ -5,7 +5,11 @@ import { dispatch, loaded } from '../cli/dispatch.js';
 import { LbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
 import { runTool } from '../run.js';
-import { type ApplyDeps, applyConfig } from './apply.js';
+import { type ApplyDeps, applyConfig, verifyConfig } from './apply.js';
+import { boardOnBox } from './build-info.js';
+import { refuseSshLockout } from './ssh-lockout.js';
+import { LBLOG_USAGE, showLog } from './lblog.js';
+import { logEvent } from './log.js';
 import { bootFlow } from './boot.js';
 import { readBuildInfo } from './build-info.js';
 import { consoleUntilConfigured } from './console.js';
@@ -85,9 +89,9 @@ const commands: Command[] = [
     name: 'apply',
     aliases: ['lbapply'],
     summary: 'lbapply: validate, check, swap in and reload a config (FILE, or the stored one); roll back on failure',
-    usage: 'lbapply [FILE]',
+    usage: 'lbapply [--force] [FILE]',
     run: async (args) => {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { force: { type: 'boolean', default: false } } });
       const [file] = positionals;
       if (positionals.length > 1) throw new LbError('lbapply takes at most one config file', { code: 'E_USAGE', exitCode: 2 });
       const input = file
@@ -97,9 +101,19 @@ const commands: Command[] = [
             if (!s) throw new LbError(`there is no stored config (${STORED_CONFIG})`, { code: 'E_NO_CONFIG', hint: 'run lbwizard, or lbapply FILE' });
             return { text: s.text, file: s.path, record: 'good' as const };
           })();
+      // Over SSH: refuse a config that would shut this session's administrator out (--force: apply anyway).
+      refuseSshLockout(verifyConfig(input.text, input.file, boardOnBox(ROOT)).config, process.env, values.force, readIfThere);
       const t0 = Date.now();
       console.log(`lbapply: applying ${input.file}`);
-      const r = await applyConfig(input, deps());
+      let r;
+      try {
+        r = await applyConfig(input, deps());
+      } catch (e) {
+        // lblog supervisor: a failed apply is explainable afterwards.
+        await logEvent(ROOT, runTool, 'lbapply', `${input.file} failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+        throw e;
+      }
+      await logEvent(ROOT, runTool, 'lbapply', `applied ${input.file}; changed: ${r.changed.join(' ') || 'nothing'}`);
       console.log(`lbapply: applied ${input.file} in ${Date.now() - t0} ms; changed: ${r.changed.join(' ') || 'nothing'}`);
       return 0;
     },
@@ -164,6 +178,13 @@ const commands: Command[] = [
     run: () => watchHeartbeat((t) => sayOnConsoles(ROOT, t)),
   },
   {
+    name: 'log',
+    aliases: ['lblog'],
+    summary: 'lblog: the HAProxy, ldirectord, heartbeat and supervisor logs, across reboots (-f: follow)',
+    usage: LBLOG_USAGE,
+    run: (args) => showLog(args),
+  },
+  {
     name: 'ctl',
     aliases: ['lbctl'],
     summary: 'lbctl: drain, halt or bring online a real server (VIP RIP); kept across reloads, lbapply and reboots',
@@ -183,6 +204,14 @@ const commands: Command[] = [
   { name: 'feedback', summary: 'the feedback service: poll the real servers\' agents, set Layer 4 weights (lb-feedback.service)', usage: 'feedback', run: () => feedbackService({ root: ROOT, run: runTool, log: (l) => console.log(l) }) },
 ];
 
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 function readConfigArg(file: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -191,7 +220,7 @@ function readConfigArg(file: string): string {
   }
 }
 
-// /usr/sbin/lbwizard, lbapply, lbrestore and lbupdate call the bundle with their own names (the aliases).
+// /usr/sbin/lbwizard, lbapply, lbrestore, lblog and lbupdate call the bundle with their own names (the aliases).
 const program = {
   name: 'lbsupervisor',
   title: 'lbsupervisor: the on-box supervisor (lbwizard, lbapply, lbrestore, the boot flow)',

@@ -1,10 +1,22 @@
+import { rmSync } from 'node:fs';
+import { SSH_AUTHORIZED_KEYS } from '../daemons/index.js';
 import { WIZARD_CONSOLES } from '../onbox.js';
+import { at } from './root.js';
 import type { ApplyDeps } from './apply.js';
 import { applyFactoryDefaults } from './factory.js';
 import { logEvent } from './log.js';
 import { ensureSshHostKeys, wipeSecrets } from './secrets.js';
 import { wipeConfig } from './store.js';
 import { withApplyLock } from './lock.js';
+
+/**
+ * The administrator's SSH keys: the config's (the factory apply renders an empty file over them,
+ * this removes it at once) and any root put in ~/.ssh by hand (sshd reads only the config's, but
+ * factory settings leave no way in that the next owner did not set up).
+ */
+export function wipeAdminSshKeys(root: string): void {
+  for (const f of [SSH_AUTHORIZED_KEYS, '/root/.ssh/authorized_keys', '/root/.ssh/authorized_keys2']) rmSync(at(root, f), { force: true });
+}
 
 /** The console units that show the wizard (or, once set up, the login prompt). */
 export function consoleUnits(): string[] {
@@ -21,6 +33,7 @@ export async function restoreFactorySettings(deps: ApplyDeps, why: string): Prom
   await withApplyLock(deps.root, async () => {
     wipeConfig(deps.root);
     wipeSecrets(deps.root);
+    wipeAdminSshKeys(deps.root);
   });
   await ensureSshHostKeys(deps.root, deps.run);
   const net = await applyFactoryDefaults(deps);

@@ -80,7 +80,7 @@ describe('lbimage render', () => {
     const out = tmp();
     const r = await cli(['render', join(EX, 'two-arm-nat.yaml'), '--out', out]);
     expect(r.code).toBe(0);
-    expect(readdirSync(join(out, 'etc')).sort()).toEqual(['ha.d', 'haproxy', 'hostname', 'modules-load.d', 'network', 'nftables.conf', 'resolv.conf', 'sysctl.d']);
+    expect(readdirSync(join(out, 'etc')).sort()).toEqual(['ha.d', 'haproxy', 'hostname', 'modules-load.d', 'network', 'nftables.conf', 'resolv.conf', 'ssh', 'sysctl.d', 'systemd']);
   });
 
   it('writes nothing for an invalid config', async () => {

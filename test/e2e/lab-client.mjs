@@ -5,9 +5,10 @@
 // https (as http over TLS, SNI `servername`, any certificate accepted: the answer names the
 // certificate's CN as `cert`, and carries `hsts` and `cookieFlags`). A redirect's Location comes as `location`.
 // Requests run one after another (concurrency > 1: that many at a time, for benchmarks); each has
-// its own timeout. Output: { results: [{ ok, body | error, ms, at }], wallMs } (`at`: start, ms
-// since the epoch). Failover runs: `intervalMs` paces the starts, and `stopAfterOk: N` ends the
-// batch early once N answers in a row follow a failure (count stays the bound).
+// its own timeout; `from` picks the source address (tcp, udp). Output: { results: [{ ok, body | error,
+// connected (tcp), ms, at }], wallMs } (`at`: start, ms since the epoch). Failover runs: `intervalMs`
+// paces the starts, and `stopAfterOk: N` ends the batch early once N answers in a row follow a
+// failure (count stays the bound).
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer } from 'node:net';
@@ -47,11 +48,14 @@ function http(tls = false) {
 
 function tcp() {
   return new Promise((resolve) => {
-    const sock = connect({ host: spec.host, port: spec.port });
+    const sock = connect({ host: spec.host, port: spec.port, ...(spec.from ? { localAddress: spec.from } : {}) });
     let body = '';
+    // Whether the handshake completed: a silent server and a dropped SYN both time out.
+    let connected = false;
+    sock.on('connect', () => (connected = true));
     const t = setTimeout(() => {
       sock.destroy();
-      resolve({ ok: false, error: 'timeout', body });
+      resolve({ ok: false, error: 'timeout', body, connected });
     }, timeoutMs);
     sock.on('data', (d) => (body += d));
     sock.on('end', () => {
@@ -82,7 +86,8 @@ function udp() {
       clearTimeout(t);
       resolve({ ok: false, error: e.message });
     });
-    sock.send('hello', spec.port, spec.host);
+    if (spec.from) sock.bind(0, spec.from, () => sock.send('hello', spec.port, spec.host));
+    else sock.send('hello', spec.port, spec.host);
   });
 }
 

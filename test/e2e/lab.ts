@@ -54,6 +54,8 @@ export interface Reply {
   ok: boolean;
   body?: string;
   error?: string;
+  /** tcp: whether the handshake completed (a silent server and a dropped SYN both time out). */
+  connected?: boolean;
   ms: number;
   /** https: the CN of the certificate the server presented; its HSTS header; the Set-Cookie flags. */
   cert?: string;
@@ -80,6 +82,8 @@ export interface RequestSpec {
   intervalMs?: number;
   /** Stop once this many answers in a row follow a failure. */
   stopAfterOk?: number;
+  /** Source address (tcp, udp): one of the namespace's own. */
+  from?: string;
 }
 
 export interface Lab {
@@ -108,6 +112,8 @@ export interface Lab {
   setupTun(rs: RealServer, vip: string): Promise<void>;
   /** Undoes setupDr/setupNat/setupTun: no VIPs on lo, no tunnel, no default route. */
   resetServer(rs: RealServer): Promise<void>;
+  /** Starts the lab's NTP server (lab-ntp.mjs) on ADDRESS:123 in a namespace (default: the client). */
+  startNtp(address: string, inNs?: string): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -153,6 +159,7 @@ export async function removeStaleLabs(): Promise<string[]> {
   return stale;
 }
 
+/** `tag`: a few letters in the namespaces' names, telling whose lab it is (e.g. 'mg'). */
 export async function createLab(opts: { servers?: number; ports: Ports; units?: number; tag?: string }): Promise<Lab> {
   await removeStaleLabs();
   const prefix = `lblab${process.pid}${opts.tag ?? ''}`;
@@ -317,6 +324,11 @@ export async function createLab(opts: { servers?: number; ports: Ports; units?: 
         child.removeAllListeners('exit');
         tunnels.set(rs.name, child);
       }
+    },
+    async startNtp(address, inNs = clientNs) {
+      const child = await spawnReady(inNs, [process.execPath, join(HERE, 'lab-ntp.mjs'), address], 'lab-ntp');
+      child.removeAllListeners('exit');
+      tunnels.set(`ntp-${inNs}`, child);
     },
     async resetServer(rs) {
       const t = tunnels.get(rs.name);

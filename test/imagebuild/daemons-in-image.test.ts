@@ -25,14 +25,15 @@ describe('daemon modules and the image', () => {
     // nftables is wanted by every config, so its unit stays enabled: the last applied ruleset
     // is loaded at boot before the supervisor runs.
     const onDemand = DAEMONS.filter((d) => d.unit && d.name !== 'nftables').map((d) => d.unit!);
-    expect(onDemand.sort()).toEqual(['haproxy.service', 'heartbeat.service', 'lb-feedback.service', 'ldirectord.service']);
+    expect(onDemand.sort()).toEqual(['haproxy.service', 'heartbeat.service', 'lb-feedback.service', 'ldirectord.service', 'systemd-timesyncd.service']);
     for (const unit of onDemand) expect(recipe.disabled_units).toContain(unit);
   });
 
   it('has the daemons\' own checkers on the build host for the tests (Makefile APT_DAEMONS)', () => {
     const makefile = readFileSync(join(repo, 'Makefile'), 'utf8');
     const line = /^APT_DAEMONS\s*:=(.*)$/m.exec(makefile)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
-    const checkers = daemonPackages().filter((p) => !ESSENTIAL.has(p) && !['kmod', 'procps'].includes(p));
+    // Modules without a checker (journald, timesyncd) need nothing on the host.
+    const checkers = daemonPackages(DAEMONS.filter((d) => d.check)).filter((p) => !ESSENTIAL.has(p) && !['kmod', 'procps'].includes(p));
     expect(checkers.filter((p) => !line.includes(p))).toEqual([]);
   });
 });

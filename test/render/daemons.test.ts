@@ -78,6 +78,16 @@ describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the
     expect(r.code).toBe(0);
   });
 
+  it('sshd -t accepts the SSH drop-in', async () => {
+    // sshd -t wants its privilege separation directory, as on the box (tmpfiles.d makes it there).
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    const key = join(root, 'hostkey');
+    if (!existsSync(key)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const r = await run('/usr/sbin/sshd', ['-t', '-f', join(root, 'etc/ssh/sshd_config.d/lbimage.conf'), '-h', key]);
+    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+  });
+
   it('ifupdown reads interfaces and would configure every address', async () => {
     const f = join(root, 'etc/network/interfaces');
     const list = await run('ifquery', ['-i', f, '--list']);

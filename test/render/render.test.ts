@@ -69,8 +69,11 @@ describe('renderAppliance', () => {
       ['/etc/network/interfaces', '644'],
       ['/etc/nftables.conf', '755'],
       ['/etc/resolv.conf', '644'],
+      ['/etc/ssh/authorized_keys.d/root', '644'],
+      ['/etc/ssh/sshd_config.d/lbimage.conf', '644'],
       ['/etc/sysctl.d/60-lbimage.conf', '644'],
       ['/etc/sysctl.d/61-lbimage-arp.conf', '644'],
+      ['/etc/systemd/journald.conf.d/lbimage.conf', '644'],
     ]);
   });
 

@@ -40,6 +40,8 @@ describe('planApply', () => {
   it('follows the daemons\' order and starts, reloads or stops each by who runs it', () => {
     const plan = planApply(r.config, files, new Map());
     expect(plan.steps.map((s) => `${s.daemon}: ${s.argv.join(' ')}`)).toEqual([
+      'journald: systemctl restart systemd-journald.service',
+      'journald: journalctl --flush',
       'kernel-modules: systemctl restart systemd-modules-load.service',
       'sysctl: sysctl -q -p /etc/sysctl.d/60-lbimage.conf',
       'sysctl: sysctl -q -p /etc/sysctl.d/61-lbimage-arp.conf',
@@ -48,6 +50,8 @@ describe('planApply', () => {
       'network: ifdown --force eth0',
       'network: ifup eth0',
       'nftables: systemctl reload-or-restart nftables.service',
+      'sshd: systemctl try-reload-or-restart ssh.service',
+      'timesyncd: systemctl stop systemd-timesyncd.service',
       'heartbeat: systemctl stop heartbeat.service',
       'ldirectord: systemctl restart ldirectord.service',
       'haproxy: systemctl stop haproxy.service',
@@ -83,6 +87,6 @@ describe('planApply', () => {
     const owners = DAEMONS.flatMap((d) => d.files);
     expect(new Set(owners).size).toBe(owners.length);
     for (const d of DAEMONS) expect(d.packages.length, d.name).toBeGreaterThan(0);
-    expect(supervisedUnits()).toEqual(['nftables.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service', 'lb-feedback.service']);
+    expect(supervisedUnits()).toEqual(['nftables.service', 'systemd-timesyncd.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service', 'lb-feedback.service']);
   });
 });
