@@ -55,9 +55,9 @@ describe('lbimage build, bad input', () => {
     ['a missing board name', () => undefined, [], /--board is required; boards: hyperv, kvm, rack-1u, vmware/],
     [
       'a package added to the recipe but not locked, named before anything is built',
-      (d) => writeFileSync(join(d, 'image', 'recipe.yaml'), readFileSync(join(d, 'image', 'recipe.yaml'), 'utf8').replace('  - rauc-service', '  - rauc-service\n  - systemd-timesyncd')),
+      (d) => writeFileSync(join(d, 'image', 'recipe.yaml'), readFileSync(join(d, 'image', 'recipe.yaml'), 'utf8').replace('  - rauc-service', '  - rauc-service\n  - chrony')),
       ['--board', 'kvm'],
-      /image\/packages\.lock does not match image\/recipe\.yaml and boards\/: not locked: systemd-timesyncd \(in the recipe or a board, not in the lock\)\nhint: refresh the lock from the mirror and commit it: lbimage lock --update/,
+      /image\/packages\.lock does not match image\/recipe\.yaml and boards\/: not locked: chrony \(in the recipe or a board, not in the lock\)\nhint: refresh the lock from the mirror and commit it: lbimage lock --update/,
     ],
     [
       'a disk too large for a format, known before any step runs',

@@ -63,13 +63,13 @@ describe('lbapply pipeline', () => {
     expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a))).toEqual([]);
   });
 
-  it('reloads only HAProxy when only the Layer 7 part changes', async () => {
+  it('reloads only HAProxy and the firewall (the new VIP port) when only the Layer 7 part changes', async () => {
     box = fakeBox();
     await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
     box.actions.length = 0;
     const r = await applyConfig({ text: L7, file: 'l7.yaml', record: 'store' }, deps(box));
-    expect(r.changed).toEqual([HAPROXY_CFG]);
-    expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a))).toEqual(['systemctl reload-or-restart haproxy.service']);
+    expect(r.changed).toEqual([HAPROXY_CFG, '/etc/nftables.conf']);
+    expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a)).sort()).toEqual(['systemctl reload-or-restart haproxy.service', 'systemctl reload-or-restart nftables.service']);
   });
 
   it('refuses an invalid config with file:line:col, touching nothing', async () => {
@@ -188,7 +188,8 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     box = await pairBox(undefined);
     box = await pairBox('none');
     const r = await applyConfig({ text: HA_TWO_SERVICES, file: 'ha2.yaml', record: 'store' }, deps(box));
-    expect(r.changed).toEqual([LDIRECTORD_CF]);
+    // the new service's port opens in the firewall too
+    expect([...r.changed].sort()).toEqual([LDIRECTORD_CF, '/etc/nftables.conf'].sort());
     // a passive unit's IPVS table gets the new service too: a failover only moves addresses
     expect(box.actions).toContain('systemctl restart ldirectord.service');
     expect(box.actions).not.toContain('systemctl reload-or-restart heartbeat.service');

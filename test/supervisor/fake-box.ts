@@ -7,7 +7,7 @@ import { type RunOptions, type RunResult, type Runner, runTool } from '../../src
 import { at } from '../../src/supervisor/root.js';
 
 /** Tools that only read the file they are given: the real ones check what we render. */
-const CHECKERS = new Set(['haproxy', 'ldirectord', 'nft', 'ifup', 'openssl']);
+const CHECKERS = new Set(['haproxy', 'ldirectord', 'nft', 'ifup', 'openssl', 'sshd', '/usr/sbin/sshd']);
 
 export interface FakeBox {
   root: string;
