@@ -17,23 +17,26 @@ export function newHeartbeatKey(): string {
 }
 
 /**
- * The image ships an empty /etc/machine-id; systemd makes a transient one at boot and
- * systemd-machine-id-setup commits it. A copy on the data partition survives a root-slot update.
+ * The image ships an empty /etc/machine-id; at the first boot of a root slot systemd writes a new
+ * random one into it. The copy on the data partition is the unit's identity: it wins over the
+ * one systemd just made in a freshly updated slot (that boot keeps systemd's ID until the next
+ * one), and it is made from the first ID the unit ever had.
  */
 export async function ensureMachineId(root: string, run: Runner): Promise<'kept' | 'restored' | 'created'> {
   let current = '';
   try {
     current = readFileSync(at(root, MACHINE_ID), 'utf8').trim();
   } catch {}
-  const valid = /^[0-9a-f]{32}$/.test(current);
+  const isId = (s: string) => /^[0-9a-f]{32}$/.test(s);
   const saved = existsSync(at(root, SAVED_MACHINE_ID)) ? readFileSync(at(root, SAVED_MACHINE_ID), 'utf8').trim() : '';
-  if (valid) {
-    if (saved !== current) writeFileAtomic(at(root, SAVED_MACHINE_ID), `${current}\n`, 0o444);
-    return 'kept';
-  }
-  if (/^[0-9a-f]{32}$/.test(saved)) {
+  if (isId(saved)) {
+    if (saved === current) return 'kept';
     writeFileAtomic(at(root, MACHINE_ID), `${saved}\n`, 0o444);
     return 'restored';
+  }
+  if (isId(current)) {
+    writeFileAtomic(at(root, SAVED_MACHINE_ID), `${current}\n`, 0o444);
+    return 'kept';
   }
   await run('systemd-machine-id-setup', root === '/' ? [] : [`--root=${root}`], { stage: 'make the machine-id' });
   const made = readFileSync(at(root, MACHINE_ID), 'utf8').trim();

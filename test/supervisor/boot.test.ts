@@ -40,6 +40,16 @@ describe('boot flow', () => {
     expect(live(SUPERVISOR_LOG)).toContain('lbboot: factory defaults');
   });
 
+  it('a freshly updated slot: the machine-id systemd just made gives way to the unit\'s own', async () => {
+    box = fakeBox();
+    await bootFlow(deps(box));
+    const id = live('/etc/machine-id');
+    // the new slot's first boot: systemd wrote another random ID into its empty /etc/machine-id
+    put('/etc/machine-id', '0123456789abcdef0123456789abcdef\n');
+    await bootFlow(deps(box));
+    expect(live('/etc/machine-id')).toBe(id);
+  });
+
   it('takes no address when another host answers for 192.168.2.21, and says why', async () => {
     box = fakeBox();
     box.arping = { exitCode: 0, stdout: '60 bytes from 52:54:00:aa:bb:cc (192.168.2.21): index=0 time=1.2 msec\n' };
