@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
+import { haproxyRuntime } from './haproxy-runtime.js';
 import { FEEDBACK_DEFAULTS, FEEDBACK_CONF, type FeedbackConfig, type FeedbackTarget, parseFeedbackConfig } from '../daemons/feedback.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { RUN_DIR } from '../onbox.js';
@@ -162,7 +163,7 @@ export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, last: Ma
   });
   // HAProxy keeps the weight its agent last set: a silent agent's server gets its configured one.
   if (l7silent.length > 0) {
-    const said = await haproxyCommand(at(deps.root, HAPROXY_ADMIN_SOCKET), l7silent.map((t) => `set weight ${t.haproxy!.proxy}/${t.haproxy!.server} ${t.weight}`));
+    const said = await haproxyRuntime(at(deps.root, HAPROXY_ADMIN_SOCKET), l7silent.map((t) => `set weight ${t.haproxy!.proxy}/${t.haproxy!.server} ${t.weight}`), 2000).catch(() => undefined);
     if (said === undefined) deps.log('feedback: HAProxy admin socket not reachable: Layer 7 weights of silent agents unchanged');
   }
   for (const e of weightEdits(lines, want)) {
@@ -172,23 +173,6 @@ export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, last: Ma
   }
   writeFileAtomic(at(deps.root, FEEDBACK_STATUS), `${JSON.stringify(status, null, 2)}\n`);
   return status;
-}
-
-/** Sends commands to HAProxy's admin socket (one connection, `;`-separated); undefined when it is not there. */
-export function haproxyCommand(socket: string, commands: string[]): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    let out = '';
-    const sock = connect({ path: socket, timeout: 2000 });
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.end(`${commands.join('; ')}\n`));
-    sock.on('data', (d: string) => (out += d));
-    sock.on('end', () => resolve(out));
-    sock.on('timeout', () => {
-      sock.destroy();
-      resolve(undefined);
-    });
-    sock.on('error', () => resolve(undefined));
-  });
 }
 
 /** What lbstatus shows for the agents (empty when the service is not running). */

@@ -6,12 +6,13 @@
  * (HAProxy's runtime API on its admin socket, IPVS weights), so the change takes effect at once
  * and a halt cuts the server's open sessions.
  */
-import { createConnection } from 'node:net';
 import { type ApplianceConfig, labelId, services } from '../config/index.js';
 import { isIp } from '../config/formats.js';
 import { canonicalIp, hostPort, portRange, usesFwmark } from '../config/net.js';
 import { fwmarkOf, type Argv, type ServerAdmin } from '../daemons/index.js';
+import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
 import { LbError } from '../errors.js';
+import { haproxyRuntime } from './haproxy-runtime.js';
 import { readStoredConfig } from './store.js';
 import { STORED_CONFIG } from '../onbox.js';
 import { type ApplyDeps, applyConfig, verifyConfig } from './apply.js';
@@ -21,7 +22,6 @@ import { readServerStates, withServerState, writeServerStates } from './server-s
 export const LBCTL_ACTIONS = ['drain', 'halt', 'online'] as const;
 export type LbctlAction = (typeof LBCTL_ACTIONS)[number];
 
-export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock';
 export const LBCTL_USAGE = 'lbctl drain|halt|online VIP[:PORT] RIP[:PORT]   (VIP and RIP may also be given by label)';
 
 type AnyService = ReturnType<typeof services>[number];
@@ -105,19 +105,6 @@ export function ipvsadmCommands(t: LbctlTarget, action: LbctlAction): Argv[] {
   return svcs.map((svc): Argv => {
     if (action === 'halt') return ['ipvsadm', '-d', ...svc, ...real];
     return ['ipvsadm', '-e', ...svc, ...real, FORWARD_FLAG[s.forwarding], '-w', action === 'drain' ? '0' : String(rs.weight)];
-  });
-}
-
-/** Sends commands to HAProxy's admin socket (one line, `;`-separated); its answer, or undefined when HAProxy is not running. */
-export function haproxyRuntime(socket: string, commands: string[]): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection(socket);
-    let out = '';
-    c.setTimeout(5000, () => c.destroy(new Error(`no answer from ${socket} within 5 s`)));
-    c.on('connect', () => c.end(`${commands.join('; ')}\n`));
-    c.on('data', (d) => (out += d.toString()));
-    c.on('close', () => resolve(out.trim()));
-    c.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? resolve(undefined) : reject(e)));
   });
 }
 

@@ -4,13 +4,19 @@
  * `--json` gives every section's data under its name. Adding a piece of status (time sync,
  * certificate expiry, drain state) is one more `StatusSection` in `STATUS_SECTIONS`.
  */
-import { connect } from 'node:net';
 import { parseConfig, type ApplianceConfig } from '../config/index.js';
 import { parseCidr } from '../config/net.js';
+import { clockStatus, type ClockStatus } from '../daemons/timesyncd.js';
+import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
 import { LbError } from '../errors.js';
 import type { Runner } from '../run.js';
 import { boardOnBox } from './build-info.js';
+import { type CertStatus, certificateExpiries } from './cert.js';
+import { type FeedbackStatus, feedbackStatus } from './feedback.js';
 import { unitState } from './ha-state.js';
+import { haproxyRuntime } from './haproxy-runtime.js';
+import { at } from './root.js';
+import { type RealServerState, realServerStates } from './server-state.js';
 import { readGoodConfig, readStoredConfig } from './store.js';
 
 export interface StatusContext {
@@ -33,8 +39,6 @@ export function section<T>(s: StatusSection<T>): StatusSection {
   return s as StatusSection;
 }
 
-/** The HAProxy runtime API (the stats socket haproxy.cfg declares). */
-export const HAPROXY_ADMIN_SOCKET = '/run/haproxy/admin.sock';
 const HB_TAKEOVER = '/usr/share/heartbeat/hb_takeover';
 
 export type LinkState = 'up' | 'dead' | string;
@@ -140,18 +144,6 @@ export function parseShowStat(csv: string): ServiceStatus[] {
   return [...out.values()];
 }
 
-function haproxyCommand(socket: string, command: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(socket);
-    let out = '';
-    const t = setTimeout(() => s.destroy(new Error('no answer')), timeoutMs);
-    s.on('connect', () => s.write(`${command}\n`));
-    s.on('data', (d: Buffer) => (out += d.toString()));
-    s.on('end', () => (clearTimeout(t), resolve(out)));
-    s.on('error', (e) => (clearTimeout(t), reject(e)));
-  });
-}
-
 const servicesSection = section<{ services: ServiceStatus[]; problems: string[] }>({
   name: 'services',
   async collect({ config, run, root }) {
@@ -164,7 +156,9 @@ const servicesSection = section<{ services: ServiceStatus[]; problems: string[] 
     }
     if (config && config.layer7.length > 0) {
       try {
-        services.push(...parseShowStat(await haproxyCommand(`${root === '/' ? '' : root}${HAPROXY_ADMIN_SOCKET}`, 'show stat')));
+        const stat = await haproxyRuntime(at(root, HAPROXY_ADMIN_SOCKET), ['show stat'], 2000);
+        if (stat === undefined) problems.push(`HAProxy is not running (no ${HAPROXY_ADMIN_SOCKET})`);
+        else services.push(...parseShowStat(stat));
       } catch (e) {
         problems.push(`HAProxy runtime API ${HAPROXY_ADMIN_SOCKET}: ${(e as Error).message}`);
       }
@@ -197,8 +191,57 @@ const configSection = section<{ stored: boolean; applied: boolean }>({
   },
 });
 
+/** lbctl's drain and halt: only the servers taken out of rotation are listed. */
+const adminSection = section<RealServerState[]>({
+  name: 'real_server_admin',
+  async collect({ root, config }) {
+    return config ? realServerStates(root, config) : [];
+  },
+  text(d) {
+    const out = d.filter((r) => r.state !== 'online');
+    if (out.length === 0) return ['Drained or halted real servers: none'];
+    return ['Drained or halted real servers (lbctl online VIP RIP brings one back):', ...out.map((r) => `  ${r.service} (${r.vip}) ${r.server} ${r.address}: ${r.state.toUpperCase()}`)];
+  },
+});
+
+const feedbackSection = section<FeedbackStatus[]>({
+  name: 'feedback',
+  async collect({ root }) {
+    return feedbackStatus(root);
+  },
+  text(d) {
+    if (d.length === 0) return [];
+    return ['Feedback agents:', ...d.map((f) => `  ${f.service}/${f.server}: ${f.idle === null ? 'no answer' : `${f.idle}% idle`}, weight ${f.weight} of ${f.configured}${f.note ? ` (${f.note})` : ''}`)];
+  },
+});
+
+const certificatesSection = section<CertStatus[]>({
+  name: 'certificates',
+  async collect({ root }) {
+    return certificateExpiries(root);
+  },
+  text(d) {
+    if (d.length === 0) return ['TLS certificates: none installed'];
+    return [
+      'TLS certificates:',
+      ...d.map((c) => (c.error ? `  ${c.label}: ${c.error}` : `  ${c.label} (${c.hosts.join(', ')}): expires ${c.notAfter.toISOString().slice(0, 10)}, in ${c.daysLeft} days${c.warning ? `  [${c.warning}]` : ''}`)),
+    ];
+  },
+});
+
+const clockSection = section<ClockStatus & { servers: string[] }>({
+  name: 'clock',
+  async collect({ run, config }) {
+    return { ...(await clockStatus(run)), servers: config?.network.ntp ?? [] };
+  },
+  text(d) {
+    if (d.servers.length === 0) return [`Clock: no NTP server configured (network.ntp)${d.synchronised ? '; synchronised' : ''}`];
+    return [`Clock: ${d.synchronised ? 'synchronised' : 'NOT synchronised'}${d.server ? ` (from ${d.server})` : ''}; NTP servers ${d.servers.join(', ')}`];
+  },
+});
+
 /** The report, in order. */
-export const STATUS_SECTIONS: StatusSection[] = [haSection, floatingSection, servicesSection, configSection];
+export const STATUS_SECTIONS: StatusSection[] = [haSection, floatingSection, servicesSection, adminSection, feedbackSection, certificatesSection, clockSection, configSection];
 
 export function statusContext(root: string, run: Runner): StatusContext {
   const stored = readStoredConfig(root);

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeServerStates } from '../../src/supervisor/server-state.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { Runner } from '../../src/run.js';
 import { collectStatus, parseIpvs, parseShowStat, statusText, takeover, type StatusContext } from '../../src/supervisor/status.js';
@@ -103,5 +107,23 @@ describe('lbstatus', () => {
   it('lbtakeover on a unit that stays passive fails with a hint', async () => {
     const run = fakeRun({ 'cl_status rscstatus': { stdout: 'none\n' }, '/usr/share/heartbeat/hb_takeover all': { stdout: '' } });
     await expect(takeover(ctx(run), 300)).rejects.toMatchObject({ code: 'E_HA_STATE' });
+  });
+
+  it('the day-to-day sections: a drained server, the clock and its NTP servers, no certificates', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lb-status-'));
+    try {
+      writeServerStates(root, [{ layer: 'layer4', service: 'VIP1', server: 'RIP1', state: 'drain' }]);
+      const r = parseConfig(PAIR.replace('network:\n', 'network:\n  ntp: [192.0.2.123]\n'), 'pair.yaml');
+      if (!r.ok) throw new Error('fixture invalid');
+      const run = fakeRun({ 'timedatectl show': { stdout: 'NTP=yes\nNTPSynchronized=yes\n' }, 'timedatectl show-timesync': { stdout: 'ServerName=192.0.2.123\n' } });
+      const report = await collectStatus({ root, run, config: r.config });
+      const text = statusText(report);
+      expect(text).toContain('  VIP1 (192.0.2.100) RIP1 192.0.2.11: DRAIN');
+      expect(text).toContain('Clock: synchronised (from 192.0.2.123); NTP servers 192.0.2.123');
+      expect(text).toContain('TLS certificates: none installed');
+      expect(report.clock).toMatchObject({ synchronised: true, servers: ['192.0.2.123'] });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
