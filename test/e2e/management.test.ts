@@ -31,6 +31,8 @@ import { BOOT_TIMEOUT, builtImage, consoleOf, scaled, type ConsoleSession } from
 import { createLab, EXTERNAL, INTERNAL, LAB_WIZARD_SUMMARY, labWizard, type Lab, type RealServer, type RequestSpec } from './lab.js';
 import { annotate, startQemu, type Qemu } from './qemu.js';
 
+/** A table another package or the administrator made: the appliance's applies must leave it alone. */
+const FOREIGN_TABLE = `nft add table ip mg_keep && nft add chain ip mg_keep out '{ type filter hook output priority 0; policy accept; }' && nft add rule ip mg_keep out counter comment '"mg-keep"'`;
 const PASSWORD = 'Mg-lab-pass-1';
 const BOX_EXT = '203.0.113.10';
 const BOX_INT = '192.0.2.1';
@@ -168,7 +170,7 @@ describe('management: SSH, firewall, logs and time in the lab', () => {
     step('wizard done, logged in on the console');
 
     // A table and rule that are not the appliance's, made by hand: every apply must leave them.
-    await con.ok(`nft add table ip mg_keep && nft add chain ip mg_keep out '{ type filter hook output priority 0; policy accept; }' && nft add rule ip mg_keep out counter comment '"mg-keep"'`);
+    await con.ok(FOREIGN_TABLE);
     await con.writeFile(RULES_FILE, ADMIN_RULES);
     await con.writeFile('/root/a.yaml', configA({ hash, key: pub }));
     const applied = await con.sh('lbapply /root/a.yaml', 300_000);
@@ -256,6 +258,7 @@ describe('management: SSH, firewall, logs and time in the lab', () => {
 
     // An HA pair's own ports: heartbeat (UDP 6694) and HAProxy peers (TCP 7778) from the peer only.
     await con.ok(`mkdir -p /var/lib/lbimage/secrets && printf '%s\\n' ${HB_KEY} > /var/lib/lbimage/secrets/heartbeat.key && chmod 600 /var/lib/lbimage/secrets/heartbeat.key`);
+    await con.ok(FOREIGN_TABLE); // the reboot cleared the hand-made table: it must survive this apply too
     await con.writeFile('/root/b.yaml', configA({ hash, key: pub, ha: true }));
     const b = await con.sh('lbapply /root/b.yaml', 300_000);
     expect(b.exitCode, b.output).toBe(0);
