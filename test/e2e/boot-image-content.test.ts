@@ -68,7 +68,7 @@ describe('kvm image content', () => {
       facts: {
         kind: 'virtual',
         consoles: ['tty0', 'ttyS0'],
-        heartbeatSerial: null,
+        heartbeatSerial: 'ttyS1',
         nics: [],
         kernelModules: ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_wlc', 'ip_vs_sh'],
       },
