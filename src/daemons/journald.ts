@@ -22,11 +22,16 @@ export const JOURNAL_LIMITS = {
 
 const template = compileTemplate<typeof JOURNAL_LIMITS>(source, 'journald.conf.ejs');
 
+/** The one drop-in, the same on every unit: the image carries it too (src/imagebuild/plan.ts). */
+export function journaldDropin(): string {
+  return template(JOURNAL_LIMITS);
+}
+
 export const journald: Daemon = {
   name: 'journald',
   packages: ['systemd'],
   files: [JOURNALD_DROPIN],
-  render: () => [{ path: JOURNALD_DROPIN, mode: 0o644, content: template(JOURNAL_LIMITS) }],
+  render: () => [{ path: JOURNALD_DROPIN, mode: 0o644, content: journaldDropin() }],
   // journald reads its config only when it starts; the flush moves what /run holds to the disk.
   live: () => [
     ['systemctl', 'restart', 'systemd-journald.service'],
