@@ -438,3 +438,93 @@ export function quickLoad(text: string): unknown {
   return value !== undefined && allFinite(value) ? value : undefined;
 }
 
+
+/** A node of the quick parse: where it starts, and its children (a map's as key, value, key, ...). */
+interface QuickNode {
+  start: number;
+  end: number;
+  kind: string;
+  result: unknown;
+  children: QuickNode[];
+}
+
+/**
+ * `locate` for a document the quick parse reads (see quickLoad), without the positioned parse:
+ * js-yaml reports where each node opens and closes, which gives the tree of node positions. So a
+ * valid config with only warnings (the NAT gateway reminder) still costs one quick parse, not
+ * two parses. Undefined when the tree does not match the data one to one (an explicit key, a
+ * flow pair): the caller then takes the positioned parse.
+ */
+export function quickLocate(text: string): Located<unknown>['locate'] | undefined {
+  const root: QuickNode = { start: 0, end: 0, kind: 'root', result: undefined, children: [] };
+  const stack: QuickNode[] = [root];
+  try {
+    loadFast(text, {
+      schema: CORE_SCHEMA,
+      listener(event, state) {
+        if (event === 'open') stack.push({ start: state.position, end: 0, kind: '', result: undefined, children: [] });
+        else {
+          let node = stack.pop()!;
+          node.end = state.position;
+          node.kind = state.kind ?? '';
+          node.result = state.result;
+          // A block entry may open twice for one node (`-   k`): keep the inner, exact one.
+          const only = node.children.length === 1 ? node.children[0]! : undefined;
+          if (only && only.kind === node.kind && only.result === node.result) node = only;
+          stack[stack.length - 1]!.children.push(node);
+        }
+      },
+    });
+  } catch {
+    return undefined;
+  }
+  const top = root.children[0];
+  if (stack.length !== 1 || root.children.length !== 1 || !top || !matches(top)) return undefined;
+
+  const lc = new LineCounter();
+  lc.addNewLine(0);
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+  // js-yaml opens a node where its parent's syntax ends (after `key:`, before the line break):
+  // the node itself starts at the next character that is not blank or a comment.
+  const startOf = (n: QuickNode): number => {
+    const m = /(?:[ \t\r\n]|#[^\n]*)*/y;
+    m.lastIndex = n.start;
+    m.exec(text);
+    return m.lastIndex;
+  };
+  return (path) => {
+    let node = top;
+    for (const seg of path) {
+      if (node.kind === 'mapping') {
+        const keys = Object.keys(node.result as object);
+        const i = keys.indexOf(String(seg));
+        if (i === -1) break;
+        const value = node.children[2 * i + 1]!;
+        // `key:` with nothing after it: the positioned parse puts the empty value after the ':' and
+        // the blanks that follow it on that line.
+        if (value.result === null && /^(?:[ \t\r\n]|#[^\n]*)*$/.test(text.slice(value.start, value.end))) {
+          const blanks = /[ \t]*/y;
+          blanks.lastIndex = text.indexOf(':', node.children[2 * i]!.end) + 1;
+          blanks.exec(text);
+          return lc.linePos(blanks.lastIndex);
+        }
+        node = value;
+      } else if (node.kind === 'sequence' && typeof seg === 'number' && seg < node.children.length) {
+        node = node.children[seg]!;
+      } else break;
+    }
+    return lc.linePos(startOf(node));
+  };
+}
+
+/** Whether the event tree holds exactly the data's maps and lists, so paths can walk it. */
+function matches(n: QuickNode, depth = 0): boolean {
+  if (depth > MAX_DEPTH) return false;
+  if (n.kind === 'mapping') {
+    const keys = Object.keys(n.result as object);
+    if (n.children.length !== 2 * keys.length) return false;
+    return keys.every((k, i) => String(n.children[2 * i]!.result) === k && matches(n.children[2 * i + 1]!, depth + 1));
+  }
+  if (n.kind === 'sequence') return n.children.length === (n.result as unknown[]).length && n.children.every((c) => matches(c, depth + 1));
+  return n.children.length === 0 || n.children.every((c) => c.kind !== 'mapping' && c.kind !== 'sequence');
+}

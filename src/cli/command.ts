@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { boardFacts } from '../board/facts.js';
-import { listBoards, loadBoard } from '../board/load.js';
 import type { BoardRef } from '../config/index.js';
 import { LbError } from '../errors.js';
 
@@ -52,8 +50,11 @@ export function findRepo(start: string): string | undefined {
 }
 
 /** `--board NAME [--repo DIR]`: the board's facts as the box will know them (build.json). */
-export function boardArg(cmd: Pick<Command, 'name' | 'usage'>, name: string | undefined, repoArg: string | undefined): BoardRef | undefined {
+export async function boardArg(cmd: Pick<Command, 'name' | 'usage'>, name: string | undefined, repoArg: string | undefined): Promise<BoardRef | undefined> {
   if (name === undefined) return undefined;
+  // Loaded only when asked for: board files need the run-time schema compiler (ajv, TypeBox),
+  // which `lbimage validate FILE` can do without.
+  const [{ boardFacts }, { listBoards, loadBoard }] = await Promise.all([import('../board/facts.js'), import('../board/load.js')]);
   const repo = repoArg ? resolve(repoArg) : findRepo(process.cwd());
   if (!repo) throw usageError(cmd, '--board needs an lbimage checkout (boards/ and image/recipe.yaml above here); pass --repo');
   if (!listBoards(repo).includes(name)) throw usageError(cmd, `unknown board '${name}'; boards: ${listBoards(repo).join(', ')}`);

@@ -1,6 +1,6 @@
 /** The appliance config: load (schema), then the semantic rules; problems located in the YAML. */
-import { formatPath, loadYaml, quickLoad, readYaml, sortProblems, type LoadResult, type Problem } from '../yamlcore.js';
-import { rules, runRules } from './rules.js';
+import { formatPath, loadYaml, quickLoad, quickLocate, readYaml, sortProblems, type LoadResult, type Located, type Problem } from '../yamlcore.js';
+import { rules, runRules, type RuleReport } from './rules.js';
 import { readFileSync } from 'node:fs';
 import { boardRules, type BoardRef } from './board-rules.js';
 import { migrateConfigText } from './migrate.js';
@@ -22,20 +22,24 @@ export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Proble
 
 const at = (file: string, p: { line: number; col: number }) => `${file}:${p.line}:${p.col}`;
 
+function located(r: RuleReport & { rule: string }, file: string, locate: Located<unknown>['locate']): Problem {
+  return {
+    file,
+    ...locate(r.path),
+    path: formatPath(r.path),
+    message: r.also ? `${r.message} (${formatPath(r.also)} is at ${at(file, locate(r.also))})` : r.message,
+    rule: r.rule,
+    severity: r.severity,
+  };
+}
+
 function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined): ConfigResult {
   if (!loaded.ok) return loaded;
   const { doc } = loaded;
   // The schema takes `baud: 19200` as the number it obviously is; daemons get it as text.
   const serial = doc.value.ha?.serial;
   if (serial && typeof serial.baud === 'number') serial.baud = String(serial.baud) as typeof serial.baud;
-  const found: Problem[] = runRules(doc.value, board ? [...rules, ...boardRules(board)] : rules).map((r) => ({
-    file: doc.file,
-    ...doc.locate(r.path),
-    path: formatPath(r.path),
-    message: r.also ? `${r.message} (${formatPath(r.also)} is at ${at(doc.file, doc.locate(r.also))})` : r.message,
-    rule: r.rule,
-    severity: r.severity,
-  }));
+  const found = runRules(doc.value, board ? [...rules, ...boardRules(board)] : rules).map((r) => located(r, doc.file, doc.locate));
   const errors = found.filter((p) => p.severity === 'error');
   const warnings = sortProblems([...loaded.warnings, ...found.filter((p) => p.severity === 'warning')]);
   if (errors.length > 0) return { ok: false, problems: sortProblems([...errors, ...warnings]) };
@@ -45,7 +49,7 @@ function check(loaded: LoadResult<ApplianceConfig>, board: BoardRef | undefined)
 /** Validates config text (migrated in memory from an older `version:` first); `file` names it in problems; `board` adds the board-aware rules. */
 export function parseConfig(text: string, file: string, board?: BoardRef): ConfigResult {
   const m = migrateConfigText(text, file);
-  return quickCheck(m.text, board) ?? check(loadYaml<ApplianceConfig>(m.text, m.file, validate), board);
+  return quickCheck(m.text, m.file, board) ?? check(loadYaml<ApplianceConfig>(m.text, m.file, validate), board);
 }
 
 /** parseConfig without the fast path: the positioned parse always (tests compare the two). */
@@ -55,18 +59,23 @@ export function parseConfigPositioned(text: string, file: string, board?: BoardR
 }
 
 /**
- * The fast path: a config that the quick parse reads and that has no problem at all (no schema
- * error, no rule error or warning) needs no positions. Anything reported, or anything the quick
- * parse leaves alone, goes through the positioned parse, so every message keeps its file:line:col.
+ * The fast path: a config that the quick parse reads and that has no schema or rule error needs
+ * no positioned parse; its warnings, if any, are placed through the quick parse's node positions.
+ * Any error, or anything the quick parse leaves alone, goes through the positioned parse, so
+ * every message keeps its file:line:col either way.
  */
-function quickCheck(text: string, board: BoardRef | undefined): ConfigResult | undefined {
+function quickCheck(text: string, file: string, board: BoardRef | undefined): ConfigResult | undefined {
   const value = quickLoad(text);
   if (value === undefined || !validate(value)) return undefined;
   const config = value as ApplianceConfig;
   const serial = config.ha?.serial;
   if (serial && typeof serial.baud === 'number') serial.baud = String(serial.baud) as typeof serial.baud;
-  if (runRules(config, board ? [...rules, ...boardRules(board)] : rules).length > 0) return undefined;
-  return { ok: true, config, warnings: [] };
+  const found = runRules(config, board ? [...rules, ...boardRules(board)] : rules);
+  if (found.length === 0) return { ok: true, config, warnings: [] };
+  if (found.some((r) => r.severity === 'error')) return undefined;
+  // Warnings only (a valid config): their places come from the quick parse's node positions.
+  const locate = quickLocate(text);
+  return locate ? { ok: true, config, warnings: sortProblems(found.map((r) => located(r, file, locate))) } : undefined;
 }
 
 /** Reads and validates a config file; a missing or unreadable file is a problem, not a throw. */

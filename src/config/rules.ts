@@ -22,7 +22,8 @@ import {
   type LocalAddress,
 } from './net.js';
 import { labelId } from './labels.js';
-import { TLS_PROFILE_MIN, type ApplianceConfig, type L4Service, type L7Service } from './schema.js';
+import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
+import { TLS_PROFILE_MIN } from './tls-profiles.js';
 import { explainAddress, isIp } from './formats.js';
 import { explainBadPublicKey } from './ssh-key.js';
 

@@ -8,6 +8,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { StringEnum } from '../yamlsrc.js';
 import { SECRETS_DIR } from '../onbox.js';
+import { TLS_PROFILES, TLS_VERSIONS } from './tls-profiles.js';
 
 // ---- reusable pieces ------------------------------------------------------------------------------
 
@@ -86,10 +87,7 @@ export const CertLabel = Type.String({
   description: 'Label of a certificate installed on the unit with `lbcert add LABEL`.',
 });
 /** Named protocol and cipher profiles (Mozilla's server-side TLS recommendations). */
-export const TLS_PROFILES = ['intermediate', 'modern'] as const;
-export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
-/** The lowest protocol of each profile (the rest of the profile is HAProxy's business: src/daemons/haproxy.ts). */
-export const TLS_PROFILE_MIN: Record<(typeof TLS_PROFILES)[number], (typeof TLS_VERSIONS)[number]> = { intermediate: 'TLSv1.2', modern: 'TLSv1.3' };
+export { TLS_PROFILES, TLS_VERSIONS, TLS_PROFILE_MIN } from './tls-profiles.js';
 const CipherList = Type.String({
   pattern: '^[A-Za-z0-9_+!@=-]+(:[A-Za-z0-9_+!@=-]+)*$',
   hint: "an OpenSSL cipher list: names separated by ':' (no spaces)",

@@ -7,10 +7,12 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
+import { dump } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig, parseConfigPositioned } from '../../src/config/index.js';
-import { quickLoad } from '../../src/yamlcore.js';
+import { loadYaml, quickLoad, quickLocate, type PathSegment } from '../../src/yamlcore.js';
 import { manyServicesOneVip } from '../bench/bigconfig.js';
 import { base, haBase } from './fixture.js';
 
@@ -48,5 +50,59 @@ describe('parseConfig fast path', () => {
     expect(quickLoad(withDr(3))).toMatchObject({ version: 1 });
     for (const [name, text] of docs.filter(([n]) => ['anchors and aliases', 'a leading zero', '.nan', '1e400', 'a duplicate key', 'not YAML', '0b binary'].includes(n)))
       expect(quickLoad(text), name).toBeUndefined();
+  });
+});
+
+// Warnings of a valid config are placed through the quick parse (quickLocate): every path of a
+// document must land where the positioned parse puts it, or the locator must step aside.
+describe('quickLocate', () => {
+  function* paths(v: unknown, p: PathSegment[] = []): Generator<PathSegment[]> {
+    yield p;
+    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) yield* paths(v[i], [...p, i]);
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) yield* paths(x, [...p, k]);
+  }
+  const agrees = (text: string) => {
+    const quick = quickLoad(text) === undefined ? undefined : quickLocate(text);
+    const positioned = loadYaml<unknown>(text, 'f.yaml', () => true);
+    if (quick === undefined || !positioned.ok) return;
+    const ps = [...paths(positioned.doc.value), ['missing'], [0, 'missing']];
+    expect(ps.map((p) => [p, quick(p)])).toEqual(ps.map((p) => [p, positioned.doc.locate(p)]));
+  };
+
+  it.each(files.map((f) => [f.slice(REPO.length + 1), readFileSync(f, 'utf8')] as const))('%s: every path where the positioned parse has it', (_name, text) => {
+    expect(quickLocate(text)).toBeDefined();
+    agrees(text);
+  });
+
+  it.each([
+    'a: 1\nb:\n  - x\n  -   y\n  - {c: d, e: [1, 2]}\nempty:\nn: null\nt: ~\nq: "s"\n',
+    '# c\n---\na: |\n  text\n  more\nb: >-\n  folded\n\n  x\nc: [ a , b ,c ]\n',
+    'a:\r\n  b: 1\r\n  c:\r\n    - 2\r\n',
+    '"quoted key": 1\n\'other\': {x: }\nlist:\n- a\n- b:\n    c\n',
+    'a:   # comment\n  # more\n  b: 1\nc: [\n  1,\n  2\n]\nd: {\n  e: f\n}\n',
+    '- 1\n- - 2\n  - 3\n- a: 1\n  b: 2\n',
+    'a: "multi\n  line"\nb: plain\n  continued\nc: 1\n',
+    '? a\n: 1\n',
+    '[a: 1, b]\n',
+    '1: one\n2: two\ntrue: x\n',
+    '- "":\n  ~ ": false\n',
+    '{a:   , b: \n }\nc:\t# c\n',
+  ])('%j', (text) => agrees(text));
+
+  it('random documents in block and flow style, with empty values', () => {
+    const leaf = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null));
+    const { node } = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 6 }), tie('node'), { maxKeys: 4 })),
+    }));
+    fc.assert(
+      fc.property(node, fc.constantFrom(-1, 0, 1, 2), fc.boolean(), (v, flowLevel, indentSeq) => {
+        // Both writers: yaml in block or flow style, js-yaml turning to flow style at a depth.
+        for (const text of [stringify(v, { indentSeq }), stringify(v, { collectionStyle: 'flow' }), dump(v, { flowLevel })]) {
+          agrees(text);
+          agrees(text.replace(/: null$/gm, ':'));
+        }
+      }),
+      { numRuns: 2000, seed: 13 },
+    );
   });
 });

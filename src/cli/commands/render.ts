@@ -20,7 +20,7 @@ export const renderCommand: Command = {
     if (!values.out) throw usageError(this, '--out DIR is required');
     const file = positionals[0]!;
     // The board's facts (heartbeat serial port, consoles) as the box reads them from build.json.
-    const board = boardArg(this, values.board, values.repo);
+    const board = await boardArg(this, values.board, values.repo);
     const result = loadConfigFile(file, board);
     const problems = result.ok ? result.warnings : result.problems;
     for (const p of problems) console.error(formatProblem(p));

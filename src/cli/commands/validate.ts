@@ -10,7 +10,7 @@ export const validateCommand: Command = {
     const { values, positionals } = parseCommandArgs(this, argv, { json: { type: 'boolean' }, board: { type: 'string' }, repo: { type: 'string' } }, 1);
     const file = positionals[0]!;
     // With a board, its rules run too (e.g. a heartbeat serial device that is one of its consoles).
-    const result = loadConfigFile(file, boardArg(this, values.board, values.repo));
+    const result = loadConfigFile(file, await boardArg(this, values.board, values.repo));
     const problems = result.ok ? result.warnings : result.problems;
     if (values.json) {
       console.log(JSON.stringify({ ok: result.ok, problems }, null, 2));
