@@ -6,11 +6,11 @@ import { isLbError } from '../errors.js';
 import { type ApplyDeps, applyConfig } from './apply.js';
 import { boardOnBox } from './build-info.js';
 import { applyFactoryDefaults } from './factory.js';
-import { wipeAdminSshKeys } from './restore.js';
+import { wipeUnitState } from './restore.js';
 import { logEvent } from './log.js';
 import { at } from './root.js';
-import { ensureMachineId, ensureSshHostKeys, wipeSecrets } from './secrets.js';
-import { readGoodConfig, readStoredConfig, removeStaleTemps, wipeConfig } from './store.js';
+import { ensureMachineId, ensureSshHostKeys } from './secrets.js';
+import { readGoodConfig, readStoredConfig, removeStaleTemps } from './store.js';
 
 export interface BootDeps extends ApplyDeps {
   /** Tells the person at the console (VGA and serial). */
@@ -56,9 +56,7 @@ export async function bootFlow(deps: BootDeps): Promise<BootOutcome> {
   if (noData) say(`WARNING: the data partition (PARTLABEL=${PARTLABEL.data}) is not mounted: ${noData}; settings made now are lost at the next boot`);
 
   if (factoryResetRequested(root)) {
-    wipeConfig(root);
-    wipeSecrets(root);
-    wipeAdminSshKeys(root);
+    wipeUnitState(root);
     await logEvent(root, run, 'lbrestore', `factory settings restored at boot (${FACTORY_RESET_ARG})`);
     say('Factory defaults boot entry: the stored config and the secrets made on this unit were wiped.');
   }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { SSH_AUTHORIZED_KEYS } from '../daemons/index.js';
-import { WIZARD_CONSOLES } from '../onbox.js';
+import { CERTS_DIR, WIZARD_CONSOLES } from '../onbox.js';
 import { at } from './root.js';
 import type { ApplyDeps } from './apply.js';
 import { applyFactoryDefaults } from './factory.js';
@@ -18,23 +18,31 @@ export function wipeAdminSshKeys(root: string): void {
   for (const f of [SSH_AUTHORIZED_KEYS, '/root/.ssh/authorized_keys', '/root/.ssh/authorized_keys2']) rmSync(at(root, f), { force: true });
 }
 
+/**
+ * Everything a unit was given or made since its factory settings: the stored configs and lbctl's
+ * server states, its secrets (heartbeat key, host keys), the administrator's SSH keys and the
+ * TLS certificates with their private keys. The saved machine-id stays (an identifier).
+ */
+export function wipeUnitState(root: string): void {
+  wipeConfig(root);
+  wipeSecrets(root);
+  wipeAdminSshKeys(root);
+  rmSync(at(root, CERTS_DIR), { recursive: true, force: true });
+}
+
 /** The console units that show the wizard (or, once set up, the login prompt). */
 export function consoleUnits(): string[] {
   return WIZARD_CONSOLES.map((t) => (t.startsWith('ttyS') ? `serial-getty@${t}.service` : `getty@${t}.service`));
 }
 
 /**
- * Factory settings: wipe the stored config and the secrets made on this unit, make new SSH host
+ * Factory settings: wipe what the unit was given or made (wipeUnitState), make new SSH host
  * keys, apply the factory defaults (then `restartConsoles` puts the wizard back).
  */
 export async function restoreFactorySettings(deps: ApplyDeps, why: string): Promise<string> {
   await logEvent(deps.root, deps.run, 'lbrestore', `factory settings requested (${why})`);
   // Under the apply lock, so a wizard or lbapply finishing now cannot store a config after the wipe.
-  await withApplyLock(deps.root, async () => {
-    wipeConfig(deps.root);
-    wipeSecrets(deps.root);
-    wipeAdminSshKeys(deps.root);
-  });
+  await withApplyLock(deps.root, async () => wipeUnitState(deps.root));
   await ensureSshHostKeys(deps.root, deps.run);
   const net = await applyFactoryDefaults(deps);
   await logEvent(deps.root, deps.run, 'lbrestore', `factory settings restored: ${net}`);

@@ -135,6 +135,7 @@ export function pairWizard(u: Unit, key?: string): DialogStep[] {
     [/IP of the first real server: /, '192.0.2.11'],
     [/administrator password: /, PASSWORD],
     [/administrator password again: /, PASSWORD],
+    [/SSH public key for the administrator.*: /, ''],
   ];
 }
 

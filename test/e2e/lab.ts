@@ -371,6 +371,7 @@ export function labWizard(password: string): DialogStep[] {
     [/IP of the first real server: /, '192.0.2.11'],
     [/administrator password: /, password],
     [/administrator password again: /, password],
+    [/SSH public key for the administrator.*: /, ''],
   ];
 }
 export const LAB_WIZARD_SUMMARY = /Virtual service: +203\.0\.113\.10:80 \(NAT\)/;

@@ -15,9 +15,8 @@
  *   - lblog shows a Layer 7 request (proxy and server names), a real server going DOWN, ldirectord
  *     and the supervisor; after a reboot (the one reboot) they are still there;
  *   - as the primary of an HA pair: heartbeat's UDP port and the HAProxy peers port take packets
- *     from the peer's address only.
- * Not here yet: lbrestore removing the keys on a box (its detached run never reported back on the
- * serial console within 5 minutes; see issue 17).
+ *     from the peer's address only;
+ *   - lbrestore removes the administrator's keys and the certificates, and the wizard is back.
  *
  * Needs root (namespaces, TAP devices) and make image BOARD=kvm.
  */
@@ -113,7 +112,7 @@ describe('management: SSH, firewall, logs and time in the lab', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('SSH with a key from allowed sources only, a firewall of its own tables, lblog across a reboot, NTP, heartbeat from the peer only', async () => {
+  it('SSH with a key from allowed sources only, a firewall of its own tables, lblog across a reboot, NTP, heartbeat from the peer only, lbrestore', async () => {
     const img = builtImage();
     const t0 = Date.now();
     lab = await createLab({ servers: 2, ports: { http: [80, 22], tcp: [], udp: [] }, tag: 'mg' });
@@ -281,6 +280,21 @@ describe('management: SSH, firewall, logs and time in the lab', () => {
     expect(peersFromOther).toMatchObject({ error: 'timeout', connected: false });
     expect(await con.ok('lblog heartbeat | tail -n 20')).toMatch(/heartbeat/);
     step('heartbeat and peers ports: the peer gets in, another address is dropped');
+
+    // lbrestore removes the keys (the config's and any put in ~/.ssh by hand) and the certificates.
+    // It restarts the consoles, which hangs up every open file of ttyS0, so it runs detached and
+    // reports through the kernel log, which the serial console prints.
+    await con.ok('mkdir -p /root/.ssh && cp /etc/ssh/authorized_keys.d/root /root/.ssh/authorized_keys');
+    await con.ok('lbcert self-signed mg-test --host mg.example.test');
+    const count = 'cat /etc/ssh/authorized_keys.d/root /root/.ssh/authorized_keys 2>/dev/null | grep -c ^ssh-; ls /var/lib/lbimage/certs 2>/dev/null | grep -c .';
+    const [keysBefore, certsBefore] = (await con.sh(count)).output.trim().split(/\s+/);
+    expect([keysBefore, certsBefore === '0']).toEqual(['2', false]);
+    const since = vm.mark();
+    vm.send(`setsid sh -c 'lbrestore --yes >/dev/null 2>&1; echo "<2>@@LEFT""=$({ ${count}; } | paste -sd,)@@" >/dev/kmsg' </dev/null >/dev/null 2>&1 &\r`);
+    const left = await vm.waitFor(/@@LEFT=([\d,]+)@@/, 300_000, { since });
+    expect(left[1]).toBe('0,0');
+    await vm.waitFor(/Welcome to the load balancer setup wizard/, 120_000, { since });
+    step('lbrestore removed the SSH keys and the certificates; the wizard is back on the console');
 
     void INTERNAL;
   }, scaled(1_200_000));

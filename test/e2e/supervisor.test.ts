@@ -63,6 +63,7 @@ async function wizard(vm: Qemu, con: ConsoleSession, mistakes: boolean): Promise
     [/IP of the first real server: /, mistakes ? ['198.51.100.30', '192.0.2.10'] : '192.0.2.10'],
     [/administrator password: /, PASSWORD],
     [/administrator password again: /, PASSWORD],
+    [/SSH public key for the administrator.*: /, ''],
   ];
   await con.dialog(steps, /Virtual service: +198\.51\.100\.21:80 \(NAT\)/, 120_000);
   await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');

@@ -301,6 +301,7 @@ describe('traffic through the appliance in the lab', () => {
       [/IP of the first real server: /, rs1.ip],
       [/administrator password: /, PASSWORD],
       [/administrator password again: /, PASSWORD],
+      [/SSH public key for the administrator.*: /, ''],
     ];
     await con.dialog(wizard, /Virtual service: +203\.0\.113\.10:80 \(NAT\)/, 180_000);
     await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');

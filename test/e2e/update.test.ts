@@ -129,6 +129,7 @@ async function wizard(vm: Qemu): Promise<void> {
   await answer(vm, /IP of the first real server: /, '192.0.2.10');
   await answer(vm, /administrator password: /, PASSWORD);
   await answer(vm, /administrator password again: /, PASSWORD);
+  await answer(vm, /SSH public key for the administrator.*: /, '');
   await answer(vm, /Press Enter to confirm, or Ctrl-C to exit\./, '');
   await vm.waitFor(/Setup complete\./, 300_000, { since: cursor });
 }

@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GOOD_CONFIG, SSH_KEYS_DIR, STORED_CONFIG, SUPERVISOR_LOG } from '../../src/onbox.js';
-import { INTERFACES_FILE, LDIRECTORD_CF } from '../../src/daemons/index.js';
+import { CERTS_DIR, GOOD_CONFIG, SSH_KEYS_DIR, STORED_CONFIG, SUPERVISOR_LOG } from '../../src/onbox.js';
+import { INTERFACES_FILE, LDIRECTORD_CF, SSH_AUTHORIZED_KEYS } from '../../src/daemons/index.js';
+import { SERVER_STATE } from '../../src/supervisor/server-state.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
 import { bootFlow } from '../../src/supervisor/boot.js';
 import { consoleUntilConfigured } from '../../src/supervisor/console.js';
@@ -25,6 +26,13 @@ const put = (p: string, text: string) => {
   mkdirSync(at(box.root, p.replace(/\/[^/]+$/, '')), { recursive: true });
   writeFileSync(at(box.root, p), text);
 };
+/** What an administrator gives a unit beyond its config: keys, a certificate, a drained server. */
+const UNIT_STATE = [SSH_AUTHORIZED_KEYS, '/root/.ssh/authorized_keys', `${CERTS_DIR}/www.pem`, SERVER_STATE];
+const GIVEN = 'given by the administrator\n';
+const putUnitState = () => UNIT_STATE.forEach((p) => put(p, GIVEN));
+// The factory apply may render an empty keys file of its own: what was given must be gone.
+const expectUnitStateGone = () => expect(UNIT_STATE.filter((p) => live(p)?.includes(GIVEN))).toEqual([]);
+
 
 describe('boot flow', () => {
   it('first boot: factory address after a quiet ARP probe, secrets made, wizard wanted', async () => {
@@ -104,25 +112,29 @@ describe('boot flow', () => {
     put(STORED_CONFIG, L4);
     put(GOOD_CONFIG, L4);
     put('/var/lib/lbimage/secrets/heartbeat.key', 'ab'.repeat(32));
+    putUnitState();
     put('/proc/cmdline', 'BOOT_IMAGE=/vmlinuz root=PARTLABEL=rootfs-a lbimage.factory=1 quiet\n');
     const out = await bootFlow(deps(box));
     expect(out.configured).toBe(false);
     expect(live(STORED_CONFIG)).toBeUndefined();
     expect(live(GOOD_CONFIG)).toBeUndefined();
     expect(live('/var/lib/lbimage/secrets/heartbeat.key')).toBeUndefined();
+    expectUnitStateGone();
     expect(live(SUPERVISOR_LOG)).toContain('lbrestore: factory settings restored at boot');
   });
 });
 
 describe('lbrestore', () => {
-  it('wipes config and secrets, makes new host keys, applies factory defaults, restarts the consoles, logs', async () => {
+  it('wipes config, secrets, SSH keys, certificates and server states, makes new host keys, applies factory defaults, restarts the consoles, logs', async () => {
     box = fakeBox();
     const d = deps(box);
     await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, d);
     put(`${SSH_KEYS_DIR}/ssh_host_ed25519_key`, 'old-key');
     put('/etc/ssh/ssh_host_ed25519_key', 'old-key');
+    putUnitState();
     await restoreFactorySettings(d, 'test');
     await restartConsoles(d);
+    expectUnitStateGone();
     expect(live(STORED_CONFIG)).toBeUndefined();
     expect(live(GOOD_CONFIG)).toBeUndefined();
     expect(live('/etc/ssh/ssh_host_ed25519_key')).not.toBe('old-key');
@@ -134,7 +146,7 @@ describe('lbrestore', () => {
 });
 
 describe('console of an unconfigured unit', () => {
-  const keys = ['', 'n', 'n', '192.0.2.21', '', '198.51.100.21', '', '198.51.100.1', '', '80', '192.0.2.10', 'adminpass1', 'adminpass1', ''];
+  const keys = ['', 'n', 'n', '192.0.2.21', '', '198.51.100.21', '', '198.51.100.1', '', '80', '192.0.2.10', 'adminpass1', 'adminpass1', '', ''];
 
   it('runs the wizard; on confirm the config is applied, stored and the password set', async () => {
     box = fakeBox();

@@ -29,27 +29,29 @@ async function dialog(keys: string): Promise<{ answers?: WizardAnswers; error?: 
 
 const lines = (...l: string[]) => l.map((x) => `${x}\r\n`).join('');
 const PW = ['s3cret-pw', 's3cret-pw'];
+/** A public key (ssh-keygen -t ed25519); the wizard's last question before the summary. */
+const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGG4+joX0N3OqjbsIUONU5ZxVS9bLP4A5rhBH23qby9A admin@laptop';
 
 describe('wizard dialog', () => {
   it.each([
     {
       name: 'one-arm single unit: DR on eth0',
-      keys: lines('', 'n', 'y', '192.0.2.21', '', '192.0.2.1', '192.0.2.53', '', '192.0.2.30', ...PW),
+      keys: lines('', 'n', 'y', '192.0.2.21', '', '192.0.2.1', '192.0.2.53', '', '192.0.2.30', ...PW, ''),
       forwarding: 'dr', vip: '192.0.2.21', ifaces: ['192.0.2.21/24'], ha: undefined,
     },
     {
       name: "two-arm single unit (the guide's example): NAT on the external address",
-      keys: lines('', '', 'n', '192.0.2.21', '255.255.255.0', '198.51.100.21', '24', '198.51.100.1', '', '80', '192.0.2.10', ...PW),
+      keys: lines('', '', 'n', '192.0.2.21', '255.255.255.0', '198.51.100.21', '24', '198.51.100.1', '', '80', '192.0.2.10', ...PW, ''),
       forwarding: 'nat', vip: '198.51.100.21', ifaces: ['192.0.2.21/24', '198.51.100.21/24'], ha: undefined,
     },
     {
       name: 'two-arm HA primary: floating VIP and floating gateway',
-      keys: lines('', 'y', 'primary', 'n', '192.0.2.21', '', '198.51.100.21', '', '', '', '192.0.2.22', '198.51.100.100', '192.0.2.1', '443', '192.0.2.10', ...PW),
+      keys: lines('', 'y', 'primary', 'n', '192.0.2.21', '', '198.51.100.21', '', '', '', '192.0.2.22', '198.51.100.100', '192.0.2.1', '443', '192.0.2.10', ...PW, 'not a key', `${SSH_KEY.slice(0, 40)}${SSH_KEY.slice(41)}`, SSH_KEY),
       forwarding: 'nat', vip: '198.51.100.100', ifaces: ['192.0.2.21/24', '198.51.100.21/24'], ha: 'primary',
     },
     {
       name: 'one-arm HA secondary pastes the key',
-      keys: lines('', 'y', 'secondary', 'y', '192.0.2.22', '', '', '', '192.0.2.21', '192.0.2.100', KEY.toUpperCase(), '', '192.0.2.30', ...PW),
+      keys: lines('', 'y', 'secondary', 'y', '192.0.2.22', '', '', '', '192.0.2.21', '192.0.2.100', KEY.toUpperCase(), '', '192.0.2.30', ...PW, ''),
       forwarding: 'dr', vip: '192.0.2.100', ifaces: ['192.0.2.22/24'], ha: 'secondary',
     },
   ])('$name', async ({ keys, forwarding, vip, ifaces, ha }) => {
@@ -68,6 +70,10 @@ describe('wizard dialog', () => {
     expect(result.config.ha?.role).toBe(ha);
     expect(result.config.admin?.password_hash).toMatch(/^\$6\$/);
     expect(summarize(answers!)).toContain(`${vip}:${s.ports[0]}`);
+    // The primary's administrator pasted a key (after a line that is none, and one with a character lost).
+    expect(result.config.admin?.ssh_authorized_keys).toEqual(ha === 'primary' ? [SSH_KEY] : []);
+    expect(summarize(answers!)).toContain(ha === 'primary' ? 'Administrator SSH key:  ssh-ed25519 (admin@laptop)' : 'Administrator SSH key:  none');
+    if (ha === 'primary') expect(out).toMatch(/that is not one public key line[\s\S]*please try again[\s\S]*please try again/);
   });
 
   it.each([
@@ -105,12 +111,12 @@ describe('wizard dialog', () => {
   });
 
   it('uses the bracketed defaults on empty input', async () => {
-    const { answers } = await dialog(lines('', '', '', '', '', '', '', '', '192.168.2.30', ...PW));
+    const { answers } = await dialog(lines('', '', '', '', '', '', '', '', '192.168.2.30', ...PW, ''));
     expect(answers).toMatchObject({ oneArm: true, eth0: { ip: '192.168.2.21', prefix: 24 }, port: 80, realServer: '192.168.2.30' });
   });
 
   it('edits with backspace and ignores arrow keys', async () => {
-    const { answers } = await dialog(lines('', 'n', 'y', '192.0.2.2x\x7f1\x1b[A', '', '', '', '', '192.0.2.30', ...PW));
+    const { answers } = await dialog(lines('', 'n', 'y', '192.0.2.2x\x7f1\x1b[A', '', '', '', '', '192.0.2.30', ...PW, ''));
     expect(answers?.eth0.ip).toBe('192.0.2.21');
   });
 });

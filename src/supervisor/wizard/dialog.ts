@@ -1,6 +1,8 @@
 import { type Subnet, inSubnet, netmaskOf, notHostOf, notIpv4, notNetmask, notPort, prefixOfNetmask, subnetText } from '../../config/net.js';
 import type { Prompter } from './prompter.js';
 import { FACTORY_ETH0 } from '../../onbox.js';
+import { SSH_PUBLIC_KEY_PATTERN } from '../../config/schema.js';
+import { explainBadPublicKey } from '../../config/ssh-key.js';
 
 /** Everything the wizard learns; `answersToConfig` turns it into an appliance config. */
 export interface WizardAnswers {
@@ -24,6 +26,8 @@ export interface WizardAnswers {
   port: number;
   realServer: string;
   passwordHash: string;
+  /** One public key that may log in as the administrator over SSH (admin.ssh_authorized_keys). */
+  sshKey?: string;
 }
 
 export interface DialogDeps {
@@ -188,7 +192,29 @@ export async function askWizardQuestions(p: Prompter, deps: DialogDeps): Promise
   });
 
   const passwordHash = await deps.hashPassword(await askPassword(p));
-  return { oneArm, eth0, gateway, nameserver, port, realServer, passwordHash, ...(eth1 ? { eth1 } : {}), ...(ha ? { ha } : {}) };
+  // SSH takes keys only (password login is off unless the config turns it on): without a key
+  // here, the console is the way in until a config adds one.
+  const sshKey =
+    (await p.ask({
+      prompt: 'Please paste an SSH public key for the administrator, as in id_ed25519.pub (empty for none)',
+      optional: true,
+      check: (s) =>
+        new RegExp(SSH_PUBLIC_KEY_PATTERN).test(s)
+          ? explainBadPublicKey(s)
+          : 'that is not one public key line: TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nza... admin@laptop',
+    })) || undefined;
+  return {
+    oneArm,
+    eth0,
+    gateway,
+    nameserver,
+    port,
+    realServer,
+    passwordHash,
+    ...(sshKey ? { sshKey } : {}),
+    ...(eth1 ? { eth1 } : {}),
+    ...(ha ? { ha } : {}),
+  };
 }
 
 /** What the summary screen shows before "press Enter to confirm". */
@@ -207,8 +233,15 @@ export function summarize(a: WizardAnswers): string {
     `  Real server:      ${a.realServer}:${a.port}`,
     ...(a.eth1 ? [`  Real servers' default gateway: ${a.ha?.rsGateway ?? a.eth0.ip} (needed for NAT)`] : []),
     '  Administrator password: set',
+    `  Administrator SSH key:  ${a.sshKey ? keyName(a.sshKey) : 'none (console only)'}`,
   ];
   return lines.join('\n');
+}
+
+/** `ssh-ed25519 (admin@laptop)`: the key's type and comment, not its 70-odd characters of base64. */
+function keyName(key: string): string {
+  const [type, , ...comment] = key.split(' ');
+  return comment.length ? `${type} (${comment.join(' ')})` : `${type}`;
 }
 
 /** The first VIP: the floating IP in a pair, else the external address (eth1, or eth0 one-armed). */

@@ -22,7 +22,7 @@ export function answersToConfig(a: WizardAnswers): Record<string, unknown> {
   const config = {
     version: 1,
     hostname,
-    admin: { password_hash: a.passwordHash },
+    admin: { password_hash: a.passwordHash, ...(a.sshKey ? { ssh_authorized_keys: [a.sshKey] } : {}) },
     network: {
       interfaces,
       ...(a.gateway ? { gateway: { ipv4: a.gateway } } : {}),
