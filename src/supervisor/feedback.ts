@@ -123,10 +123,24 @@ export interface FeedbackDeps {
   log: (line: string) => void;
 }
 
-/** One poll round over the targets due; returns the status of every target. */
-export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, last: Map<FeedbackTarget, number | undefined>): Promise<FeedbackStatus[]> {
+/** What the service keeps between rounds: each agent's last answer, and when it is next asked. */
+export interface PollMemory {
+  idle: Map<FeedbackTarget, number | undefined>;
+  due: Map<FeedbackTarget, number>;
+}
+
+export const newPollMemory = (): PollMemory => ({ idle: new Map(), due: new Map() });
+
+/**
+ * One poll round: asks the agents that are due (each at its own interval; the others keep their
+ * last answer), then sets the weights; returns the status of every target.
+ */
+export async function pollOnce(cfg: FeedbackConfig, deps: FeedbackDeps, memory: PollMemory, now = Date.now()): Promise<FeedbackStatus[]> {
+  const last = memory.idle;
   const answers = await Promise.all(
     cfg.targets.map(async (t) => {
+      if ((memory.due.get(t) ?? 0) > now) return last.get(t);
+      memory.due.set(t, now + t.agent.interval * 1000);
       const timeout = Math.min(2000, t.agent.interval * 1000);
       const text = t.agent.url ? await askHttp(t.agent.url, timeout) : await askTcpAgent(t.ip, t.agent.port, timeout);
       return text === undefined ? undefined : parseIdle(text);
@@ -184,19 +198,20 @@ export function feedbackStatus(root: string): FeedbackStatus[] {
   }
 }
 
-/** The service: polls forever at the shortest agent interval; systemd stops it. */
+/** The service: asks each agent at its own interval, forever; systemd stops it. */
 export async function feedbackService(deps: FeedbackDeps): Promise<number> {
   const cfg = parseFeedbackConfig(readFileSync(at(deps.root, FEEDBACK_CONF), 'utf8'));
-  const every = Math.min(...cfg.targets.map((t) => t.agent.interval)) * 1000;
-  deps.log(`feedback: polling ${cfg.targets.length} agents every ${every / 1000} s`);
-  const last = new Map<FeedbackTarget, number | undefined>();
+  const intervals = [...new Set(cfg.targets.map((t) => t.agent.interval))].sort((a, b) => a - b);
+  deps.log(`feedback: polling ${cfg.targets.length} agents every ${intervals.join('/')} s`);
+  const memory = newPollMemory();
   for (;;) {
-    const t0 = Date.now();
     try {
-      await pollOnce(cfg, deps, last);
+      await pollOnce(cfg, deps, memory);
     } catch (e) {
       deps.log(`feedback: poll failed: ${(e as Error).message}`);
     }
-    await new Promise((r) => setTimeout(r, Math.max(100, every - (Date.now() - t0))));
+    // Until the next agent is due (a poll that failed before asking anyone: in a second).
+    const next = memory.due.size ? Math.min(...memory.due.values()) : Date.now() + 1000;
+    await new Promise((r) => setTimeout(r, Math.max(100, next - Date.now())));
   }
 }

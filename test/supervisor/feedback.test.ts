@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { type FeedbackConfig, feedbackTargets } from '../../src/daemons/feedback.js';
 import type { RunResult, Runner } from '../../src/run.js';
-import { feedbackStatus, ipvsRealServers, nextWeight, parseIdle, pollOnce, weightEdits } from '../../src/supervisor/feedback.js';
+import { feedbackStatus, ipvsRealServers, newPollMemory, nextWeight, parseIdle, pollOnce, weightEdits } from '../../src/supervisor/feedback.js';
 
 describe('parseIdle', () => {
   it.each([
@@ -123,7 +123,7 @@ describe('one poll round', () => {
     };
     const root = mkdtempSync(join(tmpdir(), 'lbfb-'));
     const logs: string[] = [];
-    const status = await pollOnce(cfg, { root, run, log: (l) => logs.push(l) }, new Map());
+    const status = await pollOnce(cfg, { root, run, log: (l) => logs.push(l) }, newPollMemory());
     expect(calls).toEqual([
       ['ipvsadm', '-S', '-n'],
       ['ipvsadm', '-e', '-t', '192.0.2.100:5672', '-r', '127.0.0.1:5672', '-m', '-w', '90'],
@@ -155,7 +155,7 @@ describe('one poll round', () => {
     // 127.0.0.3:1 refuses: a silent agent.
     const cfg: FeedbackConfig = { min_percent: 10, hysteresis_percent: 5, targets: [l7('a', '127.0.0.1', port), l7('b', '127.0.0.3', 1)] };
     const run: Runner = async () => ({ stdout: '', stderr: '', exitCode: 0 }) as RunResult;
-    const status = await pollOnce(cfg, { root, run, log: () => undefined }, new Map());
+    const status = await pollOnce(cfg, { root, run, log: () => undefined }, newPollMemory());
     expect(heard.join('')).toBe('set weight web/b 80\n');
     expect(status.map((s) => [s.server, s.idle])).toEqual([['a', 90], ['b', null]]);
   });
@@ -177,12 +177,44 @@ describe('one poll round', () => {
       return { stdout: args[0] === '-S' ? SAVED : '', stderr: '', exitCode: 0 } as RunResult;
     };
     try {
-      const status = await pollOnce(cfg, { root: mkdtempSync(join(tmpdir(), 'lbfbh-')), run, log: () => undefined }, new Map());
+      const status = await pollOnce(cfg, { root: mkdtempSync(join(tmpdir(), 'lbfbh-')), run, log: () => undefined }, newPollMemory());
       expect(status[0]).toMatchObject({ idle: 75, weight: 75 });
       expect(calls[1]).toEqual(['ipvsadm', '-e', '-t', '192.0.2.100:5672', '-r', '127.0.0.1:5672', '-m', '-w', '75']);
     } finally {
       web.close();
     }
+  });
+
+  it('asks each agent at its own interval; one not due keeps its last answer', async () => {
+    const asked = { fast: 0, slow: 0 };
+    const agent = async (name: keyof typeof asked, idle: () => string) => {
+      const s = createServer((c) => {
+        asked[name] += 1;
+        c.end(idle());
+      });
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      servers.push(s);
+      return (s.address() as { port: number }).port;
+    };
+    let slowIdle = '60%';
+    const fast = await agent('fast', () => '90%');
+    const slow = await agent('slow', () => slowIdle);
+    const target = (server: string, agentPort: number, interval: number) => ({
+      service: 'rabbit', server, virtual: ['-t', '192.0.2.100:5672'], ip: '127.0.0.1', weight: 100, agent: { port: agentPort, interval },
+    });
+    const cfg: FeedbackConfig = { min_percent: 10, hysteresis_percent: 5, targets: [target('fast', fast, 1), target('slow', slow, 30)] };
+    const run: Runner = async () => ({ stdout: '', stderr: '', exitCode: 0 }) as RunResult;
+    const deps = { root: mkdtempSync(join(tmpdir(), 'lbfbi-')), run, log: () => undefined };
+    const memory = newPollMemory();
+    const idleAt = async (now: number) => (await pollOnce(cfg, deps, memory, now)).map((s) => s.idle);
+    expect(await idleAt(0)).toEqual([90, 60]);
+    slowIdle = '20%';
+    expect(await idleAt(1_000)).toEqual([90, 60]);
+    expect(await idleAt(29_999)).toEqual([90, 60]);
+    expect(asked).toEqual({ fast: 3, slow: 1 });
+    // The fast agent was last asked at 29.999 s: not due again before 30.999 s.
+    expect(await idleAt(30_000)).toEqual([90, 20]);
+    expect(asked).toEqual({ fast: 3, slow: 2 });
   });
 
   it('edits only lines whose weight differs', () => {
