@@ -61,7 +61,8 @@ export const FORMAT_HOST_NEEDS: Readonly<Record<FormatKind, readonly string[]>> 
   raw: ['cp'],
   bmap: ['bmaptool'],
   qcow2: ['qemu-img'],
-  libvirt: ['virt-xml-validate'],
+  // virt-xml-validate is a shell script around xmllint, which libvirt-clients does not depend on.
+  libvirt: ['virt-xml-validate', 'xmllint'],
   ova: ['qemu-img', 'xmllint', 'bmaptool'],
   vhdx: ['qemu-img', 'bmaptool'],
   // The installer: busybox-static, zstd and blkdiscard go into its initramfs (with ldd's

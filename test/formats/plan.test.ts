@@ -9,7 +9,7 @@ const TiB = 2 ** 40;
 describe('planFormats', () => {
   it.each<[string[], string[], string[]]>([
     [['ova'], ['ova'], ['bmaptool', 'qemu-img', 'xmllint']],
-    [['libvirt'], ['qcow2', 'libvirt'], ['qemu-img', 'virt-xml-validate']],
+    [['libvirt'], ['qcow2', 'libvirt'], ['qemu-img', 'virt-xml-validate', 'xmllint']],
     [['bmap'], ['raw', 'bmap'], ['bmaptool', 'cp']],
     [
       ['iso', 'raw', 'bmap'],
