@@ -59,9 +59,12 @@ const haSection = section<HaStatus | { pair: false }>({
   async collect({ config, run }) {
     const ha = config?.ha;
     if (!ha) return { pair: false };
+    // cl_status exits 1 when what it reports is bad news (nodestatus: the node is dead;
+    // hblinkstatus: the link is down) and still prints it: that answer is the status.
     const cl = async (...args: string[]) => {
       const r = await run('cl_status', args, { nothrow: true });
-      return r.exitCode === 0 ? r.stdout.trim() : undefined;
+      const badNews = r.exitCode === 1 && ['nodestatus', 'hblinkstatus'].includes(args[0]!);
+      return r.exitCode === 0 || (badNews && r.stdout.trim()) ? r.stdout.trim() : undefined;
     };
     const rsc = await cl('rscstatus');
     const state = rsc === undefined ? 'stopped' : (unitState(ha.role, rsc) ?? 'transition');

@@ -19,7 +19,15 @@ const timeoutMs = spec.timeoutMs ?? 3000;
 let cookie;
 
 function http(tls = false) {
-  return new Promise((resolve) => {
+  return new Promise((resolve0) => {
+    // One deadline for the whole request. req.setTimeout would start only once the connection
+    // is up, so a SYN to a dead unit would wait out the kernel's retransmissions (1, 3, 7, 15,
+    // 31 s...) and hide when the other unit took over.
+    const deadline = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
+    const resolve = (r) => {
+      clearTimeout(deadline);
+      resolve0(r);
+    };
     const headers = cookie ? { cookie } : {};
     const send = tls ? httpsRequest : request;
     const extra = tls ? { servername: spec.servername, rejectUnauthorized: false } : {};
@@ -40,7 +48,6 @@ function http(tls = false) {
       });
       res.on('error', (e) => resolve({ ok: false, error: e.message }));
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
     req.on('error', (e) => resolve({ ok: false, error: e.message }));
     req.end();
   });

@@ -65,7 +65,8 @@ describe('lbstatus', () => {
     const run = fakeRun({
       'cl_status rscstatus': { stdout: 'all\n' },
       'cl_status listhblinks lb-secondary': { stdout: '\t/dev/ttyS1\n\teth0\n' },
-      'cl_status hblinkstatus lb-secondary /dev/ttyS1': { stdout: 'dead\n' },
+      // cl_status exits 1 for bad news, and prints it all the same.
+      'cl_status hblinkstatus lb-secondary /dev/ttyS1': { stdout: 'dead\n', exitCode: 1 },
       'cl_status hblinkstatus lb-secondary eth0': { stdout: 'up\n' },
       'cl_status nodestatus lb-secondary': { stdout: 'active\n' },
       'ip -o addr show': { stdout: '2: eth0    inet 192.0.2.1/24 brd 192.0.2.255 scope global eth0\n2: eth0    inet 192.0.2.100/24 scope global secondary eth0\n' },
@@ -82,6 +83,18 @@ describe('lbstatus', () => {
     expect(text).toContain('links: /dev/ttyS1 dead, eth0 up  [DEGRADED: a link is down]');
     expect(text).toContain('192.0.2.101/24 on eth0: not held');
     expect(text).toContain('Layer 4 TCP 192.0.2.100:80');
+  });
+
+  it('the peer powered off: dead on every link, not degraded (nothing left to degrade)', async () => {
+    const run = fakeRun({
+      'cl_status rscstatus': { stdout: 'all\n' },
+      'cl_status listhblinks lb-secondary': { stdout: '\t/dev/ttyS1\n\teth0\n' },
+      'cl_status hblinkstatus lb-secondary /dev/ttyS1': { stdout: 'dead\n', exitCode: 1 },
+      'cl_status hblinkstatus lb-secondary eth0': { stdout: 'dead\n', exitCode: 1 },
+      'cl_status nodestatus lb-secondary': { stdout: 'dead\n', exitCode: 1 },
+    });
+    const report = await collectStatus(ctx(run));
+    expect(report.ha).toMatchObject({ state: 'active', peer: { status: 'dead', links: { '/dev/ttyS1': 'dead', eth0: 'dead' } }, degraded: false });
   });
 
   it('heartbeat stopped: state stopped, no links asked', async () => {
