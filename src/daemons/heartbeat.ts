@@ -79,11 +79,13 @@ function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
       content: haresources({
         owner: primary,
         resources: [
+          // IPv4: the image's lbaddr (overlays/common/etc/ha.d/resource.d/), IPaddr2's job in a
+          // fraction of its time; IPv6 stays with heartbeat's IPv6addr (neighbour advertisements).
           ...config.floating_ips.map((f) => {
             const c = parseCidr(f.address);
             return familyOf(c.address) === 'ipv6'
               ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}`
-              : `IPaddr2::${c.address}/${c.prefix}/${f.interface}`;
+              : `lbaddr::${c.address}/${c.prefix}/${f.interface}`;
           }),
         ],
       }),

@@ -26,6 +26,8 @@ import { names } from './lab.js';
 import { annotate } from './qemu.js';
 
 const DEADTIME_S = 10;
+/** The last few minutes of heartbeat and its resource scripts on a unit, with times. */
+const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -4min | grep -E 'heartbeat|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
 
 describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
   let pair: Pair | undefined;
@@ -141,7 +143,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await until('the secondary active with every floating IP', activeIs('secondary'), 60_000);
     // The takeover's own timeline, for the figures above: when heartbeat declared the peer dead,
     // and when each floating IP came up.
-    log(`the survivor's heartbeat log:\n${await secondary.con!.ok(`journalctl -o short-precise --no-pager --since -3min | grep -E 'heartbeat|ResourceManager|IPaddr2|IPv6addr|send_arp' | tail -n 40`)}`);
+    log(`the survivor's heartbeat log:\n${await secondary.con!.ok(HEARTBEAT_LOG)}`);
     const lone = await status(secondary);
     expect(lone.ha.peer.status).toBe('dead');
     await bothVipsServe();
@@ -172,7 +174,10 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await apply(primary, 'pair3.yaml', pairConfig('primary', { autoFailback: true, extraL4: true }));
     const [rb] = await Promise.all(back);
     const ob = outage(rb!.results, restartAt);
-    const failback = await until('auto_failback on: the primary active again after its heartbeat restart', activeIs('primary'), 120_000);
+    const failback = await until('auto_failback on: the primary active again after its heartbeat restart', activeIs('primary'), 120_000).catch(async (e) => {
+      for (const u of [primary, secondary]) log(`${u.role}'s heartbeat log:\n${await u.con!.ok(HEARTBEAT_LOG)}`);
+      throw e;
+    });
     step(`heartbeat restart with auto_failback on: Layer 7 outage ${ob.firstAnswerMs ?? 0} ms (${ob.failed} failed); the primary holds the services again ${failback} ms after its apply`);
     await bothVipsServe();
     expect(ob.firstAnswerMs ?? 0).toBeLessThan(scaled(DEADTIME_S * 1000));

@@ -112,7 +112,8 @@ describe.each(CONFIGS.filter((f) => load(f).ha).map((f) => [basename(f, '.yaml')
     if (!hacf.ok) return;
     expect(hacf.cf.nodes).toContain(cfg.hostname);
     expect(hacf.cf.nodes).toContain(cfg.ha!.peer.hostname);
-    const exists = (n: string) => existsSync(`/etc/ha.d/resource.d/${n}`) || existsSync(`/etc/init.d/${n}`);
+    // The host's heartbeat scripts, and the image's own (lbaddr).
+    const exists = (n: string) => [`/etc/ha.d/resource.d/${n}`, `/etc/init.d/${n}`, `overlays/common/etc/ha.d/resource.d/${n}`].some((p) => existsSync(p));
     expect(checkHaresources(readFileSync(join(root, 'etc/ha.d/haresources'), 'utf8'), hacf.cf.nodes, exists)).toEqual([]);
     const ak = join(root, 'etc/ha.d/authkeys');
     expect(checkAuthkeys(readFileSync(ak, 'utf8'), statSync(ak).mode)).toEqual([]);

@@ -200,7 +200,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     box = await pairBox('all');
     const r = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual(['/etc/ha.d/haresources']);
-    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 start']);
+    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/lbaddr 192.0.2.101/24/eth0 start']);
   });
 
   it('active unit, a floating IP removed: stopped there', async () => {
@@ -208,7 +208,7 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box));
     box.actions.length = 0;
     await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
-    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 stop']);
+    expect(changes(box)).toEqual(['/etc/ha.d/resource.d/lbaddr 192.0.2.101/24/eth0 stop']);
   });
 
   it.each([
@@ -231,10 +231,10 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
 
   it('an active unit that cannot start the new floating IP fails, exits non-zero and rolls back', async () => {
     box = await pairBox('all');
-    box.failing.add('/etc/ha.d/resource.d/IPaddr2 192.0.2.101/24/eth0 start');
+    box.failing.add('/etc/ha.d/resource.d/lbaddr 192.0.2.101/24/eth0 start');
     const err = await applyConfig({ text: HA_TWO_FLOATING, file: 'hf.yaml', record: 'store' }, deps(box)).catch((e) => e);
     expect(err.exitCode).not.toBe(0);
-    expect(err.message).toContain('IPaddr2 192.0.2.101/24/eth0 start');
+    expect(err.message).toContain('lbaddr 192.0.2.101/24/eth0 start');
     expect(err.message).toContain('rolled back to the last known good config');
     expect(live(box, '/etc/ha.d/haresources')).not.toMatch(/192\.0\.2\.101/);
     expect(live(box, STORED_CONFIG)).toBe(HA);

@@ -1,0 +1,38 @@
+# Runs the image's heartbeat resource script lbaddr (overlays/common/etc/ha.d/resource.d/lbaddr)
+# the way heartbeat does, far from the host: run by lbaddr.test.ts under `unshare --mount --net
+# --fork`, so eth0, /etc/ha.d and /run are this namespace's own. heartbeat's real
+# ResourceManager answers whether this unit owns the resource (it reads the script's status
+# words). Prints one "step=result" line per step.
+# usage: sh lbaddr-check.sh SCRIPT WORK_DIR
+set -u
+script="$1"; work="$2"
+ip link set lo up
+ip link add eth0 type veth peer name eth0peer
+ip addr add 192.0.2.1/24 dev eth0
+ip link set eth0peer up
+cp -a /etc/ha.d "$work/ha.d"
+cp "$script" "$work/ha.d/resource.d/lbaddr"
+mount --bind "$work/ha.d" /etc/ha.d
+mount -t tmpfs tmpfs /run
+RM=/usr/share/heartbeat/ResourceManager
+held() { ip -o -4 addr show dev eth0 | grep -c " inet $1 " ; }
+owns() { HA_LOGFACILITY= HA_DEBUGLOG=/dev/null HA_LOGFILE=/dev/null "$RM" status "lbaddr::$1" >/dev/null 2>&1; echo $?; }
+r=lbaddr::192.0.2.100/24/eth0
+echo "owned-before=$(owns 192.0.2.100/24/eth0)"
+echo "status-before=$(/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 status)"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 start; echo "start=$?"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 start; echo "start-again=$?"
+echo "held=$(held 192.0.2.100/24)"
+echo "brd=$(ip -o -4 addr show dev eth0 | grep ' inet 192.0.2.100/24 ' | sed -n 's/.* brd \([0-9.]*\).*/\1/p')"
+echo "link=$(cat /sys/class/net/eth0/operstate)"
+echo "owned=$(owns 192.0.2.100/24/eth0)"
+/etc/ha.d/resource.d/lbaddr 198.51.100.7/32/eth0 start; echo "start-32=$?"
+echo "held-32=$(held 198.51.100.7/32)"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 stop; echo "stop=$?"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 stop; echo "stop-again=$?"
+echo "held-after=$(held 192.0.2.100/24)"
+echo "owned-after=$(owns 192.0.2.100/24/eth0)"
+echo "primary-kept=$(held 192.0.2.1/24)"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/nosuch0 start; echo "start-no-device=$?"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100 start >/dev/null 2>&1; echo "usage=$?"
+sleep 1.5 # send_arp's five ARPs, 200 ms apart, end before the namespace goes
