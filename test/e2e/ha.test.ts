@@ -26,8 +26,8 @@ import { names } from './lab.js';
 import { annotate } from './qemu.js';
 
 const DEADTIME_S = 10;
-/** The last few minutes of heartbeat and its resource scripts on a unit, with times. */
-const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -4min | grep -E 'heartbeat|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
+/** The last ten minutes of heartbeat and its resource scripts on a unit, with times. */
+const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -10min | grep -E 'heartbeat|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
 
 describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
   let pair: Pair | undefined;
