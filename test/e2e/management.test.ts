@@ -282,15 +282,16 @@ describe('management: SSH, firewall, logs and time in the lab', () => {
     step('heartbeat and peers ports: the peer gets in, another address is dropped');
 
     // lbrestore removes the keys (the config's and any put in ~/.ssh by hand) and the certificates.
-    // It restarts the consoles, which hangs up every open file of ttyS0, so it runs detached and
-    // reports through the kernel log, which the serial console prints.
+    // It restarts the consoles, which ends every process of the console's unit and hangs up ttyS0,
+    // so it runs in a unit of its own (systemd-run) and reports through the kernel log, which the
+    // serial console prints.
     await con.ok('mkdir -p /root/.ssh && cp /etc/ssh/authorized_keys.d/root /root/.ssh/authorized_keys');
     await con.ok('lbcert self-signed mg-test --host mg.example.test');
     const count = 'cat /etc/ssh/authorized_keys.d/root /root/.ssh/authorized_keys 2>/dev/null | grep -c ^ssh-; ls /var/lib/lbimage/certs 2>/dev/null | grep -c .';
     const [keysBefore, certsBefore] = (await con.sh(count)).output.trim().split(/\s+/);
     expect([keysBefore, certsBefore === '0']).toEqual(['2', false]);
     const since = vm.mark();
-    vm.send(`setsid sh -c 'lbrestore --yes >/dev/null 2>&1; echo "<2>@@LEFT""=$({ ${count}; } | paste -sd,)@@" >/dev/kmsg' </dev/null >/dev/null 2>&1 &\r`);
+    vm.send(`systemd-run --quiet --collect sh -c 'lbrestore --yes >/dev/null 2>&1; echo "<2>@@LEFT""=$({ ${count}; } | paste -sd,)@@" >/dev/kmsg'\r`);
     const left = await vm.waitFor(/@@LEFT=([\d,]+)@@/, 300_000, { since });
     expect(left[1]).toBe('0,0');
     await vm.waitFor(/Welcome to the load balancer setup wizard/, 120_000, { since });
