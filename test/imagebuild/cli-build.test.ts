@@ -89,8 +89,8 @@ describe('lbimage build, bad input', () => {
     process.env.PATH = bin;
     const r = await run(['build', '--repo', dir, '--out', join(dir, 'out'), '--cache', join(dir, 'cache'), '--board', 'kvm']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^lbimage build: this build needs (\S+, )*mmdebstrap, (\S+, )*virt-xml-validate, not found on this machine$/m);
-    expect(r.stderr).toMatch(/^hint: install them: (sudo )?apt-get update && (sudo )?apt-get install -y --no-install-recommends (\S+ )*libvirt-clients (\S+ )*mmdebstrap (\S+ )*qemu-utils/m);
+    expect(r.stderr).toMatch(/^lbimage build: this build needs (\S+, )*mmdebstrap, (\S+, )*virt-xml-validate, xmllint, not found on this machine$/m);
+    expect(r.stderr).toMatch(/^hint: install them: (sudo )?apt-get update && (sudo )?apt-get install -y --no-install-recommends (\S+ )*libvirt-clients libxml2-utils (\S+ )*mmdebstrap (\S+ )*qemu-utils/m);
     expect(r.stderr).not.toMatch(/buildRootfs/);
     expect(existsSync(join(dir, 'cache'))).toBe(false);
     expect(existsSync(join(dir, 'out'))).toBe(false);
