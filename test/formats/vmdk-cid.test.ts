@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,5 +29,17 @@ describe('pinVmdkCid', () => {
     const after = readFileSync(vmdk).subarray(0, 64 * 1024).toString('latin1');
     expect(after).toMatch(/\nCID=0123abcd\nparentCID=ffffffff\n/);
     await runTool('qemu-img', ['check', vmdk]);
+  });
+
+  it('a VMDK cut short inside its descriptor is refused with the numbers, not patched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lbvmdk-'));
+    await runTool('qemu-img', ['create', '-f', 'raw', join(dir, 'disk.raw'), '4M']);
+    const vmdk = join(dir, 'disk.vmdk');
+    await convertDisk('vmdk', join(dir, 'disk.raw'), vmdk);
+    truncateSync(vmdk, 900);
+    expect(() => pinVmdkCid(vmdk, '0123abcd')).toThrow(expect.objectContaining({
+      code: 'E_FORMAT_VMDK',
+      message: expect.stringMatching(/no room to pin .*descriptor at byte 512, 10240 bytes, 388 read, file 900 bytes/),
+    }));
   });
 });
