@@ -14,6 +14,9 @@ import type { Runner } from '../run.js';
 
 export type HaState = 'active' | 'passive' | 'stopped';
 
+/** heartbeat's own request for resources: `all`, `local` (this unit's haresources group) or `foreign`. */
+export const HB_TAKEOVER = '/usr/share/heartbeat/hb_takeover';
+
 /** `cl_status rscstatus` output and this unit's role -> active or passive; undefined while in transition. */
 export function unitState(role: 'primary' | 'secondary', rscstatus: string): 'active' | 'passive' | undefined {
   const held = rscstatus.trim();

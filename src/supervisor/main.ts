@@ -15,6 +15,7 @@ import { readBuildInfo } from './build-info.js';
 import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
+import { failbackAfterRestart } from './ha-failback.js';
 import { watchHeartbeat } from './ha-watch.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
@@ -173,9 +174,20 @@ const commands: Command[] = [
   },
   {
     name: 'ha-watch',
-    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead)",
+    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead); auto_failback after a clean restart",
     usage: 'ha-watch',
-    run: () => watchHeartbeat((t) => sayOnConsoles(ROOT, t)),
+    run: () => {
+      const say = (t: string) => sayOnConsoles(ROOT, t);
+      // Started with heartbeat: the primary's one chance to take its resources back (ha-failback.ts).
+      failbackAfterRestart(statusContext(ROOT, runTool).config, { run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now }).then(
+        (outcome) => {
+          console.log(`auto_failback after heartbeat's start: ${outcome}`);
+          if (outcome === 'taken-back') say('HA pair: auto_failback: this unit (the primary) asked its peer for the floating IPs back after heartbeat restarted.');
+        },
+        (e: unknown) => say(`HA pair: auto_failback after heartbeat's start failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
+      return watchHeartbeat(say);
+    },
   },
   {
     name: 'log',

@@ -13,7 +13,7 @@ import type { Runner } from '../run.js';
 import { boardOnBox } from './build-info.js';
 import { type CertStatus, certificateExpiries } from './cert.js';
 import { type FeedbackStatus, feedbackStatus } from './feedback.js';
-import { unitState } from './ha-state.js';
+import { HB_TAKEOVER, unitState } from './ha-state.js';
 import { haproxyRuntime } from './haproxy-runtime.js';
 import { at } from './root.js';
 import { type RealServerState, realServerStates } from './server-state.js';
@@ -39,7 +39,6 @@ export function section<T>(s: StatusSection<T>): StatusSection {
   return s as StatusSection;
 }
 
-const HB_TAKEOVER = '/usr/share/heartbeat/hb_takeover';
 
 export type LinkState = 'up' | 'dead' | string;
 

@@ -222,7 +222,17 @@ export interface HaJson {
   config: { applied: boolean };
 }
 
+/**
+ * lbstatus --json on the unit's console. lb-ha-watch and the kernel write to that console too,
+ * and a notice can land inside the JSON: such a read is taken again.
+ */
 export async function status(u: Unit): Promise<HaJson> {
-  const out = await u.con!.ok('lbstatus --json');
-  return JSON.parse(out) as HaJson;
+  for (let attempt = 1; ; attempt++) {
+    const out = await u.con!.ok('lbstatus --json');
+    try {
+      return JSON.parse(out) as HaJson;
+    } catch (e) {
+      if (attempt === 3) throw new Error(`lbstatus --json on the ${u.role}, three times not JSON; the last:\n${out}`, { cause: e });
+    }
+  }
 }

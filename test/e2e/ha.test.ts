@@ -184,6 +184,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     const ob = outage(rb!.results, restartAt);
     const failback = await until('auto_failback on: the primary active again after its heartbeat restart', activeIs('primary'), 120_000).catch(async (e) => {
       for (const u of [primary, secondary]) log(`${u.role}'s heartbeat log:\n${await u.con!.ok(HEARTBEAT_LOG)}`);
+      log(`the primary's lb-ha-watch:\n${await primary.con!.ok('journalctl -u lb-ha-watch --since -10min -o cat --no-pager | tail -n 40')}`);
       throw e;
     });
     step(`heartbeat restart with auto_failback on: Layer 7 outage ${ob.firstAnswerMs ?? 0} ms (${ob.failed} failed); the primary holds the services again ${failback} ms after its apply`);
