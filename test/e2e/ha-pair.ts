@@ -45,6 +45,12 @@ export interface Pair {
   boot(u: Unit): Promise<void>;
   /** Pulls the plug (QEMU killed: no shutdown, no goodbye to the peer); resolves with the time it died. */
   powerOff(u: Unit): Promise<number>;
+  /**
+   * Cuts (or mends) one heartbeat link while both units run: `udp` drops UDP 6694 on the lab's
+   * bridges (nftables in the lab namespace), `serial` unplugs the null-modem cable at the
+   * primary's end (its chardev swapped for a null one on QEMU's monitor, and back).
+   */
+  cutLink(link: 'udp' | 'serial', cut: boolean): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -102,6 +108,15 @@ export async function createPair(log: (s: string) => void): Promise<Pair> {
       u.vm = undefined;
       u.con = undefined;
       return at;
+    },
+    async cutLink(link, cut) {
+      if (link === 'udp') {
+        const script = cut ? 'table bridge lbhacut { chain fwd { type filter hook forward priority 0; udp dport 6694 drop; } }\n' : 'delete table bridge lbhacut\n';
+        await runTool('ip', ['netns', 'exec', lab.ns, 'nft', '-f', '-'], { input: script, stage: `lab: ${cut ? 'cut' : 'mend'} heartbeat's UDP link` });
+        return;
+      }
+      const said = await units.primary.vm!.monitor(cut ? 'chardev-change hb null' : `chardev-change hb socket,path=${cable},server=on,wait=off`);
+      if (said.trim() !== '') throw new Error(`qemu monitor: chardev-change: ${said.trim()}`);
     },
     async destroy() {
       for (const u of Object.values(units)) await u.vm?.stop();
@@ -199,6 +214,11 @@ autonat: { interface: eth1 }
 export interface Outage {
   /** From the power-off (or restart) to the end of the first answered request after it, ms. */
   firstAnswerMs: number | undefined;
+  /**
+   * The longest time the service did not answer: from the sending of the first failed request of
+   * a run of failures to the end of the answered request that ended it, ms (0: none failed).
+   */
+  longestMs: number;
   failed: number;
   total: number;
 }
@@ -208,8 +228,19 @@ export function outage(results: Reply[], faultAt: number): Outage {
   const after = results.filter((r) => r.at >= faultAt);
   const firstFail = after.findIndex((r) => !r.ok);
   const answered = firstFail < 0 ? after.find((r) => r.ok) : after.slice(firstFail).find((r) => r.ok);
+  let longestMs = 0;
+  let downSince: number | undefined;
+  for (const r of results) {
+    if (!r.ok) downSince ??= r.at;
+    else if (downSince !== undefined) {
+      longestMs = Math.max(longestMs, r.at + r.ms - downSince);
+      downSince = undefined;
+    }
+  }
+  if (downSince !== undefined) longestMs = Infinity;
   return {
     firstAnswerMs: answered ? answered.at + answered.ms - faultAt : undefined,
+    longestMs,
     failed: results.filter((r) => !r.ok).length,
     total: results.length,
   };
