@@ -39,7 +39,6 @@ export function section<T>(s: StatusSection<T>): StatusSection {
   return s as StatusSection;
 }
 
-
 export type LinkState = 'up' | 'dead' | string;
 
 export interface HaStatus {

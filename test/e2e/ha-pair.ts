@@ -111,7 +111,7 @@ export async function createPair(log: (s: string) => void): Promise<Pair> {
     },
     async cutLink(link, cut) {
       if (link === 'udp') {
-        const script = cut ? 'table bridge lbhacut { chain fwd { type filter hook forward priority 0; udp dport 6694 drop; } }\n' : 'delete table bridge lbhacut\n';
+        const script = cut ? 'table bridge lbhacut {\n  chain cut {\n    type filter hook forward priority 0;\n    udp dport 6694 drop\n  }\n}\n' : 'delete table bridge lbhacut\n';
         await runTool('ip', ['netns', 'exec', lab.ns, 'nft', '-f', '-'], { input: script, stage: `lab: ${cut ? 'cut' : 'mend'} heartbeat's UDP link` });
         return;
       }
