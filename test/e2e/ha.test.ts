@@ -19,8 +19,8 @@
  *      neither holding the floating IPs afterwards; the primary's heartbeat restarting hands the
  *      services to the secondary and takes them back (failback), outage measured.
  *
- * Needs root (namespaces, TAP devices) and make image BOARD=kvm. Runs only with LBIMAGE_E2E_HA=1
- * (`make test-ha`) until it has passed whole (and CI has room for it).
+ * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It has passed whole (about 16
+ * minutes); it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`) until `make test` has room for it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
