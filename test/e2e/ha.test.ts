@@ -29,9 +29,9 @@ import { EXTERNAL, names } from './lab.js';
 import { annotate } from './qemu.js';
 
 const DEADTIME_S = 10;
-/** The last ten minutes of heartbeat and its resource scripts on a unit, with times. */
 /** HAProxy's runtime API on the unit (no socat in the image: its own node). */
 const SHOW_TABLE_WEB7 = `node -e "const s=require('net').connect('/run/haproxy/admin.sock');s.end('show table web7\\n');s.pipe(process.stdout)"`;
+/** The last ten minutes of heartbeat and its resource scripts on a unit, with times. */
 const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -10min | grep -E 'heartbeat|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
 
 describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
