@@ -24,11 +24,13 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
-import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, VIP4, VIP7, type Pair, type Role, type Unit } from './ha-pair.js';
+import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, VIP4, VIP7, type HaJson, type Pair, type Role, type Unit } from './ha-pair.js';
 import { EXTERNAL, names } from './lab.js';
 import { annotate } from './qemu.js';
 
 const DEADTIME_S = 10;
+/** Both units' lbstatus --json at one poll (undefined: the unit is powered off). */
+type Seen = Record<Role, HaJson | undefined>;
 /** HAProxy's runtime API on the unit (no socat in the image: its own node). */
 const SHOW_TABLE_WEB7 = `node -e "const s=require('net').connect('/run/haproxy/admin.sock');s.end('show table web7\\n');s.pipe(process.stdout)"`;
 /** The last ten minutes of heartbeat and its resource scripts on a unit, with times. */
@@ -60,7 +62,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
       return r.output;
     };
     /** Polls both units' lbstatus until `ok` holds (bounded). */
-    const until = async (what: string, ok: (s: Record<Role, Awaited<ReturnType<typeof status>> | undefined>) => boolean, timeoutMs = 120_000) => {
+    const until = async (what: string, ok: (s: Seen) => boolean, timeoutMs = 120_000) => {
       const start = Date.now();
       let last = '';
       while (Date.now() - start < scaled(timeoutMs)) {
@@ -71,9 +73,9 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
       }
       throw new Error(`never: ${what} (within ${scaled(timeoutMs) / 1000}s); last lbstatus: ${last}`);
     };
-    const holdsAll = (s: Awaited<ReturnType<typeof status>> | undefined) => s !== undefined && s.floating_ips.length === 3 && s.floating_ips.every((f) => f.held);
-    const holdsNone = (s: Awaited<ReturnType<typeof status>> | undefined) => s === undefined || s.floating_ips.every((f) => !f.held);
-    const activeIs = (r: Role) => (s: Record<Role, Awaited<ReturnType<typeof status>> | undefined>) =>
+    const holdsAll = (s: HaJson | undefined) => s !== undefined && s.floating_ips.length === 3 && s.floating_ips.every((f) => f.held);
+    const holdsNone = (s: HaJson | undefined) => s === undefined || s.floating_ips.every((f) => !f.held);
+    const activeIs = (r: Role) => (s: Seen) =>
       s[r]?.ha.state === 'active' && holdsAll(s[r]) && holdsNone(s[peerOf(r)]) && (s[peerOf(r)] === undefined || s[peerOf(r)]!.ha.state === 'passive');
     const bothVipsServe = async () => {
       for (const vip of [VIP4, VIP7]) {
@@ -123,7 +125,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     step('who runs what: primary holds the floating IPs, both VIPs answer');
 
     // Item 6: one link cut is no failover; both units show the pair degraded, and it heals.
-    const bothSee = (link: string, want: string) => (s: Record<Role, Awaited<ReturnType<typeof status>> | undefined>) =>
+    const bothSee = (link: string, want: string) => (s: Seen) =>
       activeIs('primary')(s) && (['primary', 'secondary'] as const).every((r) => s[r]!.ha.peer.status === 'active' && s[r]!.ha.peer.links[link] === want);
     for (const [cut, link] of [['udp', 'eth0'], ['serial', '/dev/ttyS1']] as const) {
       const at = Date.now();
