@@ -16,7 +16,7 @@ APT_BOOT    := qemu-system-x86 ovmf seabios socat python3
 
 SOURCES := $(shell find src -type f) build.mjs package.json
 
-.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update test-ha bench image repro clean
+.PHONY: build deps-node deps-host deps-image typecheck test test-unit test-update test-ha bench image repro clean clean-cache
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -76,9 +76,10 @@ test-ha: deps-host build typecheck
 bench: deps-host build
 	node test/bench/run.mjs
 
-# Builds out/$(BOARD)/ (rootfs cached in ~/.cache/lbimage, or LBIMAGE_CACHE). Root: mmdebstrap
-# runs in root mode and the staging tree keeps the image's owners. `lbimage plan --board X`
-# shows what it will do.
+# Builds out/$(BOARD)/ (rootfs cached in ~/.cache/lbimage, or LBIMAGE_CACHE), as root or as an
+# ordinary user: not root, the build runs itself in a user namespace where it is root (README,
+# "Rootless builds"; it needs uidmap and a range in /etc/subuid and /etc/subgid, and says so).
+# `lbimage plan --board X` shows what it will do.
 image: deps-image
 	node dist/lbimage.mjs build --board $(BOARD)
 
@@ -90,3 +91,7 @@ repro: deps-image
 
 clean:
 	rm -rf dist out
+
+# The build cache as well: a rootless build's holds files of your subordinate ids, which rm cannot remove.
+clean-cache: build
+	node dist/lbimage.mjs clean-cache

@@ -48,6 +48,10 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   'grub-script-check': 'grub-common',
   '/usr/lib/grub/i386-pc/kernel.img': 'grub-pc-bin',
   '/usr/lib/grub/x86_64-efi/kernel.img': 'grub-efi-amd64-bin',
+  // a rootless build's user namespace
+  unshare: 'util-linux',
+  newuidmap: 'uidmap',
+  newgidmap: 'uidmap',
   // the formats
   'qemu-img': 'qemu-utils',
   bmaptool: 'bmap-tools',

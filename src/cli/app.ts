@@ -12,6 +12,7 @@ const commands: CommandEntry[] = [
   { name: 'compare', load: async () => (await import('./commands/compare.js')).compareCommand },
   { name: 'lock', load: async () => (await import('./commands/lock.js')).lockCommand },
   { name: 'repro', load: async () => (await import('./commands/repro.js')).reproCommand },
+  { name: 'clean-cache', load: async () => (await import('./commands/clean-cache.js')).cleanCacheCommand },
 ];
 
 export function main(argv: string[]): Promise<number> {

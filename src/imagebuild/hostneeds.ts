@@ -11,7 +11,7 @@ import { HOST_PACKAGES } from '../run.js';
  */
 
 /** Debian's PATH for users leaves the sbin folders out; a root build has them. */
-const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+export const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 /** Copied into the installer's initramfs, which has no C library: a dynamic build is no use. */
 const STATIC_EXECUTABLES = new Set(['/bin/busybox']);
 

@@ -206,9 +206,10 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
     return { upToDate: true, outDir, rawImage: disk, manifest: previous };
   }
   if (process.getuid?.() !== 0) {
-    throw new LbError('the image build runs as root (mmdebstrap --mode=root; the staging tree keeps the image\'s owners)', {
+    // `lbimage build` runs itself in a user namespace first when the user is not root (userns.ts).
+    throw new LbError('the image build runs as root, or as root of a user namespace (the staging tree keeps the image\'s owners)', {
       code: 'E_NOT_ROOT',
-      hint: `run it as root: sudo make image BOARD=${board.name}`,
+      hint: `run it through the CLI, which enters a user namespace when not root: make image BOARD=${board.name}`,
     });
   }
 

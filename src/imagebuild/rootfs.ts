@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Recipe } from '../board/schema.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
-import { runTool } from '../run.js';
+import { runTool, shellQuote } from '../run.js';
 import { sha256File } from '../hash.js';
 import { aptPreferences, describeDrift, hasDrift, lockDrift, LOCK_FILE, LOCK_UPDATE, type PackageLock } from './lock.js';
 
@@ -35,8 +35,12 @@ export interface CachedRootfs {
   packages: string;
 }
 
-/** 2: pinned to the package lock, SOURCE_DATE_EPOCH, install-time mtimes clamped, .deb hashes. */
-const RECIPE_FORMAT = 2;
+/**
+ * 2: pinned to the package lock, SOURCE_DATE_EPOCH, install-time mtimes clamped, .deb hashes.
+ * 3: mmdebstrap --mode=unshare for root and rootless builds alike (no device nodes in /dev); the
+ *    lock's pins in preferences.d for the install only; apt's partial folders owned by _apt.
+ */
+const RECIPE_FORMAT = 3;
 
 export function rootfsInputs(recipe: Recipe, packages: string[], mirror: string, mmdebstrapVersion: string, lock?: { lock: PackageLock; allowDrift: boolean }): RootfsInputs {
   return {
@@ -65,7 +69,17 @@ export function rootfsCachePaths(cacheDir: string, key: string): CachedRootfs {
 
 export function cachedRootfs(cacheDir: string, key: string): CachedRootfs | undefined {
   const paths = rootfsCachePaths(cacheDir, key);
-  return existsSync(paths.packages) && existsSync(paths.tree) ? paths : undefined;
+  if (!existsSync(paths.packages) || !existsSync(paths.tree)) return undefined;
+  // A tree owned by anyone but root (as this build sees it) would give the image those owners:
+  // root's cache seen from a rootless build's user namespace, or a rootless user's seen by root.
+  const owner = lstatSync(paths.tree).uid;
+  if (owner !== 0) {
+    throw new LbError(`buildRootfs: the cached root filesystem ${paths.tree} belongs to another user (uid ${owner} as this build sees it)`, {
+      code: 'E_CACHE_OWNER',
+      hint: 'root builds and each user\'s rootless builds keep separate caches: point this one at its own (--cache DIR or LBIMAGE_CACHE)',
+    });
+  }
+  return paths;
 }
 
 export async function mmdebstrapVersion(): Promise<string> {
@@ -73,17 +87,35 @@ export async function mmdebstrapVersion(): Promise<string> {
   return r.stdout.trim();
 }
 
+/** Where the lock's pins are while mmdebstrap installs (apt's own preferences.d, inside the tree). */
+const LOCK_PREFERENCES = 'etc/apt/preferences.d/lbimage-lock.pref';
+
+const APT_PARTIAL = ['var/cache/apt/archives/partial', 'var/lib/apt/lists/partial'];
+
 /**
- * `preferences`: the lock's apt preferences file (outside the tree, so it never reaches the
- * image). The downloaded .debs are kept (essential/unlink, cleanup/apt/cache) to be hashed for
- * the manifest, then removed.
+ * Unshare mode for root and rootless builds alike, so both make the same tree: as root it only
+ * unshares the mount, pid, uts and ipc namespaces; a rootless build already runs it in its own
+ * user namespace (userns.ts), where it is root too. Neither creates device nodes in /dev (the
+ * box mounts devtmpfs there), so the image does not depend on who built it.
+ *
+ * `preferences`: the lock's apt preferences file, put in the tree's preferences.d for the
+ * install and taken out after it. Not `--aptopt`: mmdebstrap writes those into the image's
+ * /etc/apt/apt.conf.d/99mmdebstrap, and this path (the cache's, with a pid) would reach the
+ * image and differ from one build to the next. The downloaded .debs are kept (essential/unlink,
+ * cleanup/apt/cache) to be hashed for the manifest, then removed.
  */
 export function mmdebstrapArgs(inputs: RootfsInputs, target: string, preferences?: string): string[] {
   return [
-    '--mode=root',
+    '--mode=unshare',
     '--skip=essential/unlink',
     '--skip=cleanup/apt/cache',
-    ...(preferences ? [`--aptopt=Dir::Etc::Preferences "${preferences}"`] : []),
+    ...(preferences
+      ? [`--setup-hook=cp ${shellQuote([preferences])} "$1/${LOCK_PREFERENCES}"`, `--customize-hook=rm "$1/${LOCK_PREFERENCES}"`]
+      : []),
+    // apt downloads as _apt only when _apt can read the cache's path (mmdebstrap tests it), and
+    // then owns its partial folders: /root/.cache is closed to it, a user's /tmp is not. Owned as
+    // on any Debian system, whoever built it.
+    `--customize-hook=chroot "$1" chown _apt:root /${APT_PARTIAL.join(' /')}`,
     '--format=directory',
     `--variant=${inputs.variant}`,
     `--architectures=${inputs.architecture}`,

@@ -72,7 +72,11 @@ describe('image/packages.lock', () => {
     const a = rootfsInputs(recipe, ['haproxy'], 'http://mirror.example/debian', 'mmdebstrap 1.3.5', { lock, allowDrift: false });
     const b = rootfsInputs(recipe, ['haproxy'], 'http://mirror.example/debian', 'mmdebstrap 1.3.5', { lock: { ...lock, packages: lock.packages.slice(1) }, allowDrift: false });
     expect(rootfsKey(a)).not.toBe(rootfsKey(b));
-    expect(mmdebstrapArgs(a, '/t', '/c/lock.pref')).toContain('--aptopt=Dir::Etc::Preferences "/c/lock.pref"');
+    // in apt's preferences.d for the install only: an --aptopt would leave the cache's path in the image
+    const args = mmdebstrapArgs(a, '/t', '/c/lock.pref');
+    expect(args).toContain('--setup-hook=cp /c/lock.pref "$1/etc/apt/preferences.d/lbimage-lock.pref"');
+    expect(args).toContain('--customize-hook=rm "$1/etc/apt/preferences.d/lbimage-lock.pref"');
+    expect(args.filter((x) => x.includes('Preferences'))).toEqual([]);
   });
 
   it('the committed lock covers the recipe and every board', () => {

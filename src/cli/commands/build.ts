@@ -3,6 +3,7 @@ import { listBoards } from '../../board/load.js';
 import { defaultCacheDir } from '../../imagebuild/cache.js';
 import { buildImage } from '../../imagebuild/pipeline.js';
 import { sourceDateEpoch } from '../../imagebuild/sde.js';
+import { needsUserNamespace, rerunInUserNamespace } from '../../imagebuild/userns.js';
 import { valid } from 'semver';
 import { signingInput } from '../../update/index.js';
 import { VERSION } from '../../version.js';
@@ -34,6 +35,8 @@ export const buildCommand: Command = {
     if (!repo) throw usageError(this, 'not inside an lbimage checkout (no boards/ and image/recipe.yaml above here); pass --repo');
     if (!values.board) throw usageError(this, `--board is required; boards: ${listBoards(repo).join(', ')}`);
     if (values.version !== undefined && !valid(values.version)) throw usageError(this, `--version ${values.version}: not a version (MAJOR.MINOR.PATCH[-PRERELEASE], e.g. 1.4.0)`);
+    // Not root: the same command again as root of a user namespace (a rootless build).
+    if (needsUserNamespace()) return rerunInUserNamespace((l) => console.error(l));
     const flags = { key: values['signing-key'], cert: values['signing-cert'], keyring: values.keyring };
     const signing = signingInput(
       Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined).map(([k, v]) => [k, resolve(v!)])),

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { listBoards } from '../../board/load.js';
 import { hostPackages, missingHostNeeds } from '../../imagebuild/hostneeds.js';
 import { resolveBuild } from '../../imagebuild/pipeline.js';
+import { needsUserNamespace, ROOTLESS_NEEDS } from '../../imagebuild/userns.js';
 import { VERSION } from '../../version.js';
 import { parseCommandArgs, usageError, type Command } from '../command.js';
 import { findRepo } from '../command.js';
@@ -26,6 +27,8 @@ export const depsCommand: Command = {
       const { plan } = resolveBuild({ repo, board: name, version: VERSION, sourceDateEpoch: 0 }, { mirrorRequired: false });
       for (const n of plan.hostNeeds) needs.add(n);
     }
+    // A rootless build enters a user namespace first; --all (the tests' machine) builds both ways.
+    if (values.all || needsUserNamespace()) for (const n of ROOTLESS_NEEDS) needs.add(n);
     const wanted = values.missing ? missingHostNeeds([...needs]) : [...needs];
     // One line, space-separated: what `apt-get install` takes (the Makefile's image target).
     console.log(hostPackages(wanted).join(' '));

@@ -7,6 +7,7 @@ import { defaultCacheDir } from '../../imagebuild/cache.js';
 import { checkLockMatches, LOCK_FILE, lockDrift, describeDrift, readLock, renderLock, requestedPackages, type PackageLock } from '../../imagebuild/lock.js';
 import { resolveMirror } from '../../imagebuild/pipeline.js';
 import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey } from '../../imagebuild/rootfs.js';
+import { needsUserNamespace, rerunInUserNamespace } from '../../imagebuild/userns.js';
 import { findRepo, parseCommandArgs, usageError, type Command } from '../command.js';
 
 export const lockCommand: Command = {
@@ -25,9 +26,8 @@ export const lockCommand: Command = {
       console.log(`${LOCK_FILE}: ${lock.packages.length} packages for the ${requested.length} the recipe and boards ask for (${recipe.suite} ${recipe.architecture})`);
       return 0;
     }
-    if (process.getuid?.() !== 0) {
-      throw new LbError('lock --update installs the packages with mmdebstrap --mode=root', { code: 'E_NOT_ROOT', hint: 'run it as root: sudo node dist/lbimage.mjs lock --update' });
-    }
+    // Installs the packages: as root, or as root of a user namespace (a rootless run).
+    if (needsUserNamespace()) return rerunInUserNamespace((l) => console.error(l));
     // What the mirror installs today for every package of the recipe and the boards, unpinned:
     // a fresh mmdebstrap run (never a cached tree, which would hold yesterday's versions).
     const mirror = resolveMirror(values.mirror ? { mirror: values.mirror } : {}, recipe, true);

@@ -4,6 +4,7 @@ import { compareOutputs } from '../../repro/compare.js';
 import { defaultCacheDir } from '../../imagebuild/cache.js';
 import { buildImage, type BuildSettings } from '../../imagebuild/pipeline.js';
 import { sourceDateEpoch } from '../../imagebuild/sde.js';
+import { needsUserNamespace, rerunInUserNamespace } from '../../imagebuild/userns.js';
 import { LbError } from '../../errors.js';
 import { resolveSigning, signingInput } from '../../update/index.js';
 import { VERSION } from '../../version.js';
@@ -18,8 +19,9 @@ export const reproCommand: Command = {
     const repo = values.repo ? resolve(values.repo) : findRepo(process.cwd());
     if (!repo) throw usageError(this, 'not inside an lbimage checkout; pass --repo');
     if (!values.board) throw usageError(this, '--board is required');
-    const cacheDir = resolve(values.cache ?? defaultCacheDir());
     const log = (l: string) => console.error(l);
+    if (needsUserNamespace()) return rerunInUserNamespace(log);
+    const cacheDir = resolve(values.cache ?? defaultCacheDir());
     const base: Omit<BuildSettings, 'outDir' | 'cacheDir'> = {
       repo,
       board: values.board,
