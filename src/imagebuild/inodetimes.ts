@@ -58,6 +58,11 @@ export function inodeTimesScript(entries: readonly TreeEntry[], epoch: number): 
   return `${lines.join('\n')}\n`;
 }
 
+/** What debugfs printed besides its banner: each line a failed command (it still exits 0). */
+function debugfsErrors(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() !== '' && !/^debugfs [\d.]+ \(/.test(l));
+}
+
 /**
  * Runs the script on the ext4 filesystem at byte `offset` of `disk`. debugfs reports a failed
  * command on stderr and still exits 0, so any such line fails the step. E2FSPROGS_FAKE_TIME keeps
@@ -67,7 +72,7 @@ export async function pinInodeTimes(disk: string, offset: number, staging: strin
   writeFileSync(script, inodeTimesScript(treeTimes(staging), epoch));
   const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(epoch) };
   const r = await runTool('debugfs', ['-w', '-f', script, `${disk}?offset=${offset}`], { stage: 'makeFilesystems', env });
-  const failed = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^debugfs [\d.]+ \(/.test(l));
+  const failed = debugfsErrors(r.stderr);
   if (failed.length > 0) {
     throw new LbError(`makeFilesystems: debugfs could not pin inode times:\n${failed.slice(0, 10).join('\n')}`, {
       code: 'E_INODE_TIMES',
@@ -75,4 +80,12 @@ export async function pinInodeTimes(disk: string, offset: number, staging: strin
     });
   }
   rmSync(script);
+  // The superblock also counts the KiB written over the file system's life (s_kbytes_written),
+  // and what mkfs.ext4 -d writes depends on how the staging tree's files lie on the host (a
+  // copied cache gives the same files, another count). Zeroed in a pass of its own, which writes
+  // nothing before it; `close -a` puts the same value in every backup superblock.
+  const counter = await runTool('debugfs', ['-w', '-f', '-', `${disk}?offset=${offset}`], { stage: 'makeFilesystems', env, input: 'ssv kbytes_written 0\nclose -a\n' });
+  if (debugfsErrors(counter.stderr).length > 0) {
+    throw new LbError(`makeFilesystems: debugfs could not zero the written-KiB counter:\n${debugfsErrors(counter.stderr).join('\n')}`, { code: 'E_INODE_TIMES' });
+  }
 }
