@@ -83,7 +83,7 @@ try {
   const scratch = join(work, 'compare');
   mkdirSync(scratch);
   const unexpected = (await compareOutputs(rootOut, userOut, scratch)).filter((d) => !d.expected);
-  report(`the two builds make the same bytes${unexpected.length ? `: NO, ${unexpected[0]!.where}: ${unexpected[0]!.what}` : ''}`, unexpected.length === 0);
+  report(`the two builds make the same bytes${unexpected.length ? `: NO\n${unexpected.map((d) => `     ${d.where}: ${d.what}`).join('\n')}` : ''}`, unexpected.length === 0);
 } finally {
   user.remove();
   rmSync(work, { recursive: true, force: true });

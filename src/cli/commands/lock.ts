@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadRecipe } from '../../board/load.js';
-import { LbError } from '../../errors.js';
 import { writeFileAtomic } from '../../fsutil.js';
 import { defaultCacheDir } from '../../imagebuild/cache.js';
 import { checkLockMatches, LOCK_FILE, lockDrift, describeDrift, readLock, renderLock, requestedPackages, type PackageLock } from '../../imagebuild/lock.js';
