@@ -48,7 +48,8 @@ export async function installBootloader(layout: DiskLayout, boot: BootPlan, grub
   const esp = partition(layout, 'esp');
   if (esp.number !== boot.espPart) throw new Error('boot plan and layout disagree on the ESP');
   const image = `${disk}@@${esp.startSector * SECTOR}`;
-  const env = { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch), MTOOLS_SKIP_CHECK: '1' };
+  // TZ: FAT keeps local time, so mtools would write the build host's time zone into every entry.
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch), MTOOLS_SKIP_CHECK: '1', TZ: 'UTC' };
   const files: [string, string][] = [];
 
   const cfg = join(work, 'grub.cfg');

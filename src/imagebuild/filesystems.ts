@@ -40,7 +40,8 @@ export async function makeFilesystems(layout: DiskLayout, staging: string, disk:
   } finally {
     closeSync(fd);
   }
-  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(sourceDateEpoch), SOURCE_DATE_EPOCH: String(sourceDateEpoch) };
+  // TZ: FAT keeps local time (see installBootloader).
+  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(sourceDateEpoch), SOURCE_DATE_EPOCH: String(sourceDateEpoch), TZ: 'UTC' };
   const esp = partition(layout, 'esp');
   await runTool(
     'mkfs.vfat',

@@ -39,8 +39,31 @@ export interface CachedRootfs {
  * 2: pinned to the package lock, SOURCE_DATE_EPOCH, install-time mtimes clamped, .deb hashes.
  * 3: mmdebstrap --mode=unshare for root and rootless builds alike (no device nodes in /dev); the
  *    lock's pins in preferences.d for the install only; apt's partial folders owned by _apt.
+ * 4: mmdebstrap runs with a fixed environment (mmdebstrapEnv), not the caller's.
  */
-const RECIPE_FORMAT = 3;
+const RECIPE_FORMAT = 4;
+
+/** The caller's variables mmdebstrap still gets: apt needs them to reach a mirror from behind a proxy. */
+const PASSED_THROUGH = ['http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY'];
+
+/**
+ * The environment mmdebstrap and, through it, every maintainer script runs with: the same for
+ * every caller, because the scripts read it. With the caller's, a root shell that had
+ * PYTHONDONTWRITEBYTECODE=1 and a bare `env -i` shell built different trees: without it, a Python
+ * module imported before py3compile gets a timestamp-based .pyc, with it py3compile writes the
+ * hash-based one SOURCE_DATE_EPOCH asks for. Pure.
+ */
+export function mmdebstrapEnv(caller: NodeJS.ProcessEnv, epoch?: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+    PYTHONDONTWRITEBYTECODE: '1',
+    ...(epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) }),
+  };
+  for (const name of PASSED_THROUGH) if (caller[name] !== undefined) env[name] = caller[name];
+  return env;
+}
 
 export function rootfsInputs(recipe: Recipe, packages: string[], mirror: string, mmdebstrapVersion: string, lock?: { lock: PackageLock; allowDrift: boolean }): RootfsInputs {
   return {
@@ -153,8 +176,8 @@ export async function ensureRootfs(
     if (inputs.lock && !opts.lock) throw new Error('ensureRootfs: locked inputs without the lock');
     const preferences = opts.lock ? join(tmp, 'lock.pref') : undefined;
     if (preferences && opts.lock) writeFileSync(preferences, aptPreferences(opts.lock));
-    // The initramfs (mkinitramfs) and the maintainer scripts take their time from it.
-    const env = inputs.lock ? { ...process.env, SOURCE_DATE_EPOCH: String(inputs.lock.epoch) } : process.env;
+    // The initramfs (mkinitramfs) and the maintainer scripts take their time from the lock's epoch.
+    const env = mmdebstrapEnv(process.env, inputs.lock?.epoch);
     try {
       await runTool('mmdebstrap', mmdebstrapArgs(inputs, tree, preferences), { stage: 'buildRootfs', env });
     } catch (e) {

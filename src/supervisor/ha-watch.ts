@@ -3,15 +3,17 @@
  * peer's packets fail authentication (the two units have different shared secrets, so the pair
  * never forms), a link to the peer went dead or came back (one link alone is no failover: the
  * pair runs degraded), the peer is dead (this unit takes over; if the peer is in fact running,
- * both links are cut: split brain), and the peer returning after a partition. Runs as
+ * both links are cut: split brain), the peer returning after a partition, and the ping node
+ * lost or back (ipfail may move the floating IPs). Runs as
  * lb-ha-watch.service beside heartbeat (`lbsupervisor ha-watch`), reading the journal.
  */
 import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { LbError } from '../errors.js';
 
 export interface HaNotice {
-  /** One kind per condition, so a flood of the same log line says it once per period. */
+  /** One kind per condition and state, so a flood of the same log line says it once per period. */
   kind: string;
   text: string;
 }
@@ -27,11 +29,18 @@ export function explainHeartbeatLog(line: string): HaNotice | undefined {
   if (/Invalid authentication|Cannot compute message authentication/.test(line))
     return { kind: 'auth', text: 'HA pair: heartbeat cannot authenticate the peer\'s packets: the two units\' shared secrets (authkeys) differ.' };
   m = /Link ([^:\s]+):(\S+) (dead|up)\./.exec(line);
+  // A ping node is a node named by its address (the pair's own nodes are host names, which have no dots).
+  if (m && isIP(m[1]!))
+    return m[3] === 'dead'
+      ? { kind: `ping ${m[1]} dead`, text: `HA pair: ping node ${m[1]} does not answer this unit. If the peer still reaches it, ipfail hands the floating IPs to the peer. Check this unit's network path to ${m[1]}.` }
+      : { kind: `ping ${m[1]} up`, text: `HA pair: ping node ${m[1]} answers this unit again.` };
   if (m)
     return m[3] === 'dead'
-      ? { kind: `link ${m[2]}`, text: `HA pair: link ${m[2]} to ${m[1]} is DEAD; heartbeat goes on over the other link (no failover). Check the ${m[2]!.startsWith('/dev/') ? 'null-modem cable' : 'network path'}.` }
-      : { kind: `link ${m[2]}`, text: `HA pair: link ${m[2]} to ${m[1]} is up.` };
+      ? { kind: `link ${m[2]} dead`, text: `HA pair: link ${m[2]} to ${m[1]} is DEAD; heartbeat goes on over the other link (no failover). Check the ${m[2]!.startsWith('/dev/') ? 'null-modem cable' : 'network path'}.` }
+      : { kind: `link ${m[2]} up`, text: `HA pair: link ${m[2]} to ${m[1]} is up.` };
   m = /node ([^:\s]+): is dead/.exec(line);
+  // The ping node's link line above said it already.
+  if (m && isIP(m[1]!)) return undefined;
   if (m)
     return {
       kind: 'dead',

@@ -14,7 +14,7 @@ import { loadBoard, loadRecipe, overlaysFor } from '../../src/board/index.js';
 import { buildImage, rawImagePath } from '../../src/imagebuild/pipeline.js';
 import { hostMirror } from '../../src/imagebuild/mirror.js';
 import { planImage, SUPERVISOR_DIST } from '../../src/imagebuild/plan.js';
-import { mmdebstrapArgs, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
+import { mmdebstrapArgs, mmdebstrapEnv, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
 import { runTool } from '../../src/run.js';
 
 const repo = process.cwd();
@@ -49,7 +49,7 @@ const report = (line: string, ok?: boolean) => {
 
 try {
   // Baseline 1: mmdebstrap alone, the build's own invocation.
-  const tMm = await secs(() => runTool('mmdebstrap', mmdebstrapArgs(inputs, join(work, 'mm-tree'))));
+  const tMm = await secs(() => runTool('mmdebstrap', mmdebstrapArgs(inputs, join(work, 'mm-tree')), { env: mmdebstrapEnv(process.env, inputs.lock?.epoch) }));
   rmSync(join(work, 'mm-tree'), { recursive: true, force: true });
   report(`mmdebstrap alone (${inputs.packages.length} packages, excludes): ${tMm.toFixed(1)} s`);
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { loadRecipe } from '../../src/board/index.js';
 import { resolveBuild } from '../../src/imagebuild/pipeline.js';
 import { aptPreferences, readLock } from '../../src/imagebuild/lock.js';
-import { mmdebstrapArgs, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
+import { mmdebstrapArgs, mmdebstrapEnv, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
 import { compareOutputs } from '../../src/repro/compare.js';
 import { developmentKeyPaths } from '../../src/update/signing.js';
 import { makeBuildUser } from '../e2e/rootless-user.js';
@@ -48,7 +48,7 @@ try {
   const prefs = join(work, 'lock.pref');
   writeFileSync(prefs, aptPreferences(lock));
   const tMm = secs(() => {
-    execFileSync('mmdebstrap', mmdebstrapArgs(inputs, join(work, 'mm-tree'), prefs), { stdio: 'ignore', env: { ...process.env, SOURCE_DATE_EPOCH: String(lock.epoch) } });
+    execFileSync('mmdebstrap', mmdebstrapArgs(inputs, join(work, 'mm-tree'), prefs), { stdio: 'ignore', env: mmdebstrapEnv(process.env, lock.epoch) });
   });
   rmSync(join(work, 'mm-tree'), { recursive: true, force: true });
   report(`mmdebstrap alone (${inputs.packages.length} packages, pinned): ${tMm.toFixed(1)} s`);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { runTool } from '../../src/run.js';
 import { bannerLine } from '../../src/onbox.js';
 import { BOOT_TIMEOUT, builtImage, consoleOf, type BuiltImage, type ConsoleSession, type DialogStep } from './harness.js';
-import { createLab, type Lab, type Reply } from './lab.js';
+import { createLab, EXTERNAL, type Lab, type Reply } from './lab.js';
 import { annotate, startQemu, type Qemu } from './qemu.js';
 
 export const PASSWORD = 'Pair-pass-1';
@@ -51,6 +51,8 @@ export interface Pair {
    * primary's end (its chardev swapped for a null one on QEMU's monitor, and back).
    */
   cutLink(link: 'udp' | 'serial', cut: boolean): Promise<void>;
+  /** Cuts (or mends) the primary's path to the ping node: ICMP echo from its eth1 (tap1) dropped on the lab's bridge. */
+  cutPingNode(cut: boolean): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -119,6 +121,10 @@ export async function createPair(log: (s: string) => void): Promise<Pair> {
       // The monitor echoes the command as typed; only an error says more.
       if (/error|fail|not/i.test(said)) throw new Error(`qemu monitor: chardev-change: ${said.trim()}`);
     },
+    async cutPingNode(cut) {
+      const script = cut ? 'table bridge lbpingcut {\n  chain cut {\n    type filter hook forward priority 0;\n    iifname "tap1" icmp type echo-request drop\n  }\n}\n' : 'delete table bridge lbpingcut\n';
+      await runTool('ip', ['netns', 'exec', lab.ns, 'nft', '-f', '-'], { input: script, stage: `lab: ${cut ? 'cut' : 'mend'} the primary's path to the ping node` });
+    },
     async destroy() {
       for (const u of Object.values(units)) await u.vm?.stop();
       await lab.destroy();
@@ -155,8 +161,12 @@ export function pairWizard(u: Unit, key?: string): DialogStep[] {
   ];
 }
 
-/** The pair's full config for one unit: the wizard's Layer 4 NAT VIP with both real servers, and a Layer 7 VIP with source-IP persistence (a stick table the peers section replicates). */
-export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean } = {}): string {
+/**
+ * The pair's full config for one unit: the wizard's Layer 4 NAT VIP with both real servers, and a
+ * Layer 7 VIP with source-IP persistence (a stick table the peers section replicates).
+ * `pingNode`: the lab's client, on the units' external subnet.
+ */
+export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean; pingNode?: boolean } = {}): string {
   const u = UNITS[role];
   const peer = UNITS[peerOf(role)];
   return `version: 1
@@ -208,7 +218,7 @@ ha:
   peer: { hostname: ${peer.hostname}, address: ${peer.eth0} }
   serial: {}
   auto_failback: ${opts.autoFailback ? 'true' : 'false'}
-autonat: { interface: eth1 }
+${opts.pingNode ? `  ping_node: ${EXTERNAL.client}\n` : ''}autonat: { interface: eth1 }
 `;
 }
 

@@ -15,16 +15,22 @@
  *      persistence entry was on the passive unit before and still picks its server after (item 5a);
  *   4. auto_failback off: the old primary powered on again stays passive; lbtakeover moves the
  *      services back to it;
- *   5. auto_failback on, applied to both units (a heartbeat restart, item 8): never both units or
- *      neither holding the floating IPs afterwards; the primary's heartbeat restarting hands the
- *      services to the secondary and takes them back (failback), outage measured.
+ *   5. auto_failback on and a ping node (the lab's client), applied to both units (a heartbeat
+ *      restart, item 8): never both units or neither holding the floating IPs afterwards; the
+ *      primary's heartbeat restarting hands the services to the secondary and takes them back
+ *      (failback), outage measured;
+ *   6. the primary loses its ping node while the secondary still reaches it: ipfail gives the
+ *      services to the secondary; mended, lbtakeover brings them back (item 6);
+ *   7. both heartbeat links cut while both units run: split brain, each unit holds the floating
+ *      IPs and both consoles say the peer is dead on every link; mended, the pair settles on one
+ *      active unit again (item 6).
  *
  * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It has passed whole (about 16
  * minutes); it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`) until `make test` has room for it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
-import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, VIP4, VIP7, type HaJson, type Pair, type Role, type Unit } from './ha-pair.js';
+import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, UNITS, VIP4, VIP7, type HaJson, type Pair, type Role, type Unit } from './ha-pair.js';
 import { EXTERNAL, names } from './lab.js';
 import { annotate } from './qemu.js';
 
@@ -34,7 +40,9 @@ type Seen = Record<Role, HaJson | undefined>;
 /** HAProxy's runtime API on the unit (no socat in the image: its own node). */
 const SHOW_TABLE_WEB7 = `node -e "const s=require('net').connect('/run/haproxy/admin.sock');s.end('show table web7\\n');s.pipe(process.stdout)"`;
 /** The last ten minutes of heartbeat and its resource scripts on a unit, with times. */
-const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -10min | grep -E 'heartbeat|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
+/** heartbeat's view of the ping node on a unit: "up" or "dead". */
+const PING_NODE_STATUS = `cl_status nodestatus ${EXTERNAL.client}`;
+const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -10min | grep -E 'heartbeat|ipfail|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
 
 describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
   let pair: Pair | undefined;
@@ -207,12 +215,13 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
 
     // auto_failback on, both units; the primary's apply restarts its heartbeat: the secondary
     // takes over while it restarts, and the primary takes the services back when it returns.
-    await apply(secondary, 'pair3.yaml', pairConfig('secondary', { autoFailback: true, extraL4: true }));
+    const pair3 = { autoFailback: true, extraL4: true, pingNode: true };
+    await apply(secondary, 'pair3.yaml', pairConfig('secondary', pair3));
     // Not stopped at the first recovery: the hand-over to the secondary and the failback are both measured.
     const back = [P.lab.request({ kind: 'http', host: VIP7, port: 80, count: 400, intervalMs: 250, timeoutMs: 1000 })];
     await new Promise((r) => setTimeout(r, 1000));
     const restartAt = Date.now();
-    await apply(primary, 'pair3.yaml', pairConfig('primary', { autoFailback: true, extraL4: true }));
+    await apply(primary, 'pair3.yaml', pairConfig('primary', pair3));
     const failback = await until('auto_failback on: the primary active again after its heartbeat restart', activeIs('primary'), 120_000).catch(async (e) => {
       for (const u of [primary, secondary]) log(`${u.role}'s heartbeat log:\n${await u.con!.ok(HEARTBEAT_LOG)}`);
       log(`the primary's lb-ha-watch:\n${await primary.con!.ok('journalctl -u lb-ha-watch --since -10min -o cat --no-pager | tail -n 40')}`);
@@ -225,5 +234,57 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await bothVipsServe();
     // Item 8: each hand-over of the heartbeat restart is shorter than the deadtime.
     expect(ob.longestMs).toBeLessThan(scaled(DEADTIME_S * 1000));
+
+    // Item 6, the ping node: the active unit that loses it while its peer still reaches it gives
+    // the services up (heartbeat's ipfail).
+    const pingNodeIs = async (u: Unit, want: string) => {
+      const start = Date.now();
+      let seen = '';
+      while (Date.now() - start < scaled(90_000)) {
+        seen = (await u.con!.sh(PING_NODE_STATUS)).output.trim();
+        if (seen === want) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      throw new Error(`the ${u.role}'s heartbeat never saw the ping node ${want} (last: ${seen})`);
+    };
+    await pingNodeIs(primary, 'up');
+    await pingNodeIs(secondary, 'up');
+    const pingCutAt = Date.now();
+    await P.cutPingNode(true);
+    await until('the primary lost its ping node: the secondary active with every floating IP', activeIs('secondary'), 180_000).catch(async (e) => {
+      log(`the primary's heartbeat log:\n${await primary.con!.ok(HEARTBEAT_LOG)}`);
+      throw e;
+    });
+    const gaveUp = Date.now() - pingCutAt;
+    await pingNodeIs(primary, 'dead');
+    await bothVipsServe();
+    step(`ping node lost by the primary alone: the secondary holds the services ${gaveUp} ms after the cut`);
+    await P.cutPingNode(false);
+    await pingNodeIs(primary, 'up');
+    const back2 = await primary.con!.sh('lbtakeover', 120_000);
+    expect(back2.exitCode, back2.output).toBe(0);
+    await until('the primary active again after the ping node came back and lbtakeover', activeIs('primary'), 60_000);
+    step('ping node mended: lbtakeover gave the primary the services back');
+
+    // Item 6, both links cut while both units run: split brain. Each declares the other dead and
+    // holds the floating IPs; both consoles say so.
+    const since = { primary: primary.con!.cursor, secondary: secondary.con!.cursor };
+    const splitAt = Date.now();
+    await P.cutLink('udp', true);
+    await P.cutLink('serial', true);
+    await Promise.all(
+      [primary, secondary].map((u) => u.vm!.waitFor(new RegExp(`HA pair: peer ${UNITS[peerOf(u.role)].hostname} is dead on every link`), 180_000, { since: since[u.role] })),
+    );
+    await until('split brain: both units active, each holding every floating IP', (s) => (['primary', 'secondary'] as const).every((r) => s[r]?.ha.state === 'active' && holdsAll(s[r])), 60_000);
+    step(`both links cut: split brain, reported on both consoles ${Date.now() - splitAt} ms after the cut`);
+    await P.cutLink('udp', false);
+    await P.cutLink('serial', false);
+    const healed = await until('split brain over: one unit active with every floating IP, the other passive with none', (s) => activeIs('primary')(s) || activeIs('secondary')(s), 300_000).catch(async (e) => {
+      for (const u of [primary, secondary]) log(`${u.role}'s heartbeat log:\n${await u.con!.ok(HEARTBEAT_LOG)}`);
+      throw e;
+    });
+    await bothVipsServe();
+    const who = (await status(primary)).ha.state === 'active' ? 'primary' : 'secondary';
+    step(`links mended: the pair settled ${healed} ms later with the ${who} active`);
   }, scaled(1_800_000));
 });

@@ -2,7 +2,8 @@
  * Issue 14, item 1a: a forced rebuild from the same rootfs cache gives the same bytes. Builds the
  * kvm board a second time (the CLI as `make image` runs it: same SOURCE_DATE_EPOCH, cache and
  * development key) into a temporary folder and compares every file with out/kvm, which `make
- * test` built first. The one exception is the update bundle after its payload: RAUC draws the
+ * test` built first. The second build runs in another time zone and locale, as another host's
+ * would (FAT keeps local time: mtools once wrote the host's zone into the ESP). The one exception is the update bundle after its payload: RAUC draws the
  * dm-verity salt at random (OpenSSL's RAND_bytes, nothing sets it), so the hash tree, the signed
  * manifest and the signature differ, and with them the bundle's checksum lines. The payload (the
  * squashfs holding the slot image) must be the same bytes, and the signature carries
@@ -26,7 +27,9 @@ describe('a forced rebuild from the same rootfs cache (kvm)', () => {
   let seconds = 0;
   beforeAll(() => {
     const t0 = Date.now();
-    execFileSync('node', [join(REPO, 'dist', 'lbimage.mjs'), 'build', '--board', 'kvm', '--out', second, '--force'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    // A POSIX TZ string: UTC+13:45 without tzdata (a zone name the host lacks would silently be UTC).
+    const elsewhere = { ...process.env, TZ: 'XYZ-13:45', LANG: 'de_DE.UTF-8', LC_ALL: '' };
+    execFileSync('node', [join(REPO, 'dist', 'lbimage.mjs'), 'build', '--board', 'kvm', '--out', second, '--force'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'], env: elsewhere });
     seconds = (Date.now() - t0) / 1000;
     console.log(`second build: ${seconds.toFixed(0)}s`);
   }, scaled(BUILD_TIMEOUT));

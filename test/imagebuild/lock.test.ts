@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aptPreferences, checkLockMatches, lockDrift, LOCK_FILE, parseLock, renderLock, requestedPackages, type PackageLock } from '../../src/imagebuild/lock.js';
-import { mmdebstrapArgs, rootfsInputs, rootfsKey } from '../../src/imagebuild/rootfs.js';
+import { mmdebstrapArgs, mmdebstrapEnv, rootfsInputs, rootfsKey } from '../../src/imagebuild/rootfs.js';
 import { loadRecipe } from '../../src/board/load.js';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -77,6 +77,14 @@ describe('image/packages.lock', () => {
     expect(args).toContain('--setup-hook=cp /c/lock.pref "$1/etc/apt/preferences.d/lbimage-lock.pref"');
     expect(args).toContain('--customize-hook=rm "$1/etc/apt/preferences.d/lbimage-lock.pref"');
     expect(args.filter((x) => x.includes('Preferences'))).toEqual([]);
+  });
+
+  it('mmdebstrap gets the same environment whoever calls it: the maintainer scripts read it', () => {
+    const root = { PATH: '/root/bin:/usr/bin', HOME: '/root', PYTHONDONTWRITEBYTECODE: '1', LANG: 'de_DE.UTF-8', SOURCE_DATE_EPOCH: '1', http_proxy: 'http://proxy.example:3128' };
+    const bare = { PATH: '/usr/bin', http_proxy: 'http://proxy.example:3128' };
+    expect(mmdebstrapEnv(root, 1700000000)).toEqual(mmdebstrapEnv(bare, 1700000000));
+    expect(mmdebstrapEnv(bare, 1700000000)).toMatchObject({ SOURCE_DATE_EPOCH: '1700000000', PYTHONDONTWRITEBYTECODE: '1', LC_ALL: 'C.UTF-8', http_proxy: 'http://proxy.example:3128' });
+    expect(mmdebstrapEnv(root).SOURCE_DATE_EPOCH).toBeUndefined();
   });
 
   it('the committed lock covers the recipe and every board', () => {
