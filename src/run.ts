@@ -71,6 +71,7 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   unsquashfs: 'squashfs-tools',
   openssl: 'openssl',
   faketime: 'faketime',
+  veritysetup: 'cryptsetup-bin',
   // the daemons' checkers and the boot tests
   'qemu-system-x86_64': 'qemu-system-x86',
   haproxy: 'haproxy',

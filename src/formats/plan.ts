@@ -70,8 +70,9 @@ export const FORMAT_HOST_NEEDS: Readonly<Record<FormatKind, readonly string[]>> 
   iso: ['bmaptool', 'zstd', 'cpio', 'ldd', '/bin/busybox', '/usr/bin/zstd', '/usr/sbin/blkdiscard', 'grub-mkimage', GRUB_BIOS, GRUB_EFI, 'mkfs.vfat', 'mcopy', 'xorriso'],
   // The offline update archive (src/update/): the root slot cut out with dd, a RAUC bundle
   // (rauc calls mksquashfs), the development signing key made with openssl when none is given;
-  // faketime holds RAUC's clock at SOURCE_DATE_EPOCH (the signature's signing time).
-  update: ['dd', 'rauc', 'mksquashfs', 'openssl', 'faketime'],
+  // faketime holds RAUC's clock at SOURCE_DATE_EPOCH (the signature's signing time); veritysetup
+  // remakes the dm-verity hash tree with a salt of the bundle's own content, openssl re-signs.
+  update: ['dd', 'rauc', 'mksquashfs', 'openssl', 'faketime', 'veritysetup'],
 };
 
 /** NIC models as libvirt's <model type> names them, by the board's (QEMU) model name. */

@@ -16,8 +16,8 @@ export interface Difference {
   where: string;
   what: string;
   /**
-   * The one documented difference: an update bundle whose payload is the same bytes (RAUC's
-   * random verity salt changes what follows it), and its checksum in the files that list it.
+   * The one documented difference: an update bundle signed with an ECDSA key, the same bytes but
+   * its signature (ECDSA signatures are randomised), and its checksum in the files that list it.
    */
   expected?: true;
 }
@@ -250,9 +250,8 @@ async function compareContainers(name: string, format: string, a: string, b: str
 }
 
 /**
- * A RAUC bundle: the squashfs payload (the slot image and manifest), then what follows it (the
- * dm-verity hash tree and the CMS signature). RAUC draws the verity salt at random, so two
- * builds' bundles always differ after the payload; the payload is what must be the same.
+ * A RAUC bundle: the squashfs payload (the slot image and manifest), then the dm-verity hash
+ * tree, the CMS signature and its length. The payload's size in bytes, from its superblock.
  */
 export function squashfsBytes(bundle: string): number {
   const sb = readAt(bundle, 0, 48);
@@ -265,7 +264,7 @@ async function compareBundles(name: string, a: string, b: string, scratch: strin
   const nb = squashfsBytes(b);
   if (na === 0 || na !== nb) return [{ where: name, what: `squashfs payloads of ${na} and ${nb} bytes` }];
   const r = await runTool('cmp', ['-n', String(na), a, b], { stage: 'compare', nothrow: true });
-  if (r.exitCode === 0) return [{ where: name, what: `same payload (${na} bytes of squashfs); the verity hash tree and signature differ (RAUC's random verity salt)`, expected: true }];
+  if (r.exitCode === 0) return [await compareBundleTails(name, a, b, scratch)];
   mkdirSync(scratch, { recursive: true });
   const diffs: Difference[] = [];
   try {
@@ -291,6 +290,32 @@ async function compareBundles(name: string, a: string, b: string, scratch: strin
     rmSync(scratch, { recursive: true, force: true });
   }
   return diffs;
+}
+
+/** Where a bundle's signature starts (its length is the last 8 bytes, big-endian). */
+function signatureAt(bundle: string): { at: number; bytes: number } {
+  const size = statSync(bundle).size;
+  const bytes = Number(readAt(bundle, size - 8, 8).readBigUInt64BE(0));
+  return { at: size - 8 - bytes, bytes };
+}
+
+/** Two bundles with the same payload: the hash tree or the signature differs. */
+async function compareBundleTails(name: string, a: string, b: string, scratch: string): Promise<Difference> {
+  const sa = signatureAt(a);
+  const sb = signatureAt(b);
+  const sameTree = sa.at === sb.at && (await runTool('cmp', ['-n', String(sa.at), a, b], { stage: 'compare', nothrow: true })).exitCode === 0;
+  if (!sameTree) return { where: name, what: 'same payload; the dm-verity hash tree differs (its salt should follow from the signed manifest: resaltBundle)' };
+  mkdirSync(scratch, { recursive: true });
+  try {
+    const sig = join(scratch, 'sig.der');
+    writeFileSync(sig, readAt(a, sa.at, sa.bytes));
+    const printed = (await runTool('openssl', ['cms', '-cmsout', '-print', '-inform', 'DER', '-in', sig], { stage: 'compare' })).stdout;
+    return /ecdsa-with/.test(printed)
+      ? { where: name, what: 'same payload and hash tree; the ECDSA signature differs (ECDSA signs with a random nonce; an RSA key signs the same bytes every build)', expected: true }
+      : { where: name, what: 'same payload and hash tree; the signature differs (the signed manifest or its signing time)' };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -324,9 +349,9 @@ export async function compareOutputs(a: string, b: string, scratch: string, log:
 const isBundleFile = (f: string): boolean => /\.raucb(\.sha256)?$/.test(f);
 
 /**
- * When every differing bundle has the same payload, its checksum file and the bundle's lines in
- * SHA256SUMS and manifest.json differ as a consequence: those are expected too, if nothing else
- * in them differs.
+ * When every differing bundle differs only by its ECDSA signature, its checksum file and the
+ * bundle's lines in SHA256SUMS and manifest.json differ as a consequence: those are expected too,
+ * if nothing else in them differs.
  */
 function markBundleChecksums(diffs: Difference[], a: string, b: string): Difference[] {
   const bundles = diffs.filter((d) => d.where.endsWith('.raucb'));

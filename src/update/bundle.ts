@@ -1,4 +1,5 @@
-import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LbError } from '../errors.js';
 import { fsyncPath, tempPath } from '../fsutil.js';
@@ -71,9 +72,10 @@ const MIB = 1024 * 1024;
 
 /**
  * Cuts the slot's ext4 image out of the raw disk (dd, sparse: no mount, no loop device), has RAUC
- * pack and sign it (mksquashfs + dm-verity hash tree + CMS signature), checks the result the way
- * a unit will (`rauc info` against the image's keyring) and writes the checksum file. Both files
- * are made under temp names and renamed into place when complete.
+ * pack and sign it (mksquashfs + dm-verity hash tree + CMS signature), gives it a salt of its own
+ * content (resaltBundle), checks the result the way a unit will (`rauc info` against the image's
+ * keyring) and writes the checksum file. Both files are made under temp names and renamed into
+ * place when complete.
  */
 export async function makeUpdateBundle(input: BundleInput): Promise<{ path: string; kind: string }[]> {
   const run = input.run ?? runTool;
@@ -100,6 +102,7 @@ export async function makeUpdateBundle(input: BundleInput): Promise<{ path: stri
     rmSync(tmpBundle, { force: true });
     const rauc = raucBundleCommand(input, content, tmpBundle);
     await run(rauc.cmd, rauc.args, { stage, env: { ...process.env, ...rauc.env } });
+    await resaltBundle(tmpBundle, work, input, run);
     await verifyBundle(tmpBundle, plan, keyring, run);
     const sum = await sha256File(tmpBundle);
     writeFileSync(join(work, 'sum'), checksumLine(sum, plan.file));
@@ -125,12 +128,96 @@ export async function makeUpdateBundle(input: BundleInput): Promise<{ path: stri
  * The monotonic clock keeps running: GLib waits on it. Pure.
  */
 export function raucBundleCommand(input: Pick<BundleInput, 'signing' | 'sourceDateEpoch'>, content: string, out: string): { cmd: string; args: string[]; env: Record<string, string> } {
-  const frozen = new Date(input.sourceDateEpoch * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  return frozenClock(input.sourceDateEpoch, 'rauc', ['bundle', `--cert=${input.signing.cert}`, `--key=${input.signing.key}`, `--mksquashfs-args=${MKSQUASHFS_ARGS.join(' ')}`, content, out]);
+}
+
+/** `cmd args` under libfaketime's clock frozen at `epoch` (for `cmd` alone, not its children). Pure. */
+function frozenClock(epoch: number, cmd: string, args: string[]): { cmd: string; args: string[]; env: Record<string, string> } {
+  const frozen = new Date(epoch * 1000).toISOString().replace('T', ' ').slice(0, 19);
   return {
     cmd: 'faketime',
-    args: ['--exclude-monotonic', '-f', frozen, 'rauc', 'bundle', `--cert=${input.signing.cert}`, `--key=${input.signing.key}`, `--mksquashfs-args=${MKSQUASHFS_ARGS.join(' ')}`, content, out],
-    env: { TZ: 'UTC', FAKETIME_ONLY_CMDS: 'rauc', SOURCE_DATE_EPOCH: String(input.sourceDateEpoch) },
+    args: ['--exclude-monotonic', '-f', frozen, cmd, ...args],
+    env: { TZ: 'UTC', FAKETIME_ONLY_CMDS: cmd, SOURCE_DATE_EPOCH: String(epoch) },
   };
+}
+
+/** dm-verity as RAUC lays it out after the squashfs: format 1, sha256, 4 KiB blocks, no superblock. */
+const VERITY_ARGS = ['--no-superblock', '--format=1', '--hash=sha256', '--data-block-size=4096', '--hash-block-size=4096'] as const;
+
+/**
+ * The verity salt of a bundle whose signed manifest (with its verity lines left out) is
+ * `manifest`: the manifest names the slot image's sha256 and everything else the payload is made
+ * of, so the same inputs give the same salt, and another image another salt. Pure.
+ */
+export function veritySalt(manifest: string): string {
+  const rest = manifest.split('\n').filter((l) => !l.startsWith('verity-')).join('\n');
+  return createHash('sha256').update('lbimage dm-verity salt 1\n').update(rest).digest('hex');
+}
+
+/** The signed manifest with other verity lines. Pure. */
+export function withVerity(manifest: string, v: { salt: string; hash: string }): string {
+  const lines = manifest.split('\n');
+  for (const key of ['verity-salt', 'verity-hash'] as const) {
+    const i = lines.findIndex((l) => l.startsWith(`${key}=`));
+    if (i < 0) throw new Error(`the signed manifest has no ${key} line`);
+    lines[i] = `${key}=${key === 'verity-salt' ? v.salt : v.hash}`;
+  }
+  return lines.join('\n');
+}
+
+/**
+ * RAUC draws a verity bundle's dm-verity salt at random (RAND_bytes; no option sets it), so the
+ * hash tree, the signed manifest and the signature would differ every build. This gives the
+ * bundle RAUC made the salt veritySalt: the hash tree again with cryptsetup's veritysetup (the
+ * layout RAUC writes, byte for byte: test/update/bundle-determinism.test.ts), the manifest RAUC
+ * signed with the new salt and root hash, signed again as RAUC signs (CMS, inline content,
+ * CMS_BINARY | CMS_NOSMIMECAP) with the clock at SOURCE_DATE_EPOCH, then the whole payload and
+ * tree checked against the new root hash. With an RSA key the bundle is the same bytes every
+ * build; an ECDSA signature is randomised.
+ */
+export async function resaltBundle(bundle: string, work: string, input: Pick<BundleInput, 'signing' | 'sourceDateEpoch'>, run: Runner = runTool): Promise<void> {
+  const stage = 'update bundle: verity salt';
+  const size = statSync(bundle).size;
+  const sigBytes = Number(readBytes(bundle, size - 8, 8).readBigUInt64BE(0));
+  const sigAt = size - 8 - sigBytes;
+  const sig = join(work, 'rauc.sig.der');
+  writeFileSync(sig, readBytes(bundle, sigAt, sigBytes));
+  const signed = join(work, 'rauc.manifest');
+  await run('openssl', ['cms', '-verify', '-noverify', '-binary', '-inform', 'DER', '-in', sig, '-out', signed], { stage });
+  const manifest = readFileSync(signed, 'utf8');
+  const veritySize = Number(/^verity-size=(\d+)$/m.exec(manifest)?.[1] ?? NaN);
+  const payload = sigAt - veritySize;
+  if (!(veritySize > 0) || payload <= 0 || payload % 4096 !== 0) throw new Error(`${bundle}: no verity bundle as RAUC writes them (verity-size ${veritySize}, signature at ${sigAt})`);
+  const salt = veritySalt(manifest);
+  const tree = join(work, 'verity.tree');
+  const data = [...VERITY_ARGS, `--data-blocks=${payload / 4096}`, `--salt=${salt}`];
+  const made = await run('veritysetup', ['format', ...data, bundle, tree], { stage });
+  const hash = /^Root hash:\s+([0-9a-f]{64})$/m.exec(made.stdout)?.[1];
+  if (!hash) throw new Error(`veritysetup format printed no root hash:\n${made.stdout}`);
+  if (statSync(tree).size !== veritySize) throw new Error(`veritysetup made a hash tree of ${statSync(tree).size} bytes, RAUC one of ${veritySize}`);
+  const resigned = join(work, 'manifest.raucm');
+  writeFileSync(resigned, withVerity(manifest, { salt, hash }));
+  const newSig = join(work, 'sig.der');
+  const sign = frozenClock(input.sourceDateEpoch, 'openssl', ['cms', '-sign', '-binary', '-nosmimecap', '-nodetach', '-outform', 'DER', '-signer', input.signing.cert, '-inkey', input.signing.key, '-in', resigned, '-out', newSig]);
+  await run(sign.cmd, sign.args, { stage, env: { ...process.env, ...sign.env } });
+  const sigOut = readFileSync(newSig);
+  const sizeOut = Buffer.alloc(8);
+  sizeOut.writeBigUInt64BE(BigInt(sigOut.length));
+  truncateSync(bundle, payload);
+  appendFileSync(bundle, readFileSync(tree));
+  appendFileSync(bundle, Buffer.concat([sigOut, sizeOut]));
+  await run('veritysetup', ['verify', ...data, `--hash-offset=${payload}`, bundle, bundle, hash], { stage });
+}
+
+function readBytes(file: string, at: number, n: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    if (readSync(fd, b, 0, n, at) !== n) throw new Error(`${file}: short read at ${at}`);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** What `rauc info --output-format=json` says of a bundle (the fields lbimage reads). */

@@ -3,7 +3,7 @@
  * pinned to the lock), a cold root build of the kvm image, and a cold rootless build of it as an
  * ordinary user this bench creates, each with an empty cache.
  *   - the cold rootless build <= 1.2 x the cold root build
- *   - both builds make the same bytes (the update bundle but its payload aside: RAUC's verity salt)
+ *   - both builds make the same bytes (an ECDSA-signed update bundle's signature aside)
  * Runs as root (it makes the user). Three mmdebstrap runs: about half an hour on two cores.
  */
 import { execFileSync, spawnSync } from 'node:child_process';

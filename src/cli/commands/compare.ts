@@ -29,7 +29,7 @@ export const compareCommand: Command = {
       console.error(
         diffs.length === 0
           ? `compare: every file of ${a} and ${b} is the same bytes`
-          : `compare: every file of ${a} and ${b} is the same bytes but the update bundle after its payload (RAUC's random verity salt)`,
+          : `compare: every file of ${a} and ${b} is the same bytes but the update bundle's ECDSA signature (randomised by ECDSA)`,
       );
       return 0;
     } finally {

@@ -52,7 +52,7 @@ export const reproCommand: Command = {
           hint: `both builds are kept: ${outDir} and ${coldOut} (lbimage compare ${outDir} ${coldOut})`,
         });
       }
-      log(`repro: board ${values.board} is reproducible${diffs.length ? ' (but the update bundle after its payload: RAUC\'s random verity salt)' : ''}`);
+      log(`repro: board ${values.board} is reproducible${diffs.length ? ' (but the update bundle\'s ECDSA signature, randomised by ECDSA)' : ''}`);
       return 0;
     } finally {
       if (!values.keep) rmSync(coldCache, { recursive: true, force: true });
