@@ -46,6 +46,13 @@ export function serialLink(config: ApplianceConfig, ctx: RenderContext): { devic
   return device ? { device, baud: serial.baud } : undefined;
 }
 
+/** The interface on the peer's subnet (the rules guarantee there is one): heartbeat's UDP link. */
+export function peerInterface(config: ApplianceConfig): string {
+  const peer = config.ha?.peer.address;
+  const fixed = localAddresses(config).filter((l) => !l.floating);
+  return (peer && fixed.find((l) => cidrContains(l.cidr, peer))?.iface) ?? 'eth0';
+}
+
 function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
   const ha = config.ha;
   if (!ha) return [];
@@ -53,9 +60,7 @@ function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
   const serial = serialLink(config, ctx);
   const primary = ha.role === 'primary' ? config.hostname : ha.peer.hostname;
   const secondary = ha.role === 'primary' ? ha.peer.hostname : config.hostname;
-  const fixed = localAddresses(config).filter((l) => !l.floating);
-  // The rules guarantee the peer is on a local subnet.
-  const ucastIface = fixed.find((l) => cidrContains(l.cidr, ha.peer.address))?.iface ?? 'eth0';
+  const ucastIface = peerInterface(config);
   const files: RenderedFile[] = [
     {
       path: HA_CF,

@@ -2,7 +2,8 @@
  * Every daemon the appliance configures, in the order an apply makes changes live: kernel
  * modules before the sysctls that need them (net.ipv4.vs.*), the host name before heartbeat
  * (which knows the units by it), addresses before the daemons that bind them, the firewall
- * marks before IPVS, heartbeat before the resources it runs, IPVS (ldirectord) before HAProxy.
+ * marks before IPVS, heartbeat before the resources it runs, the IPVS connection sync with the
+ * peer before IPVS (ldirectord), IPVS before HAProxy.
  * (The journal, SSH and time sync: see the list.)
  * Adding a daemon: one module file beside its template, and one line here.
  */
@@ -14,6 +15,7 @@ import { feedback } from './feedback.js';
 import { haproxy } from './haproxy.js';
 import { heartbeat } from './heartbeat.js';
 import { hostname } from './hostname.js';
+import { ipvsSync } from './ipvs-sync.js';
 import { kernelModules } from './kernel-modules.js';
 import { ldirectord } from './ldirectord.js';
 import { network } from './network.js';
@@ -24,7 +26,7 @@ import { sshd } from './sshd.js';
 import { timesyncd } from './timesyncd.js';
 
 // The journal first (what follows is logged to disk), the firewall before sshd moves to a new port.
-export const DAEMONS: readonly Daemon[] = [journald, kernelModules, sysctl, hostname, network, nftables, sshd, timesyncd, heartbeat, ldirectord, haproxy, feedback];
+export const DAEMONS: readonly Daemon[] = [journald, kernelModules, sysctl, hostname, network, nftables, sshd, timesyncd, heartbeat, ipvsSync, ldirectord, haproxy, feedback];
 
 export type { Argv, Check, Daemon, FileChange, RenderContext, RenderedFile, RenderSecrets, RunBy, UpProbe } from './daemon.js';
 export { runByOf } from './daemon.js';
@@ -34,6 +36,7 @@ export { adminStateOf, type ServerAdmin, type ServerAdminEntry, type ServerState
 export { HAPROXY_SERVER_CA, TLS_PROFILE, certFile, certificateLabels } from './haproxy.js';
 export { FEEDBACK_CONF, FEEDBACK_UNIT, feedbackTargets, type FeedbackConfig, type FeedbackTarget } from './feedback.js';
 export { AUTHKEYS, HA_CF, HARESOURCES, serialLink } from './heartbeat.js';
+export { IPVS_SYNC_CONF, IPVS_SYNC_PORT, IPVS_SYNC_UNIT, syncIdOf } from './ipvs-sync.js';
 export { MODULES_LOAD } from './kernel-modules.js';
 export { LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG, fwmarkOf, ipvsListing, virtualServices } from './ldirectord.js';
 export { INTERFACES_FILE, RESOLV_CONF } from './network.js';

@@ -1,7 +1,7 @@
 /**
  * /etc/nftables.conf: the appliance's own tables, replaced as one transaction without touching
  * any other table: the management firewall (input: the VIPs' service ports, SSH from
- * management.allowed_sources, heartbeat and HAProxy peers from the peer only, everything else
+ * management.allowed_sources, heartbeat, HAProxy peers and IPVS sync from the peer only, everything else
  * to the unit's own addresses dropped), firewall marks for multi-port Layer 4 services, source
  * NAT for Layer 4 SNAT services and autonat; then the administrator's rules file, if any.
  */
@@ -11,6 +11,7 @@ import { addressServing, familyOf, localAddresses, networkOf, parseCidr, portRan
 import { compileTemplate } from '../template.js';
 import { type Daemon, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
 import { HAPROXY_PEERS_PORT } from './haproxy.js';
+import { IPVS_SYNC_PORT, ipvsSyncWanted } from './ipvs-sync.js';
 import { fwmarkOf } from './ldirectord.js';
 import source from './nftables.conf.ejs';
 
@@ -72,6 +73,7 @@ function managementRules(config: ApplianceConfig): string[][] {
     const peer = [ipOf(ha.peer.address), 'saddr', ha.peer.address];
     rules.push([...peer, 'udp', 'dport', String(ha.udp_port)]);
     rules.push([...peer, 'tcp', 'dport', String(HAPROXY_PEERS_PORT)]);
+    if (ipvsSyncWanted(config)) rules.push([...peer, 'udp', 'dport', String(IPVS_SYNC_PORT)]);
   }
   return rules;
 }

@@ -183,7 +183,7 @@ async function confirmUp(plan: ApplyPlan, state: HaState | undefined, deps: Appl
   const what = [...[...pending].map((u) => `${u} is not active`), ...failing.map((p) => p.what)];
   throw new LbError(`services did not come up: ${what.join('; ')}`, {
     code: 'E_SERVICE_DOWN',
-    hint: pending.size > 0 ? `see journalctl -u ${[...pending][0]}` : `see journalctl -t ${failing[0]?.daemon ?? 'ldirectord'}`,
+    hint: pending.size > 0 ? `see journalctl -u ${[...pending][0]}` : failing[0]?.unit ? `see journalctl -u ${failing[0].unit}` : `see journalctl -t ${failing[0]?.daemon ?? 'ldirectord'}`,
   });
 }
 

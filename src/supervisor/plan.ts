@@ -25,7 +25,7 @@ export interface ApplyPlan {
   /** Units that must be active afterwards. */
   mustRun: string[];
   /** Checks that each daemon serves the config once the steps ran. */
-  probes: (UpProbe & { daemon: string; where: Where })[];
+  probes: (UpProbe & { daemon: string; unit?: string; where: Where })[];
   /** What the plan leaves to someone else, for the log (e.g. heartbeat starting its resources). */
   notes: string[];
 }
@@ -48,7 +48,7 @@ export function planApply(
   const plan: ApplyPlan = { changed, steps: [], mustRun: [], probes: [], notes: [] };
   const step = (d: Daemon, argv: Argv, where: Where = 'always') => plan.steps.push({ daemon: d.name, argv, where });
   const probe = (d: Daemon, where: Where) => {
-    for (const p of d.up?.(config) ?? []) plan.probes.push({ ...p, daemon: d.name, where });
+    for (const p of d.up?.(config) ?? []) plan.probes.push({ ...p, daemon: d.name, ...(d.unit ? { unit: d.unit } : {}), where });
   };
 
   for (const d of daemons) {

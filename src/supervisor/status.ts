@@ -278,9 +278,11 @@ export function statusText(report: Record<string, unknown>, sections: StatusSect
 
 /**
  * lbtakeover: asks heartbeat to move every resource here (hb_takeover all), then waits until
- * this unit is the active one. Returns how long it took.
+ * this unit is the active one. Returns how long it took. heartbeat drops a standby request,
+ * without an answer, while either unit's resources are in flux (a peer that has just rejoined,
+ * a takeover under way), so the request is made again every `askEveryMs` until it takes.
  */
-export async function takeover(ctx: StatusContext, timeoutMs: number): Promise<number> {
+export async function takeover(ctx: StatusContext, timeoutMs: number, askEveryMs = 10_000): Promise<number> {
   const ha = ctx.config?.ha;
   if (!ha) throw new LbError('this unit is not part of an HA pair', { code: 'E_NOT_A_PAIR', hint: 'lbtakeover moves the floating IPs between the units of a pair' });
   const t0 = Date.now();
@@ -289,8 +291,12 @@ export async function takeover(ctx: StatusContext, timeoutMs: number): Promise<n
     return r.exitCode === 0 ? unitState(ha.role, r.stdout) : 'stopped';
   };
   if ((await state()) === 'stopped') throw new LbError('heartbeat is not running on this unit', { code: 'E_HA_STATE', hint: 'run lbapply to start it' });
-  await ctx.run(HB_TAKEOVER, ['all'], { stage: 'ask heartbeat to take over (hb_takeover all)' });
+  let asked = -Infinity;
   for (;;) {
+    if (Date.now() - asked >= askEveryMs) {
+      asked = Date.now();
+      await ctx.run(HB_TAKEOVER, ['all'], { stage: 'ask heartbeat to take over (hb_takeover all)' });
+    }
     if ((await state()) === 'active') return Date.now() - t0;
     if (Date.now() - t0 > timeoutMs)
       throw new LbError(`this unit did not become active within ${Math.round(timeoutMs / 1000)} s`, { code: 'E_HA_STATE', hint: 'see lbstatus and journalctl -t heartbeat' });

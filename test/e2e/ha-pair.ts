@@ -25,6 +25,8 @@ export const PASSWORD = 'Pair-pass-1';
 export const VIP4 = '203.0.113.100';
 export const VIP7 = '203.0.113.101';
 export const RS_GATEWAY = '192.0.2.254';
+/** A Layer 4 NAT service on VIP4 whose real servers echo each line: one long-lived connection (item 5b). */
+export const STREAM_PORT = 6000;
 
 export type Role = 'primary' | 'secondary';
 
@@ -65,7 +67,7 @@ export const peerOf = (r: Role): Role => (r === 'primary' ? 'secondary' : 'prima
 
 export async function createPair(log: (s: string) => void): Promise<Pair> {
   const img = builtImage();
-  const lab = await createLab({ servers: 2, units: 2, tag: 'ha', ports: { http: [80], tcp: [5672], udp: [] } });
+  const lab = await createLab({ servers: 2, units: 2, tag: 'ha', ports: { http: [80], tcp: [5672], udp: [], echo: [STREAM_PORT] } });
   const dir = mkdtempSync(join(tmpdir(), 'lbimage-ha-'));
   const units: Record<Role, Unit> = { primary: { ...UNITS.primary }, secondary: { ...UNITS.secondary } };
   const overlay = (u: Unit) => join(dir, `${u.role}.qcow2`);
@@ -195,6 +197,14 @@ ${
     ? `  - label: AMQP
     vip: ${VIP4}
     ports: [5672]
+    forwarding: nat
+    health_check: { type: connect, interval: 2, timeout: 1 }
+    real_servers:
+      - { label: RIP1, ip: 192.0.2.11 }
+      - { label: RIP2, ip: 192.0.2.12 }
+  - label: STREAM
+    vip: ${VIP4}
+    ports: [${STREAM_PORT}]
     forwarding: nat
     health_check: { type: connect, interval: 2, timeout: 1 }
     real_servers:

@@ -13,6 +13,8 @@
  *      both VIPs; the time to the first answer after the power-off and the failed requests are
  *      printed and bounded; the survivor holds every floating IP; the client's source-IP
  *      persistence entry was on the passive unit before and still picks its server after (item 5a);
+ *      a long-lived Layer 4 connection (a line every 100 ms) was in the passive unit's IPVS table
+ *      before (connection sync) and carries on through the failover without a reset (item 5b);
  *   4. auto_failback off: the old primary powered on again stays passive; lbtakeover moves the
  *      services back to it;
  *   5. auto_failback on and a ping node (the lab's client), applied to both units (a heartbeat
@@ -30,7 +32,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
-import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, UNITS, VIP4, VIP7, type HaJson, type Pair, type Role, type Unit } from './ha-pair.js';
+import { createPair, outage, pairConfig, pairWizard, PASSWORD, peerOf, status, STREAM_PORT, UNITS, VIP4, VIP7, type HaJson, type Pair, type Role, type Unit } from './ha-pair.js';
 import { EXTERNAL, names } from './lab.js';
 import { annotate } from './qemu.js';
 
@@ -170,6 +172,19 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     expect(table, table).toMatch(new RegExp(`key=${EXTERNAL.client.replace(/\./g, '\\.')} .*server_id=`));
     step(`persistence: the client sticks to ${stuck[0]}; the passive unit's stick table has its entry`);
 
+    // Item 5b: a long-lived Layer 4 connection, a line every 100 ms for 45 s, across the failover.
+    // IPVS connection sync puts it in the passive unit's table within seconds.
+    const stream = P.lab.request({ kind: 'stream', host: VIP4, port: STREAM_PORT, lines: 450, lineMs: 100, timeoutMs: 60_000 });
+    const synced = Date.now();
+    let conns = '';
+    while (Date.now() - synced < scaled(30_000)) {
+      conns = await secondary.con!.ok('ipvsadm -Lnc');
+      if (conns.includes(`${EXTERNAL.client}:`) && conns.includes(`${VIP4}:${STREAM_PORT}`)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(conns, `the passive unit's IPVS connections: ${conns}`).toMatch(new RegExp(`ESTABLISHED +${EXTERNAL.client.replace(/\./g, '\\.')}:\\d+ +${VIP4.replace(/\./g, '\\.')}:${STREAM_PORT}`));
+    step(`connection sync: the long-lived connection is in the passive unit's IPVS table ${Date.now() - synced} ms after it opened`);
+
     // Failover: power off the active unit while the client sends requests through both VIPs.
     const loop = (host: string, count = 400) => P.lab.request({ kind: 'http', host, port: 80, count, intervalMs: 250, timeoutMs: 1000, stopAfterOk: 4 });
     const loops = [loop(VIP7), loop(VIP4)];
@@ -196,6 +211,10 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     // Item 5a, after: the survivor sends the client to the same real server.
     expect(await ask(VIP7, 3)).toEqual(stuck);
     step(`persistence kept across the failover: still ${stuck[0]}`);
+    const [long] = (await stream).results;
+    expect(long, JSON.stringify(long)).toMatchObject({ ok: true, sent: 450, answered: 450 });
+    expect(long!.body!.split(' ')).toHaveLength(1);
+    step(`the long-lived connection carried on through the failover: 450 lines, every one answered by ${long!.body}, no reset; the longest wait ${long!.maxWaitMs} ms`);
 
     // auto_failback off: the old primary comes back and stays passive.
     await P.boot(primary);

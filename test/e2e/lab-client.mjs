@@ -2,7 +2,9 @@
 //   node lab-client.mjs '{"kind":"http","host":"203.0.113.10","port":80,"count":6}'
 // kind http (path, cookie: keep the first Set-Cookie and send it back), tcp (reads until the
 // server closes), udp (one datagram, one answer), accept (listens on port, reports who connected),
-// https (as http over TLS, SNI `servername`, any certificate accepted: the answer names the
+// stream (one connection, `lines` lines one every `lineMs`, each answered by an echo server:
+// ok when every line is answered and nothing reset or closed the connection; body: the servers
+// that answered; maxWaitMs: the longest wait for an answer), https (as http over TLS, SNI `servername`, any certificate accepted: the answer names the
 // certificate's CN as `cert`, and carries `hsts` and `cookieFlags`). A redirect's Location comes as `location`.
 // Requests run one after another (concurrency > 1: that many at a time, for benchmarks); each has
 // its own timeout; `from` picks the source address (tcp, udp). Output: { results: [{ ok, body | error,
@@ -77,6 +79,51 @@ function tcp() {
   });
 }
 
+function stream() {
+  return new Promise((resolve) => {
+    const lines = spec.lines ?? 10;
+    const lineMs = spec.lineMs ?? 100;
+    const sock = connect({ host: spec.host, port: spec.port });
+    const sentAt = [];
+    const names = new Set();
+    let answered = 0;
+    let maxWaitMs = 0;
+    let buf = '';
+    let done = false;
+    const finish = (error) => {
+      if (done) return;
+      done = true;
+      clearInterval(tick);
+      clearTimeout(t);
+      sock.destroy();
+      const r = { sent: sentAt.length, answered, maxWaitMs: Math.round(maxWaitMs), body: [...names].join(' ') };
+      resolve(error ? { ok: false, error, ...r } : { ok: true, ...r });
+    };
+    let tick;
+    sock.on('connect', () => {
+      tick = setInterval(() => {
+        if (sentAt.length === lines) return clearInterval(tick);
+        sentAt.push(performance.now());
+        sock.write(`${sentAt.length}\n`);
+      }, lineMs);
+    });
+    sock.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const [name, n] = buf.slice(0, i).split(' ');
+        buf = buf.slice(i + 1);
+        if (Number(n) !== answered + 1) return finish(`answer ${n} out of order (expected ${answered + 1})`);
+        names.add(name);
+        maxWaitMs = Math.max(maxWaitMs, performance.now() - sentAt[answered]);
+        if (++answered === lines) finish();
+      }
+    });
+    sock.on('end', () => finish('closed by the other end'));
+    sock.on('error', (e) => finish(e.message));
+    const t = setTimeout(() => finish('timeout'), lines * lineMs + timeoutMs);
+  });
+}
+
 function udp() {
   return new Promise((resolve) => {
     const sock = createSocket('udp4');
@@ -115,7 +162,7 @@ function accept() {
   });
 }
 
-const one = { http: () => http(false), https: () => http(true), tcp, udp, accept }[spec.kind];
+const one = { http: () => http(false), https: () => http(true), tcp, udp, accept, stream }[spec.kind];
 const count = spec.count ?? 1;
 const concurrency = spec.concurrency ?? 1;
 const results = new Array(count);

@@ -1,8 +1,9 @@
 // A lab real server (run by lab.ts inside a real server's namespace): answers with its own name.
-//   node lab-server.mjs NAME MODE --http 80,8080 --tcp 5672,9000 --udp 53 [--vips VIP,...] [--agent PORT=IDLE]
+//   node lab-server.mjs NAME MODE --http 80,8080 --tcp 5672,9000 --udp 53 [--echo 6000] [--vips VIP,...] [--agent PORT=IDLE]
 // HTTP: `/` -> "NAME\n"; `/whoami` -> JSON { name, remote, xff } (who the server saw connect);
 // `/health` -> "OK NAME\n" (MODE wrong: "NOPE NAME\n"); `/slow?ms=N` -> "NAME\n" after N ms
 // (a connection still open while the appliance drains or halts its server). TCP: "NAME\n" on connect, then close.
+// --echo: "NAME LINE\n" for each line, the connection kept open (a long-lived connection).
 // UDP: "NAME\n" back to each datagram. MODE hang: accepts TCP/HTTP connections and never answers.
 // --agent: a server feedback agent on TCP PORT answering "IDLE%\n" (IDLE "silent": accepts and
 // never answers). Prints "ready" once every socket listens. Runs until killed.
@@ -45,6 +46,20 @@ for (const port of opt('--tcp')) {
     sock.on('error', () => undefined);
     if (hang) return void held.push(sock);
     sock.end(`${name}\n`);
+  });
+  listening.push(new Promise((r) => server.listen(port, '0.0.0.0', r)));
+}
+for (const port of opt('--echo')) {
+  const server = createTcpServer((sock) => {
+    sock.on('error', () => undefined);
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        sock.write(`${name} ${buf.slice(0, i)}\n`);
+        buf = buf.slice(i + 1);
+      }
+    });
   });
   listening.push(new Promise((r) => server.listen(port, '0.0.0.0', r)));
 }

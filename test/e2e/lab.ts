@@ -48,6 +48,8 @@ export interface Ports {
   http: number[];
   tcp: number[];
   udp: number[];
+  /** TCP ports answering each line with NAME and the line, the connection kept open (kind `stream`). */
+  echo?: number[];
 }
 
 export interface Reply {
@@ -65,10 +67,14 @@ export interface Reply {
   location?: string;
   /** When the request started (ms since the epoch). */
   at: number;
+  /** stream: lines sent and answered, the longest wait for an answer (ms). */
+  sent?: number;
+  answered?: number;
+  maxWaitMs?: number;
 }
 
 export interface RequestSpec {
-  kind: 'http' | 'https' | 'tcp' | 'udp' | 'accept';
+  kind: 'http' | 'https' | 'tcp' | 'udp' | 'accept' | 'stream';
   /** https: the SNI name to send. */
   servername?: string;
   host?: string;
@@ -84,6 +90,9 @@ export interface RequestSpec {
   stopAfterOk?: number;
   /** Source address (tcp, udp): one of the namespace's own. */
   from?: string;
+  /** stream: lines to send on the one connection, one every `lineMs`. */
+  lines?: number;
+  lineMs?: number;
 }
 
 export interface Lab {
@@ -281,6 +290,7 @@ export async function createLab(opts: { servers?: number; ports: Ports; units?: 
       const p = opts.ports;
       const vips = [...(vipsOf.get(rs.name) ?? [])].join(',');
       const argv = [process.execPath, join(HERE, 'lab-server.mjs'), rs.name, mode, '--http', p.http.join(','), '--tcp', p.tcp.join(','), '--udp', p.udp.join(','), '--vips', vips];
+      if (p.echo?.length) argv.push('--echo', p.echo.join(','));
       if (agent) argv.push('--agent', `${agent.port}=${agent.idle}`);
       if (agent) agents.set(rs.name, agent);
       const child = await spawnReady(rs.ns, argv, `lab-server ${rs.name}`);

@@ -25,7 +25,7 @@ describe('daemon modules and the image', () => {
     // nftables is wanted by every config, so its unit stays enabled: the last applied ruleset
     // is loaded at boot before the supervisor runs.
     const onDemand = DAEMONS.filter((d) => d.unit && d.name !== 'nftables').map((d) => d.unit!);
-    expect(onDemand.sort()).toEqual(['haproxy.service', 'heartbeat.service', 'lb-feedback.service', 'ldirectord.service', 'systemd-timesyncd.service']);
+    expect(onDemand.sort()).toEqual(['haproxy.service', 'heartbeat.service', 'lb-feedback.service', 'lb-ipvs-sync.service', 'ldirectord.service', 'systemd-timesyncd.service']);
     for (const unit of onDemand) expect(recipe.disabled_units).toContain(unit);
   });
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HA_CF, LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG } from '../../src/daemons/index.js';
+import { HA_CF, IPVS_SYNC_CONF, IPVS_SYNC_UNIT, LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG } from '../../src/daemons/index.js';
 import { type RunOptions, type RunResult, type Runner, runTool } from '../../src/run.js';
 import { at } from '../../src/supervisor/root.js';
 
@@ -33,7 +33,8 @@ export interface FakeBox {
 /**
  * A box in a temp dir: checkers are the real daemons' checkers; systemd, ifupdown, sysctl and
  * chpasswd are recorded and answer like the real ones would; `ipvsadm -Ln` lists what the live
- * ldirectord.cf under the root declares, as ldirectord would have loaded it.
+ * ldirectord.cf under the root declares, as ldirectord would have loaded it, and `ipvsadm -L
+ * --daemon` the sync daemons of the live ipvs-sync.conf.
  */
 export function fakeBox(): FakeBox {
   const root = mkdtempSync(join(tmpdir(), 'lb-box-'));
@@ -86,6 +87,16 @@ export function fakeBox(): FakeBox {
       // ldirectord runs under systemd on both units of a pair too (warm for a failover).
       const vips = [...cf.matchAll(/^virtual6?=(\S+)/gm)].map((m) => (/^\d+$/.test(m[1]!) ? `FWM  ${m[1]} wlc\n` : `TCP  ${m[1]} wlc\n`));
       return { stdout: `IP Virtual Server version 1.2.1\n${vips.join('')}`, stderr: '', exitCode: 0 };
+    }
+    // The sync daemons lb-ipvs-sync.service starts from the live ipvs-sync.conf, unless the unit is down.
+    if (cmd === 'ipvsadm' && args.join(' ') === '-L --daemon') {
+      let conf = '';
+      try {
+        conf = box.down.has(IPVS_SYNC_UNIT) ? '' : readFileSync(at(root, IPVS_SYNC_CONF), 'utf8');
+      } catch {}
+      const v = (k: string) => new RegExp(`^${k}=(\\S+)$`, 'm').exec(conf)?.[1];
+      const line = (state: string) => `${state} sync daemon (mcast=${v('INTERFACE')}, syncid=${v('SYNCID')}, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n`;
+      return { stdout: conf ? line('master') + line('backup') : '', stderr: '', exitCode: 0 };
     }
     if (cmd === 'arping') return { ...box.arping, stderr: '' };
     // The apply's address-in-use probe asks what the unit holds: nothing, on a fresh fake box.

@@ -53,6 +53,7 @@ describe('planApply', () => {
       'sshd: systemctl try-reload-or-restart ssh.service',
       'timesyncd: systemctl stop systemd-timesyncd.service',
       'heartbeat: systemctl stop heartbeat.service',
+      'ipvs-sync: systemctl stop lb-ipvs-sync.service',
       'ldirectord: systemctl restart ldirectord.service',
       'haproxy: systemctl stop haproxy.service',
       'feedback: systemctl stop lb-feedback.service',
@@ -87,6 +88,6 @@ describe('planApply', () => {
     const owners = DAEMONS.flatMap((d) => d.files);
     expect(new Set(owners).size).toBe(owners.length);
     for (const d of DAEMONS) expect(d.packages.length, d.name).toBeGreaterThan(0);
-    expect(supervisedUnits()).toEqual(['nftables.service', 'systemd-timesyncd.service', 'heartbeat.service', 'ldirectord.service', 'haproxy.service', 'lb-feedback.service']);
+    expect(supervisedUnits()).toEqual(['nftables.service', 'systemd-timesyncd.service', 'heartbeat.service', 'lb-ipvs-sync.service', 'ldirectord.service', 'haproxy.service', 'lb-feedback.service']);
   });
 });

@@ -117,6 +117,17 @@ describe('lbstatus', () => {
     expect(calls).toContain('/usr/share/heartbeat/hb_takeover all');
   });
 
+  it('lbtakeover asks again when heartbeat dropped the request (resources in flux)', async () => {
+    let asked = 0;
+    const run: Runner = async (cmd) => {
+      if (cmd === '/usr/share/heartbeat/hb_takeover') asked++;
+      if (cmd === 'cl_status') return { stdout: asked >= 2 ? 'all\n' : 'none\n', stderr: '', exitCode: 0 };
+      return { stdout: '', stderr: '', exitCode: 0 };
+    };
+    expect(await takeover(ctx(run), 5000, 100)).toBeGreaterThanOrEqual(100);
+    expect(asked).toBe(2);
+  });
+
   it('lbtakeover on a unit that stays passive fails with a hint', async () => {
     const run = fakeRun({ 'cl_status rscstatus': { stdout: 'none\n' }, '/usr/share/heartbeat/hb_takeover all': { stdout: '' } });
     await expect(takeover(ctx(run), 300)).rejects.toMatchObject({ code: 'E_HA_STATE' });
