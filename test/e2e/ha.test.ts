@@ -116,7 +116,10 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     // The pair's services on both units: the passive one first (only files change there).
     await apply(secondary, 'pair.yaml', pairConfig('secondary'));
     await apply(primary, 'pair.yaml', pairConfig('primary'));
-    const settle = await until('the primary active with every floating IP, the secondary passive with none', activeIs('primary'), 180_000);
+    const settle = await until('the primary active with every floating IP, the secondary passive with none', activeIs('primary'), 180_000).catch(async (e) => {
+      for (const u of [primary, secondary]) log(`${u.role}'s heartbeat log and addresses:\n${await u.con!.ok(`${HEARTBEAT_LOG}; ip -4 -o addr`)}`);
+      throw e;
+    });
     step(`primary active, secondary passive (${settle} ms after the applies)`);
     const s0 = { primary: await status(primary), secondary: await status(secondary) };
     for (const r of ['primary', 'secondary'] as const) {
