@@ -46,6 +46,24 @@ export function serialLink(config: ApplianceConfig, ctx: RenderContext): { devic
   return device ? { device, baud: serial.baud } : undefined;
 }
 
+/**
+ * haresources' resources for the floating IPs. IPv4: the image's lbaddr
+ * (overlays/common/etc/ha.d/resource.d/), IPaddr2's job in a fraction of its time; IPv6 stays
+ * with heartbeat's IPv6addr (neighbour advertisements). Pure.
+ */
+export function floatingResources(config: ApplianceConfig): string[] {
+  return config.floating_ips.map((f) => {
+    const c = parseCidr(f.address);
+    return familyOf(c.address) === 'ipv6' ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}` : `lbaddr::${c.address}/${c.prefix}/${f.interface}`;
+  });
+}
+
+/** How heartbeat's ResourceManager runs one haresources resource. Pure. */
+export function resourceArgv(resource: string, op: 'start' | 'stop'): Argv {
+  const [script, ...args] = resource.split('::');
+  return [`${RESOURCE_DIR}/${script}`, ...args, op];
+}
+
 /** The interface on the peer's subnet (the rules guarantee there is one): heartbeat's UDP link. */
 export function peerInterface(config: ApplianceConfig): string {
   const peer = config.ha?.peer.address;
@@ -83,16 +101,7 @@ function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
       mode: 0o644,
       content: haresources({
         owner: primary,
-        resources: [
-          // IPv4: the image's lbaddr (overlays/common/etc/ha.d/resource.d/), IPaddr2's job in a
-          // fraction of its time; IPv6 stays with heartbeat's IPv6addr (neighbour advertisements).
-          ...config.floating_ips.map((f) => {
-            const c = parseCidr(f.address);
-            return familyOf(c.address) === 'ipv6'
-              ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}`
-              : `lbaddr::${c.address}/${c.prefix}/${f.interface}`;
-          }),
-        ],
+        resources: floatingResources(config),
       }),
     },
   ];
@@ -128,11 +137,7 @@ export const heartbeat: Daemon = {
     if (!f) return [];
     const before = resourcesOf(f.before);
     const after = resourcesOf(f.after);
-    const argv = (r: string, op: 'start' | 'stop'): Argv => {
-      const [script, ...args] = r.split('::');
-      return [`${RESOURCE_DIR}/${script}`, ...args, op];
-    };
-    return [...before.filter((r) => !after.includes(r)).reverse().map((r) => argv(r, 'stop')), ...after.filter((r) => !before.includes(r)).map((r) => argv(r, 'start'))];
+    return [...before.filter((r) => !after.includes(r)).reverse().map((r) => resourceArgv(r, 'stop')), ...after.filter((r) => !before.includes(r)).map((r) => resourceArgv(r, 'start'))];
   },
 };
 

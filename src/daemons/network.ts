@@ -7,6 +7,7 @@ import { cidrContains, parseCidr, type Cidr } from '../config/net.js';
 import { INTERFACES } from '../config/schema.js';
 import { compileTemplate } from '../template.js';
 import type { Argv, Daemon, RenderedFile } from './daemon.js';
+import { floatingResources, resourceArgv } from './heartbeat.js';
 import interfacesSource from './interfaces.ejs';
 import resolvSource from './resolv.conf.ejs';
 
@@ -66,6 +67,10 @@ export const network: Daemon = {
   // file (its ifdown does nothing), so its addresses and routes go by hand. resolv.conf is read
   // by every lookup: no reload.
   live: (c, changes) => (changes.some((f) => f.path === INTERFACES_FILE) ? interfacesLive(c) : []),
+  // ifdown also flushes the floating IPs heartbeat holds on the active unit of a pair, and
+  // heartbeat does not notice: they are started again at once (the resource scripts' start is
+  // idempotent and sends the gratuitous ARPs).
+  liveActive: (c, changes) => (changes.some((f) => f.path === INTERFACES_FILE) ? floatingResources(c).map((r) => resourceArgv(r, 'start')) : []),
 };
 
 function interfacesLive(c: ApplianceConfig): Argv[] {

@@ -57,7 +57,10 @@ export function planApply(
     const wanted = d.wanted?.(config) ?? true;
     switch (runBy) {
       case 'none':
-        if (changes.length > 0) for (const argv of d.live(config, changes)) step(d, argv);
+        if (changes.length > 0) {
+          for (const argv of d.live(config, changes)) step(d, argv);
+          if (config.ha) for (const argv of d.liveActive?.(config, changes) ?? []) step(d, argv, 'active');
+        }
         break;
       case 'systemd':
         if (!wanted) {

@@ -180,6 +180,7 @@ const HA_WEIGHT = HA.replace('        ip: 192.0.2.30\n', '        ip: 192.0.2.30
 
 const HA_TWO_FLOATING = HA.replace('ha:\n', '  - address: 192.0.2.101/24\n    interface: eth0\nha:\n');
 const HA_FAILBACK = `${HA}  auto_failback: true\n`;
+const HA_SECOND_ADDRESS = HA.replace('addresses: [192.0.2.21/24]', 'addresses: [192.0.2.21/24, 198.51.100.21/24]');
 /** What an apply did beyond making sure each wanted unit runs (systemctl start/stop every time). */
 const changes = (b: FakeBox) => b.actions.filter((a) => !/^systemctl (start|stop) /.test(a));
 
@@ -209,6 +210,22 @@ describe('HA pair: ldirectord warm on both units, heartbeat moves the floating I
     box.actions.length = 0;
     await applyConfig({ text: HA, file: 'ha.yaml', record: 'store' }, deps(box));
     expect(changes(box)).toEqual(['/etc/ha.d/resource.d/lbaddr 192.0.2.101/24/eth0 stop']);
+  });
+
+  it('active unit, its interfaces changed: the floating IPs ifdown flushed are started again at once', async () => {
+    box = await pairBox('all');
+    const r = await applyConfig({ text: HA_SECOND_ADDRESS, file: 'ha-addr.yaml', record: 'store' }, deps(box));
+    expect(r.changed).toContain(INTERFACES_FILE);
+    const c = changes(box);
+    expect(c.indexOf('/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 start')).toBeGreaterThan(c.indexOf('ifup eth0'));
+    expect(c).not.toContain('systemctl reload-or-restart heartbeat.service');
+  });
+
+  it('passive unit, its interfaces changed: no floating IP started', async () => {
+    box = await pairBox('none');
+    await applyConfig({ text: HA_SECOND_ADDRESS, file: 'ha-addr.yaml', record: 'store' }, deps(box));
+    expect(changes(box)).toContain('ifup eth0');
+    expect(changes(box).filter((a) => a.includes('lbaddr'))).toEqual([]);
   });
 
   it.each([
