@@ -42,7 +42,7 @@ type Seen = Record<Role, HaJson | undefined>;
 /** HAProxy's runtime API on the unit (no socat in the image: its own node). */
 const SHOW_TABLE_WEB7 = `node -e "const s=require('net').connect('/run/haproxy/admin.sock');s.end('show table web7\\n');s.pipe(process.stdout)"`;
 /** The last ten minutes of heartbeat and its resource scripts on a unit, with times. */
-/** heartbeat's view of the ping node on a unit: "up" or "dead". */
+/** heartbeat's view of the ping node on a unit: "ping" (it answers) or "dead". */
 const PING_NODE_STATUS = `cl_status nodestatus ${EXTERNAL.client}`;
 const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -10min | grep -E 'heartbeat|ipfail|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
 
@@ -269,8 +269,8 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
       }
       throw new Error(`the ${u.role}'s heartbeat never saw the ping node ${want} (last: ${seen})`);
     };
-    await pingNodeIs(primary, 'up');
-    await pingNodeIs(secondary, 'up');
+    await pingNodeIs(primary, 'ping');
+    await pingNodeIs(secondary, 'ping');
     const pingCutAt = Date.now();
     await P.cutPingNode(true);
     await until('the primary lost its ping node: the secondary active with every floating IP', activeIs('secondary'), 180_000).catch(async (e) => {
@@ -282,7 +282,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await bothVipsServe();
     step(`ping node lost by the primary alone: the secondary holds the services ${gaveUp} ms after the cut`);
     await P.cutPingNode(false);
-    await pingNodeIs(primary, 'up');
+    await pingNodeIs(primary, 'ping');
     const back2 = await primary.con!.sh('lbtakeover', 120_000);
     expect(back2.exitCode, back2.output).toBe(0);
     await until('the primary active again after the ping node came back and lbtakeover', activeIs('primary'), 60_000);
