@@ -1,9 +1,10 @@
 /**
  * /etc/nftables.conf: the appliance's own tables, replaced as one transaction without touching
  * any other table: the management firewall (input: the VIPs' service ports, SSH from
- * management.allowed_sources, heartbeat, HAProxy peers and IPVS sync from the peer only, everything else
- * to the unit's own addresses dropped), firewall marks for multi-port Layer 4 services, source
- * NAT for Layer 4 SNAT services and autonat; then the administrator's rules file, if any.
+ * management.allowed_sources, heartbeat, HAProxy peers and IPVS sync from the peer only,
+ * everything else to the unit's own addresses dropped), firewall marks for multi-port Layer 4
+ * services, source NAT for Layer 4 SNAT services and autonat; then the administrator's rules
+ * file, if any.
  */
 import { createHash } from 'node:crypto';
 import type { ApplianceConfig } from '../config/index.js';

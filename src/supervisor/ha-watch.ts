@@ -4,8 +4,8 @@
  * never forms), a link to the peer went dead or came back (one link alone is no failover: the
  * pair runs degraded), the peer is dead (this unit takes over; if the peer is in fact running,
  * both links are cut: split brain), the peer returning after a partition, and the ping node
- * lost or back (ipfail may move the floating IPs). Runs as
- * lb-ha-watch.service beside heartbeat (`lbsupervisor ha-watch`), reading the journal.
+ * lost or back (ipfail may move the floating IPs). Runs as lb-ha-watch.service beside heartbeat
+ * (`lbsupervisor ha-watch`), reading the journal.
  */
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
