@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Qemu } from './qemu.js';
+import { overstruck, type Qemu } from './qemu.js';
 
 /** The repository (a benchmark bundles this module elsewhere and runs from the repository root). */
 export const REPO = existsSync(join(import.meta.dirname, '..', '..', 'package.json')) ? join(import.meta.dirname, '..', '..') : process.cwd();
@@ -160,7 +160,7 @@ export function consoleOf(vm: Qemu, cursor = 0): ConsoleSession {
       vm.send(`echo "@@S""${id}@@"; ${cmd}${sep}echo "@@E""${id}:$?@@"\r`);
       const m = await vm.waitFor(new RegExp(`@@S${id}@@\\r?\\n([\\s\\S]*?)@@E${id}:(\\d+)@@`), timeoutMs, { since });
       con.cursor = since + (m.index ?? 0) + m[0].length;
-      return { output: m[1]!.replace(/\r/g, ''), exitCode: Number(m[2]) };
+      return { output: overstruck(m[1]!), exitCode: Number(m[2]) };
     },
     async ok(cmd, timeoutMs) {
       const r = await con.sh(cmd, timeoutMs);

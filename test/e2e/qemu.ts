@@ -106,6 +106,23 @@ export function readable(text: string): string {
   return text.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '').replace(/\r/g, '');
 }
 
+/**
+ * Each line as a terminal shows it: a carriage return goes back to the line's start and what
+ * follows overwrites it. systemd clears its status line on the console that way ("\\r", spaces,
+ * "\\r"), and such a clearing can land inside a command's output.
+ */
+export function overstruck(text: string): string {
+  return text
+    .split('\n')
+    .map((line) =>
+      line.split('\r').reduce((shown, part) => {
+        const rest = shown.slice(part.length);
+        return part + (rest.trim() === '' ? '' : rest);
+      }, ''),
+    )
+    .join('\n');
+}
+
 function tailOf(text: string, lines: number): string {
   return readable(text).trimEnd().split('\n').slice(-lines).join('\n');
 }
