@@ -28,7 +28,7 @@ import { inc } from 'semver';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
-import { annotate, freePort, startQemu, type Qemu } from './qemu.js';
+import { annotate, freePort, overstruck, startQemu, type Qemu } from './qemu.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const outDir = process.env.LBIMAGE_E2E_OUT ?? join(repo, 'out', 'kvm');
@@ -111,7 +111,7 @@ async function sh(vm: Qemu, cmd: string, timeoutMs = 120_000): Promise<{ out: st
   const m = await vm.waitFor(new RegExp(`@@${id}:(\\d+)@@`), timeoutMs, { since });
   const all = vm.log().slice(since);
   cursor = vm.mark();
-  return { out: all.slice(0, all.indexOf(`@@${id}:`)).replace(/\r/g, ''), rc: Number(m[1]) };
+  return { out: overstruck(all.slice(0, all.indexOf(`@@${id}:`))), rc: Number(m[1]) };
 }
 
 /** The quick start guide's two-arm NAT answers (as test/e2e/supervisor.test.ts). */
