@@ -49,11 +49,13 @@ export const ipvsSync: Daemon = {
   // The unit has no reload: restarting it stops and starts both daemons with the new settings.
   live: systemdReload(IPVS_SYNC_UNIT),
   up: (config) => {
+    const iface = peerInterface(config);
+    const id = syncIdOf(config);
     // ipvsadm 1.31 adds maxlen, group, port and ttl after the sync id; older ones close the bracket.
-    const want = (state: string) => new RegExp(`^${state} sync daemon \\(mcast=${peerInterface(config)}, syncid=${syncIdOf(config)}[,)]`, 'm');
+    const want = (state: string) => new RegExp(`^${state} sync daemon \\(mcast=${iface}, syncid=${id}[,)]`, 'm');
     return [
       {
-        what: `IPVS connection sync daemons (master and backup on ${peerInterface(config)}, syncid ${syncIdOf(config)})`,
+        what: `IPVS connection sync daemons (master and backup on ${iface}, syncid ${id})`,
         argv: ['ipvsadm', '-L', '--daemon'],
         ok: (r) => r.exitCode === 0 && want('master').test(r.stdout) && want('backup').test(r.stdout),
       },

@@ -47,6 +47,11 @@ export function planApply(
   const heartbeatRestarts = config.ha !== undefined && heartbeat.live(config, changesOf(heartbeat)).length > 0;
   const plan: ApplyPlan = { changed, steps: [], mustRun: [], probes: [], notes: [] };
   const step = (d: Daemon, argv: Argv, where: Where = 'always') => plan.steps.push({ daemon: d.name, argv, where });
+  // A change goes live everywhere, and on the active unit of a pair its liveActive steps too.
+  const goLive = (d: Daemon, changes: FileChange[]) => {
+    for (const argv of d.live(config, changes)) step(d, argv);
+    if (config.ha) for (const argv of d.liveActive?.(config, changes) ?? []) step(d, argv, 'active');
+  };
   const probe = (d: Daemon, where: Where) => {
     for (const p of d.up?.(config) ?? []) plan.probes.push({ ...p, daemon: d.name, ...(d.unit ? { unit: d.unit } : {}), where });
   };
@@ -57,20 +62,15 @@ export function planApply(
     const wanted = d.wanted?.(config) ?? true;
     switch (runBy) {
       case 'none':
-        if (changes.length > 0) {
-          for (const argv of d.live(config, changes)) step(d, argv);
-          if (config.ha) for (const argv of d.liveActive?.(config, changes) ?? []) step(d, argv, 'active');
-        }
+        if (changes.length > 0) goLive(d, changes);
         break;
       case 'systemd':
         if (!wanted) {
           if (d.unit) step(d, ['systemctl', 'stop', d.unit]);
           break;
         }
-        if (changes.length > 0) {
-          for (const argv of d.live(config, changes)) step(d, argv);
-          if (config.ha) for (const argv of d.liveActive?.(config, changes) ?? []) step(d, argv, 'active');
-        } else if (d.unit) step(d, ['systemctl', 'start', d.unit]);
+        if (changes.length > 0) goLive(d, changes);
+        else if (d.unit) step(d, ['systemctl', 'start', d.unit]);
         if (d.unit) plan.mustRun.push(d.unit);
         probe(d, 'always');
         break;
