@@ -68,10 +68,10 @@ export const FORMAT_HOST_NEEDS: Readonly<Record<FormatKind, readonly string[]>> 
   // The installer: busybox-static, zstd and blkdiscard go into its initramfs (with ldd's
   // libraries); GRUB for both boot paths; a FAT EFI image; the hybrid ISO.
   iso: ['bmaptool', 'zstd', 'cpio', 'ldd', '/bin/busybox', '/usr/bin/zstd', '/usr/sbin/blkdiscard', 'grub-mkimage', GRUB_BIOS, GRUB_EFI, 'mkfs.vfat', 'mcopy', 'xorriso'],
-  // The offline update archive (src/update/): the root slot cut out with dd, a RAUC bundle
-  // (rauc calls mksquashfs), the development signing key made with openssl when none is given;
-  // faketime holds RAUC's clock at SOURCE_DATE_EPOCH (the signature's signing time); veritysetup
-  // remakes the dm-verity hash tree with a salt of the bundle's own content, openssl re-signs.
+  // The offline update archive (src/update/): the root slot cut out with dd, packed by
+  // mksquashfs, its dm-verity hash tree made by veritysetup, the manifest signed by openssl
+  // under faketime's clock held at SOURCE_DATE_EPOCH (the signing time); rauc checks the result.
+  // openssl also makes the development signing key when none is given.
   update: ['dd', 'rauc', 'mksquashfs', 'openssl', 'faketime', 'veritysetup'],
 };
 

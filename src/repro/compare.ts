@@ -304,7 +304,7 @@ async function compareBundleTails(name: string, a: string, b: string, scratch: s
   const sa = signatureAt(a);
   const sb = signatureAt(b);
   const sameTree = sa.at === sb.at && (await runTool('cmp', ['-n', String(sa.at), a, b], { stage: 'compare', nothrow: true })).exitCode === 0;
-  if (!sameTree) return { where: name, what: 'same payload; the dm-verity hash tree differs (its salt should follow from the signed manifest: resaltBundle)' };
+  if (!sameTree) return { where: name, what: 'same payload; the dm-verity hash tree differs (its salt should follow from the manifest: veritySalt in src/update/bundle.ts)' };
   mkdirSync(scratch, { recursive: true });
   try {
     const sig = join(scratch, 'sig.der');

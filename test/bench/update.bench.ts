@@ -1,10 +1,10 @@
 /**
- * Update archive speed and size (issue 12): makeUpdateBundle (slot image cut out of the raw disk,
- * RAUC's mksquashfs + dm-verity hash tree + CMS signature, `rauc info` check, sha256) against the
- * plain commands on the same slot: dd of the slot range and mksquashfs with the same arguments,
- * in the same run. Target: <= 1.3 x. Prints the archive's size against the qcow2's.
- * Input: out/kvm (make image BOARD=kvm); a throw-away key pair is made here.
- * Not measured here: install time on the box against a plain dd (needs a boot; see README).
+ * Update archive speed and size (issue 12): makeUpdateBundle (slot image cut out of the raw disk
+ * and its sha256, mksquashfs, dm-verity hash tree, CMS signature, `rauc info` check, the
+ * archive's sha256) against the plain commands on the same slot: dd of the slot range and
+ * mksquashfs with the same arguments, in the same run. Target: <= 1.3 x. Prints the archive's
+ * size against the qcow2's. Input: out/kvm (make image BOARD=kvm); a throw-away key pair is made
+ * here. The install time on the box: update-install.bench.ts.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { runTool } from '../../src/run.js';
 
 const repo = process.cwd();
 const TARGET = 1.3;
+const ROUNDS = 3;
 const MIB = 1024 * 1024;
 
 const secs = async (f: () => Promise<unknown>) => {
@@ -39,19 +40,28 @@ try {
   // Both read the same slot range of the raw disk: read it once first, so neither pays for a cold page cache.
   await runTool('dd', [`if=${raw}`, 'of=/dev/null', 'bs=1M', `skip=${slot.offset / MIB}`, `count=${slot.bytes / MIB}`, 'status=none']);
   const ours = join(work, 'ours');
-  mkdirSync(ours);
-  const tOurs = await secs(() => makeUpdateBundle({ plan, rawImage: raw, slot, signing: { key, cert }, keyringPem: readFileSync(cert, 'utf8'), outDir: ours, sourceDateEpoch: 1_700_000_000 }));
-
   const plain = join(work, 'plain');
+  mkdirSync(ours);
   mkdirSync(plain);
-  const tPlain = await secs(async () => {
-    await runTool('dd', [`if=${raw}`, `of=${join(plain, 'rootfs.ext4')}`, 'bs=1M', `skip=${slot.offset / MIB}`, `count=${slot.bytes / MIB}`, 'conv=sparse', 'status=none']);
-    await runTool('mksquashfs', [join(plain, 'rootfs.ext4'), join(plain, 'payload.sqfs'), '-noappend', '-quiet', ...MKSQUASHFS_ARGS]);
-  });
+  // Alternating rounds, the fastest of each side: a shared machine's noise only ever adds time.
+  const tOurs: number[] = [];
+  const tPlain: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    tPlain.push(
+      await secs(async () => {
+        await runTool('dd', [`if=${raw}`, `of=${join(plain, 'rootfs.ext4')}`, 'bs=1M', `skip=${slot.offset / MIB}`, `count=${slot.bytes / MIB}`, 'conv=sparse', 'status=none']);
+        await runTool('mksquashfs', [join(plain, 'rootfs.ext4'), join(plain, 'payload.sqfs'), '-noappend', '-quiet', ...MKSQUASHFS_ARGS]);
+      }),
+    );
+    rmSync(join(plain, 'rootfs.ext4'));
+    tOurs.push(await secs(() => makeUpdateBundle({ plan, rawImage: raw, slot, signing: { key, cert }, keyringPem: readFileSync(cert, 'utf8'), outDir: ours, sourceDateEpoch: 1_700_000_000 })));
+  }
+  const best = (t: number[]) => Math.min(...t);
+  const list = (t: number[]) => t.map((x) => x.toFixed(1)).join(', ');
   const bundle = statSync(join(ours, plan.file)).size;
   const qcow2 = m.artifacts.find((a) => a.kind === 'qcow2');
-  const ratio = tOurs / tPlain;
-  console.log(`  plain dd + mksquashfs: ${tPlain.toFixed(1)} s; makeUpdateBundle: ${tOurs.toFixed(1)} s; ratio ${ratio.toFixed(2)} (target <= ${TARGET})`);
+  const ratio = best(tOurs) / best(tPlain);
+  console.log(`  plain dd + mksquashfs: ${list(tPlain)} s; makeUpdateBundle: ${list(tOurs)} s; fastest against fastest: ratio ${ratio.toFixed(2)} (target <= ${TARGET})`);
   console.log(`  archive ${MB(bundle)}; plain squashfs ${MB(statSync(join(plain, 'payload.sqfs')).size)}; qcow2 ${qcow2 ? MB(qcow2.bytes) : '-'}${qcow2 ? ` (archive/qcow2 ${(bundle / qcow2.bytes).toFixed(2)})` : ''}`);
   console.log(`${ratio <= TARGET ? 'ok' : 'MISSED'} update archive: ${ratio.toFixed(2)} x the plain commands`);
   if (ratio > TARGET) process.exitCode = 1;

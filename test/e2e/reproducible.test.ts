@@ -4,7 +4,7 @@
  * development key) into a temporary folder and compares every file with out/kvm, which `make
  * test` built first. The second build runs in another time zone and locale, as another host's
  * would (FAT keeps local time: mtools once wrote the host's zone into the ESP). No exception: the
- * update bundle too, its dm-verity salt taken from its own content (resaltBundle) and its RSA
+ * update bundle too, its dm-verity salt taken from its own content (veritySalt) and its RSA
  * signature made at SOURCE_DATE_EPOCH, not at the build's time.
  */
 import { execFileSync } from 'node:child_process';

@@ -1,18 +1,19 @@
 /**
- * Issue 14: two bundles of the same slot image are the same bytes. RAUC draws the dm-verity salt
- * at random; resaltBundle replaces it with one of the bundle's own content, remakes the hash tree
- * with veritysetup and signs the manifest again at SOURCE_DATE_EPOCH. Shown here: veritysetup
- * lays the tree out exactly as RAUC does (RAUC's own salt gives RAUC's own tree and root hash),
- * the re-salted bundle verifies with RAUC, and a payload change is caught by the new tree.
+ * Issues 12 and 14: the build writes the RAUC bundle itself (makeUpdateBundle), the bytes
+ * `rauc bundle` writes but for the dm-verity salt, which RAUC draws at random and the build takes
+ * from the bundle's own manifest. Shown here against RAUC 1.8's own bundle of the same slot: the
+ * same payload byte for byte, the same signed manifest but for the root hash and salt, and
+ * veritysetup laying out the hash tree exactly as RAUC does (RAUC's salt gives RAUC's tree and
+ * root hash). Then: the same slot twice gives the same bytes, RAUC verifies them, and a payload
+ * change is caught by the tree.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { squashfsBytes } from '../../src/repro/compare.js';
-import { BUNDLE_IMAGE, planBundle, raucBundleCommand, veritySalt, withVerity } from '../../src/update/bundle.js';
+import { BUNDLE_IMAGE, MKSQUASHFS_ARGS, VERITY_ARGS, bundleManifest, frozenClock, planBundle, veritySalt } from '../../src/update/bundle.js';
 import { makeBundle, makeKeyPair, makeRawDisk } from './fixture.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lbbundle-repro-'));
@@ -26,47 +27,55 @@ const signedManifest = (bundle: string): string => {
   writeFileSync(sig, b.subarray(b.length - 8 - n, b.length - 8));
   return execFileSync('openssl', ['cms', '-verify', '-noverify', '-binary', '-inform', 'DER', '-in', sig], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 };
+const field = (m: string, key: string): string => new RegExp(`^${key}=(\\w+)$`, 'm').exec(m)![1]!;
 
 describe('update bundle determinism', () => {
-  it('rauc runs with its clock frozen at SOURCE_DATE_EPOCH, mksquashfs with SOURCE_DATE_EPOCH', () => {
-    const c = raucBundleCommand({ signing: { key: 'k.pem', cert: 'c.pem' }, sourceDateEpoch: 1767225600 }, 'content', 'out.raucb');
-    expect(c.cmd).toBe('faketime');
-    expect(c.args.slice(0, 5)).toEqual(['--exclude-monotonic', '-f', '2026-01-01 00:00:00', 'rauc', 'bundle']);
-    expect(c.env).toEqual({ TZ: 'UTC', FAKETIME_ONLY_CMDS: 'rauc', SOURCE_DATE_EPOCH: '1767225600' });
-  });
-
-  it('the salt follows the signed manifest without its verity lines', () => {
-    const m = '[update]\ncompatible=lbimage-kvm\nversion=1.0.0\n\n[bundle]\nformat=verity\nverity-hash=aa\nverity-salt=bb\nverity-size=8192\n\n[image.rootfs]\nsha256=11\nsize=8388608\nfilename=rootfs.ext4\n';
+  it('the salt follows the manifest without its verity lines; openssl signs with its clock frozen', () => {
+    const plan = planBundle({ baseName: 'lb-1.0.0-kvm', board: 'kvm', version: '1.0.0', built: '2026-01-01T00:00:00.000Z' });
+    const image = { sha256: '11', size: 8388608 };
+    const m = bundleManifest(plan, image);
     expect(veritySalt(m)).toMatch(/^[0-9a-f]{64}$/);
-    expect(veritySalt(withVerity(m, { salt: 'cc', hash: 'dd' }))).toBe(veritySalt(m));
-    expect(veritySalt(m.replace('sha256=11', 'sha256=12'))).not.toBe(veritySalt(m));
-    expect(withVerity(m, { salt: 'cc', hash: 'dd' })).toBe(m.replace('verity-hash=aa', 'verity-hash=dd').replace('verity-salt=bb', 'verity-salt=cc'));
+    expect(veritySalt(bundleManifest(plan, image, { hash: 'dd', salt: 'cc', size: 8192 }))).toBe(veritySalt(m));
+    expect(veritySalt(bundleManifest(plan, { ...image, sha256: '12' }))).not.toBe(veritySalt(m));
+    const c = frozenClock(1767225600, 'openssl', ['cms']);
+    expect(c.args).toEqual(['--exclude-monotonic', '-f', '2026-01-01 00:00:00', 'openssl', 'cms']);
+    expect(c.env).toEqual({ TZ: 'UTC', FAKETIME_ONLY_CMDS: 'openssl', SOURCE_DATE_EPOCH: '1767225600' });
   });
 
-  it("veritysetup makes RAUC's hash tree: RAUC's own salt gives RAUC's tree and root hash", () => {
-    const signer = { key: join(work, 'r.key.pem'), cert: join(work, 'r.cert.pem') };
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=rauc', '-keyout', signer.key, '-out', signer.cert], { stdio: 'ignore' });
+  it("is RAUC's own bundle of the slot but for the salt: payload, manifest, and veritysetup's tree is RAUC's", async () => {
+    const signer = await makeKeyPair(work, 'rauc');
+    const disk = await makeRawDisk(work, 'rauc');
+    const ours = await makeBundle(join(work, 'ours'), disk, { board: 'kvm', version: '1.0.0', signer });
+    // RAUC's own: the same slot image and manifest, `rauc bundle` with the same mksquashfs arguments.
     const content = join(work, 'content');
     mkdirSync(content, { recursive: true });
-    writeFileSync(join(content, BUNDLE_IMAGE.file), randomBytes(3 << 20));
-    writeFileSync(join(content, 'manifest.raucm'), planBundle({ baseName: 'lb-1.0.0-kvm', board: 'kvm', version: '1.0.0', built: '2026-01-01T00:00:00.000Z' }).manifest);
-    const out = join(work, 'rauc-own.raucb');
-    const c = raucBundleCommand({ signing: signer, sourceDateEpoch: 1767225600 }, content, out);
-    execFileSync(c.cmd, c.args, { env: { ...process.env, ...c.env }, stdio: 'ignore' });
-    const m = signedManifest(out);
-    const salt = /^verity-salt=(\w+)$/m.exec(m)![1]!;
-    const hash = /^verity-hash=(\w+)$/m.exec(m)![1]!;
-    const size = Number(/^verity-size=(\d+)$/m.exec(m)![1]);
-    const b = readFileSync(out);
-    const payload = squashfsBytes(out);
+    const MIB = 1024 * 1024;
+    execFileSync('dd', [`if=${disk.path}`, `of=${join(content, BUNDLE_IMAGE.file)}`, 'bs=1M', `skip=${disk.slot.offset / MIB}`, `count=${disk.slot.bytes / MIB}`, 'conv=sparse', 'status=none']);
+    const plan = planBundle({ baseName: 'lb-1.0.0-kvm', board: 'kvm', version: '1.0.0', built: '2026-01-01T00:00:00.000Z' });
+    writeFileSync(join(content, 'manifest.raucm'), ['[update]', `compatible=${plan.compatible}`, `version=${plan.version}`, `build=${plan.built}`, `description=${plan.description}`, '', '[bundle]', 'format=verity', '', '[image.rootfs]', 'filename=rootfs.ext4', ''].join('\n'));
+    const theirs = join(work, 'rauc-own.raucb');
+    execFileSync('rauc', ['bundle', `--cert=${signer.cert}`, `--key=${signer.key}`, `--mksquashfs-args=${MKSQUASHFS_ARGS.join(' ')}`, content, theirs], { env: { ...process.env, SOURCE_DATE_EPOCH: '1767225600' }, stdio: 'ignore' });
+
+    const a = readFileSync(ours.bundle);
+    const b = readFileSync(theirs);
+    const payload = squashfsBytes(theirs);
     const padded = Math.ceil(payload / 4096) * 4096;
+    expect(squashfsBytes(ours.bundle)).toBe(payload);
+    expect(a.subarray(0, padded).equals(b.subarray(0, padded))).toBe(true);
+    const mOurs = signedManifest(ours.bundle);
+    const mTheirs = signedManifest(theirs);
+    const noRootHashOrSalt = (m: string) => m.replace(/^verity-(hash|salt)=.*$/gm, '');
+    expect(noRootHashOrSalt(mOurs)).toBe(noRootHashOrSalt(mTheirs));
+    expect(mOurs).toBe(bundleManifest(plan, { sha256: field(mTheirs, 'sha256'), size: disk.slot.bytes }, { hash: field(mOurs, 'verity-hash'), salt: veritySalt(mOurs), size: Number(field(mTheirs, 'verity-size')) }));
+
+    const size = Number(field(mTheirs, 'verity-size'));
     const tree = join(work, 'tree');
-    const printed = execFileSync('veritysetup', ['format', '--no-superblock', '--format=1', '--hash=sha256', '--data-block-size=4096', '--hash-block-size=4096', `--data-blocks=${padded / 4096}`, `--salt=${salt}`, out, tree], { encoding: 'utf8' });
-    expect(/^Root hash:\s+(\w+)$/m.exec(printed)?.[1]).toBe(hash);
+    const printed = execFileSync('veritysetup', ['format', ...VERITY_ARGS, `--data-blocks=${padded / 4096}`, `--salt=${field(mTheirs, 'verity-salt')}`, theirs, tree], { encoding: 'utf8' });
+    expect(/^Root hash:\s+(\w+)$/m.exec(printed)?.[1]).toBe(field(mTheirs, 'verity-hash'));
     expect(readFileSync(tree).equals(b.subarray(padded, padded + size))).toBe(true);
   }, 120_000);
 
-  it('the same slot twice: the same bytes, re-salted, verified by RAUC, signed at SOURCE_DATE_EPOCH', async () => {
+  it('the same slot twice: the same bytes, verified by RAUC, signed at SOURCE_DATE_EPOCH', async () => {
     const signer = await makeKeyPair(work, 'release');
     const disk = await makeRawDisk(work, 'one');
     const a = await makeBundle(join(work, 'a'), disk, { board: 'kvm', version: '1.0.0', signer });
@@ -88,7 +97,7 @@ describe('update bundle determinism', () => {
     bytes[1000] = bytes[1000]! ^ 0xff;
     const bad = join(work, 'bad.raucb');
     writeFileSync(bad, bytes);
-    const verify = ['verify', '--no-superblock', '--format=1', '--hash=sha256', '--data-block-size=4096', '--hash-block-size=4096', `--data-blocks=${payload / 4096}`, `--hash-offset=${payload}`, `--salt=${veritySalt(m)}`];
+    const verify = ['verify', ...VERITY_ARGS, `--data-blocks=${payload / 4096}`, `--hash-offset=${payload}`, `--salt=${veritySalt(m)}`];
     execFileSync('veritysetup', [...verify, a.bundle, a.bundle, hash], { stdio: 'ignore' });
     expect(() => execFileSync('veritysetup', [...verify, bad, bad, hash], { stdio: 'ignore' })).toThrow();
   }, 120_000);
