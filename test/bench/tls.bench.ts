@@ -13,7 +13,7 @@ import { TLS_PROFILE } from '../../src/daemons/haproxy.js';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { BOOT_TIMEOUT, builtImage, consoleOf } from '../e2e/harness.js';
-import { createLab, labWizard, LAB_WIZARD_SUMMARY, type Lab } from '../e2e/lab.js';
+import { createLab, labSetUp, type Lab } from '../e2e/lab.js';
 import { startQemu, type Qemu } from '../e2e/qemu.js';
 
 const SECONDS = 15;
@@ -64,10 +64,7 @@ try {
   vm = await startQemu({ firmware: 'bios', drives: [{ path: img.qcow2 }], memoryMb: 1024, cpus: 1, name: 'tltls-bench', nics: { count: 0 }, netns: lab.ns, extraArgs: lab.qemuNetArgs() });
   const con = consoleOf(vm);
   await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
-  await con.dialog(labWizard(PASSWORD), LAB_WIZARD_SUMMARY, 180_000);
-  await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
-  await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
-  await con.login(PASSWORD);
+  await labSetUp(vm, con, PASSWORD);
   await con.ok('lbcert self-signed www --host www.example.test');
   await con.writeFile('/root/bench.yaml', CONFIG);
   await con.ok('lbapply /root/bench.yaml', 300_000);

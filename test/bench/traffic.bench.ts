@@ -6,7 +6,7 @@
 // Needs root, python3, and `make image BOARD=kvm`.
 import { bannerLine } from '../../src/onbox.js';
 import { BOOT_TIMEOUT, builtImage, consoleOf } from '../e2e/harness.js';
-import { createLab, labWizard, LAB_WIZARD_SUMMARY, type Lab, type RequestSpec } from '../e2e/lab.js';
+import { createLab, labSetUp, type Lab, type RequestSpec } from '../e2e/lab.js';
 import { startQemu, type Qemu } from '../e2e/qemu.js';
 
 const COUNT = 400;
@@ -73,10 +73,7 @@ try {
   vm = await startQemu({ firmware: 'bios', drives: [{ path: img.qcow2 }], memoryMb: 1024, cpus: 1, name: 'traffic-bench', nics: { count: 0 }, netns: lab.ns, extraArgs: lab.qemuNetArgs() });
   const con = consoleOf(vm);
   await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
-  await con.dialog(labWizard(PASSWORD), LAB_WIZARD_SUMMARY, 180_000);
-  await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
-  await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
-  await con.login(PASSWORD);
+  await labSetUp(vm, con, PASSWORD);
   await con.writeFile('/root/bench.yaml', CONFIG);
   await con.ok('lbapply /root/bench.yaml', 300_000);
   // Both pools full before measuring: ldirectord's first checks, HAProxy's servers UP.

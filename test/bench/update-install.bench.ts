@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { BOOT_TIMEOUT, builtImage, consoleOf } from '../e2e/harness.js';
-import { createLab, labWizard, LAB_WIZARD_SUMMARY, type Lab } from '../e2e/lab.js';
+import { createLab, labSetUp, type Lab } from '../e2e/lab.js';
 import { startQemu, type Qemu } from '../e2e/qemu.js';
 
 const TARGET = 1.5;
@@ -56,10 +56,7 @@ try {
   });
   const con = consoleOf(vm);
   await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
-  await con.dialog(labWizard(PASSWORD), LAB_WIZARD_SUMMARY, 180_000);
-  await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
-  await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
-  await con.login(PASSWORD);
+  await labSetUp(vm, con, PASSWORD);
   const dropCaches = () => con.ok('sync && echo 3 > /proc/sys/vm/drop_caches');
   const tDd: number[] = [];
   const tUpdate: number[] = [];

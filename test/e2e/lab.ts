@@ -25,7 +25,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../src/run.js';
-import type { DialogStep } from './harness.js';
+import type { ConsoleSession, DialogStep } from './harness.js';
+import type { Qemu } from './qemu.js';
 
 // The lab's scripts; a benchmark runs this module bundled elsewhere, from the repository root.
 const HERE = existsSync(join(import.meta.dirname, 'lab-server.mjs')) ? import.meta.dirname : join(process.cwd(), 'test', 'e2e');
@@ -385,3 +386,11 @@ export function labWizard(password: string): DialogStep[] {
   ];
 }
 export const LAB_WIZARD_SUMMARY = /Virtual service: +203\.0\.113\.10:80 \(NAT\)/;
+
+/** A freshly booted unit set up by the wizard with the lab's answers (labWizard), then logged in on the console. */
+export async function labSetUp(vm: Qemu, con: ConsoleSession, password: string): Promise<void> {
+  await con.dialog(labWizard(password), LAB_WIZARD_SUMMARY, 180_000);
+  await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
+  await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
+  await con.login(password);
+}

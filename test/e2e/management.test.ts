@@ -28,7 +28,7 @@ import { parseClockStatus } from '../../src/daemons/timesyncd.js';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { BOOT_TIMEOUT, builtImage, consoleOf, scaled, type ConsoleSession } from './harness.js';
-import { createLab, EXTERNAL, INTERNAL, LAB_WIZARD_SUMMARY, labWizard, type Lab, type RealServer, type RequestSpec } from './lab.js';
+import { createLab, EXTERNAL, INTERNAL, labSetUp, type Lab, type RealServer, type RequestSpec } from './lab.js';
 import { annotate, startQemu, type Qemu } from './qemu.js';
 
 /** A table another package or the administrator made: the appliance's applies must leave it alone. */
@@ -163,10 +163,7 @@ describe('management: SSH, firewall, logs and time in the lab', () => {
     // Set up with the wizard (the lab's two-arm answers), then log in on the console.
     await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
     step('booted');
-    await con.dialog(labWizard(PASSWORD), LAB_WIZARD_SUMMARY, 180_000);
-    await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
-    await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
-    await con.login(PASSWORD);
+    await labSetUp(vm, con, PASSWORD);
     step('wizard done, logged in on the console');
 
     // A table and rule that are not the appliance's, made by hand: every apply must leave them.

@@ -21,7 +21,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { bannerLine } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
 import { BOOT_TIMEOUT, builtImage, consoleOf, scaled, type ConsoleSession } from './harness.js';
-import { createLab, EXTERNAL, LAB_WIZARD_SUMMARY, labWizard, names, type Lab, type RealServer } from './lab.js';
+import { createLab, EXTERNAL, labSetUp, names, type Lab, type RealServer } from './lab.js';
 import { annotate, startQemu, type Qemu } from './qemu.js';
 
 const PASSWORD = 'Lab-pass-1';
@@ -134,10 +134,7 @@ describe('TLS termination and feedback agents in the lab', () => {
 
     await vm.waitFor(bannerLine({ version: img.version, board: img.board }), BOOT_TIMEOUT);
     step('booted');
-    await con.dialog(labWizard(PASSWORD), LAB_WIZARD_SUMMARY, 180_000);
-    await con.answer(/Press Enter to confirm, or Ctrl-C to exit\./, '');
-    await vm.waitFor(/Setup complete\./, 300_000, { since: con.cursor });
-    await con.login(PASSWORD);
+    await labSetUp(vm, con, PASSWORD);
     step('wizard done, logged in');
 
     // 1. Certificates the config names are not on the box yet: refused, naming the label and the command.
