@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { certFile, certificateLabels, writeRendered } from '../../src/daemons/index.js';
 import { CERTS_DIR, CHECK_ROOT_ENV } from '../../src/onbox.js';
 import { runTool } from '../../src/run.js';
+import { sshdPrivsepDir } from '../supervisor/fake-box.js';
 import { checkAuthkeys, checkHaresources, parseHaCf } from './heartbeat-parse.js';
 import { CONFIGS, load, renderFor } from './configs.js';
 
@@ -79,8 +80,7 @@ describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('daemons accept the
   });
 
   it('sshd -t accepts the SSH drop-in', async () => {
-    // sshd -t wants its privilege separation directory, as on the box (tmpfiles.d makes it there).
-    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    sshdPrivsepDir();
     const key = join(root, 'hostkey');
     if (!existsSync(key)) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
     const r = await run('/usr/sbin/sshd', ['-t', '-f', join(root, 'etc/ssh/sshd_config.d/lbimage.conf'), '-h', key]);

@@ -9,6 +9,14 @@ import { at } from '../../src/supervisor/root.js';
 /** Tools that only read the file they are given: the real ones check what we render. */
 const CHECKERS = new Set(['haproxy', 'ldirectord', 'nft', 'ifup', 'openssl', 'sshd', '/usr/sbin/sshd']);
 
+/**
+ * `sshd -t`, one of the checkers, wants its privilege separation directory. The box's
+ * tmpfiles.d makes it at boot; a host where sshd never started (a fresh CI machine) has none.
+ */
+export function sshdPrivsepDir(): void {
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+}
+
 export interface FakeBox {
   root: string;
   run: Runner;
@@ -37,6 +45,7 @@ export interface FakeBox {
  * --daemon` the sync daemons of the live ipvs-sync.conf.
  */
 export function fakeBox(): FakeBox {
+  sshdPrivsepDir();
   const root = mkdtempSync(join(tmpdir(), 'lb-box-'));
   const box: FakeBox = {
     root,
