@@ -14,7 +14,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
-    // qemu boots are CPU-bound under TCG on two cores: never run two suites at once.
+    // qemu boots are CPU-bound under TCG on two cores: one suite at a time unless asked
+    // (`make test` runs the e2e files two at a time, one single-vCPU boot per core).
     fileParallelism: false,
   },
 });
