@@ -60,11 +60,13 @@ test-unit: build typecheck
 	npx vitest run --exclude 'test/e2e/**'
 
 # The unit suites one file at a time, then the e2e files two at a time: each boot is one TCG vCPU,
-# so two of them fill this two-core machine and halve the hour the boots took one after another.
+# so two of them fill this two-core machine and halve the two hours the boots took one after
+# another. Their cleanup hooks (a VM stopped, a rootfs tree removed) get two minutes: beside
+# another suite's build they took more than vitest's ten seconds.
 test: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	npx vitest run --exclude 'test/e2e/**'
-	npx vitest run test/e2e --fileParallelism --maxWorkers=2
+	npx vitest run test/e2e --fileParallelism --maxWorkers=2 --hookTimeout=120000
 
 # The offline-update boots alone (issue 12; part of make test): five TCG boots, 10 to 22 minutes.
 test-update: deps-host build typecheck
