@@ -16,7 +16,6 @@ import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { failbackAfterRestart } from './ha-failback.js';
-import { HEARTBEAT_BIN, handOverBeforeStop } from './ha-handover.js';
 import { watchHeartbeat } from './ha-watch.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
@@ -188,21 +187,6 @@ const commands: Command[] = [
         (e: unknown) => say(`HA pair: auto_failback after heartbeat's start failed: ${e instanceof Error ? e.message : String(e)}`),
       );
       return watchHeartbeat(say);
-    },
-  },
-  {
-    name: 'heartbeat-stop',
-    summary: "heartbeat.service's ExecStop: on the active unit of a live pair, hand the resources to the peer first (hb_standby), then heartbeat -k",
-    usage: 'heartbeat-stop',
-    run: async () => {
-      // Whatever the hand-over says, heartbeat stops: a unit being rebooted must not hang here.
-      const outcome = await handOverBeforeStop(statusContext(ROOT, runTool).config, { run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now }).catch(
-        (e: unknown) => `failed (${e instanceof Error ? e.message : String(e)})`,
-      );
-      console.log(`before heartbeat stops: ${outcome}`);
-      const r = await runTool(HEARTBEAT_BIN, ['-k'], { nothrow: true });
-      if (r.exitCode !== 0) console.error(`heartbeat -k: exit ${r.exitCode}: ${r.stderr.trim()}`);
-      return r.exitCode;
     },
   },
   {
