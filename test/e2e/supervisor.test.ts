@@ -207,7 +207,8 @@ describe('on-box supervisor in qemu', () => {
     await vm.waitFor(/factory defaults \(slot A, key f\)/, 120_000);
     await new Promise((r) => setTimeout(r, 500));
     vm.send('f');
-    await vm.waitFor(/Kernel command line: [^\n]*lbimage\.factory=1/, 120_000);
+    // The supervisor says this only when the kernel command line holds lbimage.factory=1 (the
+    // kernel's own "Kernel command line:" was seen with a byte lost on the serial console under load).
     await vm.waitFor(/Factory defaults boot entry: the stored config and the secrets made on this unit were wiped\./, BOOT_TIMEOUT);
     // Beside another e2e suite this took more than a minute after the wipe.
     await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 180_000);
