@@ -63,7 +63,7 @@ test-unit: build typecheck
 # so two of them fill this two-core machine and halve the two hours the boots took one after
 # another. Side by side each boot gets less of the machine, so their waits get twice the time
 # (LBIMAGE_TEST_TIMEOUT_FACTOR, unless set) and their cleanup hooks (a VM stopped, a rootfs tree
-# removed) two minutes: beside another suite they ran past a 60 s wait and vitest's 10 s hooks.
+# removed) two minutes: beside another suite a rootfs removal ran past vitest's 10 s.
 test: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	npx vitest run --exclude 'test/e2e/**'

@@ -210,7 +210,7 @@ describe('on-box supervisor in qemu', () => {
     // The supervisor says this only when the kernel command line holds lbimage.factory=1 (the
     // kernel's own "Kernel command line:" was seen with a byte lost on the serial console under load).
     await vm.waitFor(/Factory defaults boot entry: the stored config and the secrets made on this unit were wiped\./, BOOT_TIMEOUT);
-    // Beside another e2e suite this took more than a minute after the wipe.
+    // Margin for a slow boot beside another e2e suite (make test runs two at a time).
     await vm.waitFor(/Factory settings: eth0 has the factory address 192\.168\.2\.21\/24/, 180_000);
     await vm.waitFor(/Press Enter to continue, or Ctrl-C to exit\./, 120_000);
     step('the factory-defaults boot entry wiped the config; the wizard is back');
