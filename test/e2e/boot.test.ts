@@ -21,7 +21,7 @@ describe('kvm image boots to the banner', () => {
   ])('under %s', async (firmware, ovmf) => {
     const img = builtImage();
     const t0 = Date.now();
-    vm = await startQemu({ firmware, drives: [{ path: img.qcow2 }], memoryMb: 1024, cpus: 2, name: `boot-${firmware}`, nics: { count: 1 } });
+    vm = await startQemu({ firmware, drives: [{ path: img.qcow2 }], memoryMb: 1024, cpus: 1, name: `boot-${firmware}`, nics: { count: 1 } });
     await vm.waitFor(/GNU GRUB/, 120_000);
     expect(/BdsDxe/.test(vm.log())).toBe(ovmf);
     await vm.waitFor(/lbimage slot A/, 30_000);

@@ -101,7 +101,7 @@ describe('on-box supervisor in qemu', () => {
         firmware: 'bios',
         drives: [{ path: disk, snapshot: false }],
         memoryMb: 1024,
-        cpus: 2,
+        cpus: 1,
         name,
         nics: { count: 0 },
         extraArgs: [
