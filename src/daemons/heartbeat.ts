@@ -47,14 +47,29 @@ export function serialLink(config: ApplianceConfig, ctx: RenderContext): { devic
 }
 
 /**
- * haresources' resources for the floating IPs. IPv4: the image's lbaddr
- * (overlays/common/etc/ha.d/resource.d/), IPaddr2's job in a fraction of its time; IPv6 stays
- * with heartbeat's IPv6addr (neighbour advertisements). Pure.
+ * haresources' resources for the floating IPs. IPv4: all in one resource of the image's lbaddr
+ * (overlays/common/etc/ha.d/resource.d/), IPaddr2's job in a fraction of its time, and one
+ * resource because ResourceManager spends seconds on each under TCG; IPv6 stays with heartbeat's
+ * IPv6addr (neighbour advertisements), one resource per address. Pure.
  */
 export function floatingResources(config: ApplianceConfig): string[] {
-  return config.floating_ips.map((f) => {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const f of config.floating_ips) {
     const c = parseCidr(f.address);
-    return familyOf(c.address) === 'ipv6' ? `IPv6addr::${c.address}/${c.prefix}/${f.interface}` : `lbaddr::${c.address}/${c.prefix}/${f.interface}`;
+    (familyOf(c.address) === 'ipv6' ? v6 : v4).push(`${c.address}/${c.prefix}/${f.interface}`);
+  }
+  return [...(v4.length ? [['lbaddr', ...v4].join('::')] : []), ...v6.map((a) => `IPv6addr::${a}`)];
+}
+
+/**
+ * One resource per floating address (lbaddr's group split up): what an apply starts or stops on
+ * the active unit, so adding an address leaves the ones already held alone. Pure.
+ */
+export function addressResources(resources: readonly string[]): string[] {
+  return resources.flatMap((r) => {
+    const [script, ...args] = r.split('::');
+    return script === 'lbaddr' ? args.map((a) => `lbaddr::${a}`) : [r];
   });
 }
 
@@ -135,8 +150,8 @@ export const heartbeat: Daemon = {
     if (restartNeeded(changes)) return [];
     const f = changes.find((c) => c.path === HARESOURCES);
     if (!f) return [];
-    const before = resourcesOf(f.before);
-    const after = resourcesOf(f.after);
+    const before = addressResources(resourcesOf(f.before));
+    const after = addressResources(resourcesOf(f.after));
     return [...before.filter((r) => !after.includes(r)).reverse().map((r) => resourceArgv(r, 'stop')), ...after.filter((r) => !before.includes(r)).map((r) => resourceArgv(r, 'start'))];
   },
 };

@@ -33,6 +33,20 @@ echo "held-32=$(held 198.51.100.7/32)"
 echo "held-after=$(held 192.0.2.100/24)"
 echo "owned-after=$(owns 192.0.2.100/24/eth0)"
 echo "primary-kept=$(held 192.0.2.1/24)"
+# All floating addresses as one resource, as haresources holds them: "running" only when every
+# one is held, so a takeover with one missing starts the group, and start adds just that one.
+both="192.0.2.100/24/eth0 198.51.100.8/32/eth0"
+/etc/ha.d/resource.d/lbaddr 198.51.100.8/32/eth0 start >/dev/null
+echo "group-partial=$(/etc/ha.d/resource.d/lbaddr $both status)"
+echo "group-owned-partial=$(owns 192.0.2.100/24/eth0::198.51.100.8/32/eth0)"
+/etc/ha.d/resource.d/lbaddr $both start; echo "group-start=$?"
+echo "group-held=$(held 192.0.2.100/24)$(held 198.51.100.8/32)"
+echo "group-owned=$(owns 192.0.2.100/24/eth0::198.51.100.8/32/eth0)"
+/etc/ha.d/resource.d/lbaddr $both stop; echo "group-stop=$?"
+echo "group-held-after=$(held 192.0.2.100/24)$(held 198.51.100.8/32)"
 /etc/ha.d/resource.d/lbaddr 192.0.2.100/24/nosuch0 start; echo "start-no-device=$?"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 192.0.2.101/24/nosuch0 start 2>/dev/null; echo "group-start-no-device=$?"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 192.0.2.101/24/nosuch0 stop; echo "group-stop-after-failure=$?"
 /etc/ha.d/resource.d/lbaddr 192.0.2.100 start >/dev/null 2>&1; echo "usage=$?"
+/etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 restart >/dev/null 2>&1; echo "usage-op=$?"
 sleep 1.5 # send_arp's five ARPs, 200 ms apart, end before the namespace goes

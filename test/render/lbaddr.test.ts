@@ -1,6 +1,6 @@
 /**
  * The image's floating-address resource for heartbeat (overlays/common/etc/ha.d/resource.d/lbaddr,
- * named in haresources for every IPv4 floating IP): run in a network and mount namespace of its
+ * named in haresources once for all the IPv4 floating IPs): run in a network and mount namespace of its
  * own (lbaddr-check.sh) against a veth eth0, with heartbeat's real ResourceManager reading its
  * status words, as a takeover does.
  */
@@ -12,7 +12,7 @@ import { runTool } from '../../src/run.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
-it('lbaddr adds, reports and removes a floating IPv4 address as heartbeat expects', async () => {
+it('lbaddr adds, reports and removes floating IPv4 addresses, one or a group, as heartbeat expects', async () => {
   const work = mkdtempSync(join(tmpdir(), 'lbaddr-'));
   try {
     const r = await runTool('unshare', ['--mount', '--net', '--fork', 'sh', join(REPO, 'test/render/lbaddr-check.sh'), join(REPO, 'overlays/common/etc/ha.d/resource.d/lbaddr'), work], { nothrow: true });
@@ -33,8 +33,18 @@ it('lbaddr adds, reports and removes a floating IPv4 address as heartbeat expect
       'held-after': '0',
       'owned-after': '3',
       'primary-kept': '1',
+      'group-partial': 'stopped',
+      'group-owned-partial': '3',
+      'group-start': '0',
+      'group-held': '11',
+      'group-owned': '0',
+      'group-stop': '0',
+      'group-held-after': '00',
       'start-no-device': '1',
+      'group-start-no-device': '1',
+      'group-stop-after-failure': '0',
       usage: '2',
+      'usage-op': '2',
     });
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
+import { addressResources, floatingResources, resourceArgv } from '../../src/daemons/heartbeat.js';
 import { renderAppliance, writeRendered } from '../../src/daemons/index.js';
 import { base } from '../config/fixture.js';
 import { CONFIGS, load, renderFor, TEST_HB_KEY } from './configs.js';
@@ -95,6 +96,15 @@ describe('renderAppliance', () => {
   it('renders identical haresources on both units of a pair', () => {
     const get = (f: string) => renderAppliance(load(join(ROOT, 'examples', f))).find((x) => x.path === '/etc/ha.d/haresources')!.content;
     expect(get('ha-pair-primary.yaml')).toBe(get('ha-pair-secondary.yaml'));
+  });
+
+  it('puts every IPv4 floating IP in one lbaddr resource, IPv6 ones in IPv6addr each; an apply splits them per address', () => {
+    const cfg = load(join(ROOT, 'examples', 'ha-pair-primary.yaml'));
+    const two = { ...cfg, floating_ips: [...cfg.floating_ips, { address: '2001:db8::10/64', interface: cfg.floating_ips[0]!.interface }] };
+    const v4 = cfg.floating_ips.map((f) => `${f.address}/${f.interface}`);
+    expect(floatingResources(two)).toEqual([`lbaddr::${v4.join('::')}`, `IPv6addr::2001:db8::10/64/${cfg.floating_ips[0]!.interface}`]);
+    expect(addressResources(floatingResources(two))).toEqual([...v4.map((a) => `lbaddr::${a}`), `IPv6addr::2001:db8::10/64/${cfg.floating_ips[0]!.interface}`]);
+    expect(resourceArgv(floatingResources(cfg)[0]!, 'start')).toEqual(['/etc/ha.d/resource.d/lbaddr', ...v4, 'start']);
   });
 
   it('guards templates: a value that slipped past validation fails instead of being written', () => {
