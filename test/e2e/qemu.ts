@@ -132,7 +132,7 @@ function tailOf(text: string, lines: number): string {
  * The guest's CPU model: qemu64, not max. A guest that sees max's features picks code paths TCG
  * emulates slowly (the kernel's sha256 was its AVX2 one, for instance): the same 2 GiB dd to a
  * partition took 121 s under max and 58 s under qemu64, two VMs side by side, and a first-boot
- * apply 57 s against 43 s. Every boot of every suite pays that.
+ * apply 57 s against 43 s. (The whole make test, mostly waits, took as long as before.)
  */
 export const CPU_MODEL = 'qemu64';
 
