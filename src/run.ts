@@ -1,4 +1,4 @@
-import { $, ProcessOutput } from 'zx';
+import { $, ProcessOutput } from 'zx/core';
 import { LbError } from './errors.js';
 
 export interface RunOptions {

@@ -30,6 +30,14 @@ export interface ApplyPlan {
   notes: string[];
 }
 
+/** The rendered files whose bytes or mode differ from what is live (or that are not there yet). */
+export function changedFiles(files: RenderedFile[], live: ReadonlyMap<string, LiveFile>): RenderedFile[] {
+  return files.filter((f) => {
+    const l = live.get(f.path);
+    return l === undefined || l.content !== f.content || (l.mode & 0o7777) !== f.mode;
+  });
+}
+
 /** Decides what an apply does; pure, so every case is a table row in a unit test. */
 export function planApply(
   config: ApplianceConfig,
@@ -37,10 +45,7 @@ export function planApply(
   live: ReadonlyMap<string, LiveFile>,
   daemons: readonly Daemon[] = DAEMONS,
 ): ApplyPlan {
-  const changed = files.filter((f) => {
-    const l = live.get(f.path);
-    return l === undefined || l.content !== f.content || (l.mode & 0o7777) !== f.mode;
-  });
+  const changed = changedFiles(files, live);
   const changesOf = (d: Daemon): FileChange[] =>
     changed.filter((f) => d.files.includes(f.path)).map((f) => ({ path: f.path, before: live.get(f.path)?.content, after: f.content }));
   // A heartbeat restart releases and re-takes its resources: they start on the new files anyway.

@@ -92,6 +92,14 @@ describe('kvm image content', () => {
     for (const unit of ['haproxy.service', 'ldirectord.service', 'heartbeat.service']) expect(names).not.toContain(unit);
   });
 
+  it('runs none of the housekeeping it has no use for: e2scrub, the apt and dpkg-backup timers', async () => {
+    const names = async (dir: string) => (await debugfs(`ls -p /etc/systemd/system/${dir}`)).split('\n').map((l) => l.split('/')[5]).filter(Boolean);
+    const timers = await names('timers.target.wants');
+    expect(timers).toContain('lb-update-watchdog.timer');
+    for (const unit of ['e2scrub_all.timer', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'dpkg-db-backup.timer']) expect(timers).not.toContain(unit);
+    expect(await names('multi-user.target.wants')).not.toContain('e2scrub_reap.service');
+  });
+
   it('has GRUB for UEFI on the removable path, grub.cfg and the RAUC env block on the ESP', async () => {
     const dir = (await runTool('mdir', ['-b', '-i', espSpec, '::/EFI/BOOT'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } })).stdout;
     expect(dir.split('\n').map((l) => l.trim().split('/').pop()).filter(Boolean).sort()).toEqual(['BOOTX64.EFI', 'grub.cfg', 'grubenv']);

@@ -58,17 +58,22 @@ describe('lbapply pipeline', () => {
     box = fakeBox();
     await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
     box.actions.length = 0;
+    box.checks.length = 0;
     const r = await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual([]);
     expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a))).toEqual([]);
+    // What is live passed its checker when it was swapped in (a boot applying the stored config).
+    expect(box.checks).toEqual([]);
   });
 
   it('reloads only HAProxy and the firewall (the new VIP port) when only the Layer 7 part changes', async () => {
     box = fakeBox();
     await applyConfig({ text: L4, file: 'l4.yaml', record: 'store' }, deps(box));
     box.actions.length = 0;
+    box.checks.length = 0;
     const r = await applyConfig({ text: L7, file: 'l7.yaml', record: 'store' }, deps(box));
     expect(r.changed).toEqual([HAPROXY_CFG, '/etc/nftables.conf']);
+    expect(box.checks.map((c) => c.split(' ')[0]).sort()).toEqual(['haproxy', 'nft']);
     expect(box.actions.filter((a) => /reload|restart|ifup|ifdown|sysctl/.test(a)).sort()).toEqual(['systemctl reload-or-restart haproxy.service', 'systemctl reload-or-restart nftables.service']);
   });
 
