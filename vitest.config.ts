@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirst } from './test/e2e/sequencer.js';
 
 export default defineConfig({
   plugins: [
@@ -17,5 +18,6 @@ export default defineConfig({
     // qemu boots are CPU-bound under TCG on two cores: one suite at a time unless asked
     // (`make test` runs the e2e files two at a time, one single-vCPU boot per core).
     fileParallelism: false,
+    sequence: { sequencer: LongestFirst },
   },
 });
