@@ -120,12 +120,11 @@ function stageFiles(root: string, files: RenderedFile[]): string {
   return dir;
 }
 
-/** Each daemon's own checker on the staged copy; messages name the on-box path, not the stage. */
 /**
- * Runs each daemon's checker on its staged files. A daemon whose rendered files are all live
- * already, byte for byte, is not checked again: those bytes passed its checker when they were
- * swapped in. That is every daemon at a boot that applies the stored config, where the checkers
- * (ldirectord's perl above all) cost a TCG boot 10-20 s and a slow box seconds.
+ * Each daemon's own checker on the staged copy; messages name the on-box path, not the stage.
+ * A daemon whose rendered files are all live already, byte for byte, is not checked again: those
+ * bytes passed its checker when they were swapped in. That is every daemon at a boot that applies
+ * the stored config, where the checkers (ldirectord's perl above all) cost a TCG boot 10-20 s.
  */
 async function checkStaged(files: RenderedFile[], live: ReadonlyMap<string, LiveFile>, staging: string, deps: ApplyDeps): Promise<void> {
   const changed = new Set(changedFiles(files, live).map((f) => f.path));

@@ -4,7 +4,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 /**
  * Seconds each long e2e file took in a clean-clone `make test` (two files at a time on two cores).
  * Started longest first, the two workers end close together; vitest's own order (larger files
- * first, without a results cache) left the five-minute boot test alone at the end.
+ * first, without a results cache) left the six-minute boot test running alone at the end.
  */
 const SECONDS: Readonly<Record<string, number>> = {
   'update.test.ts': 1523,
