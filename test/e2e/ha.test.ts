@@ -308,5 +308,5 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await bothVipsServe();
     const who = (await status(primary)).ha.state === 'active' ? 'primary' : 'secondary';
     step(`links mended: the pair settled ${healed} ms later with the ${who} active`);
-  }, scaled(1_800_000));
+  }, scaled(2_400_000));
 });
