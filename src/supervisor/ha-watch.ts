@@ -6,10 +6,15 @@
  * both links are cut: split brain), the peer returning after a partition, and the ping node
  * lost or back (ipfail may move the floating IPs). Runs as lb-ha-watch.service beside heartbeat
  * (`lbsupervisor ha-watch`), reading the journal.
+ *
+ * It also takes the floating IPv4 addresses the moment heartbeat declares the peer dead
+ * (`takeoverArgv`): see there why.
  */
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
+import { type Argv } from '../daemons/daemon.js';
+import { resourceArgv, resourcesOf } from '../daemons/heartbeat.js';
 import { LbError } from '../errors.js';
 
 export interface HaNotice {
@@ -51,17 +56,52 @@ export function explainHeartbeatLog(line: string): HaNotice | undefined {
   return undefined;
 }
 
-/** Follows heartbeat's journal and says each notice on the consoles, the same kind at most once a minute. */
-export async function watchHeartbeat(say: (text: string) => void, periodMs = 60_000): Promise<never> {
+/**
+ * What takes the floating IPv4 addresses when the peer is dead: haresources' lbaddr resources,
+ * started as heartbeat's ResourceManager starts them. heartbeat does the same next, but its
+ * mach_down and ResourceManager chain spends 5-7 s of shell under TCG before lbaddr runs (the
+ * HA e2e's takeover log); a dead peer holds nothing, so waiting buys no safety. lbaddr's start
+ * adds only what is missing, and its status then reads "running", so ResourceManager finds the
+ * group up and heartbeat's bookkeeping (failback, hb_takeover) stays as before. IPv6addr stays
+ * heartbeat's alone. Pure.
+ */
+export function takeoverArgv(haresources: string | undefined): Argv[] {
+  return resourcesOf(haresources)
+    .filter((r) => r.startsWith('lbaddr::'))
+    .map((r) => resourceArgv(r, 'start'));
+}
+
+/**
+ * Which notices reach the consoles: the same kind at most once per period, and no "link dead"
+ * while the peer is dead (heartbeat logs each link dead right after the peer's death, and "goes on
+ * over the other link" would be false then) until a link or the peer comes back.
+ */
+export class NoticeGate {
+  private readonly last = new Map<string, number>();
+  private peerDead = false;
+
+  constructor(private readonly periodMs = 60_000) {}
+
+  pass(n: HaNotice, now: number): boolean {
+    if (n.kind === 'dead') this.peerDead = true;
+    else if (/^link .* up$|^partition$/.test(n.kind)) this.peerDead = false;
+    else if (this.peerDead && /^link .* dead$/.test(n.kind)) return false;
+    if (now - (this.last.get(n.kind) ?? -Infinity) < this.periodMs) return false;
+    this.last.set(n.kind, now);
+    return true;
+  }
+}
+
+/** Follows heartbeat's journal, says its notices on the consoles, and runs onPeerDead at once. */
+export async function watchHeartbeat(say: (text: string) => void, onPeerDead?: () => Promise<void>): Promise<never> {
   const child = spawn('journalctl', ['--follow', '--lines=0', '--output=cat', '--identifier=heartbeat', '--identifier=ipfail'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const last = new Map<string, number>();
+  const gate = new NoticeGate();
   for await (const line of createInterface({ input: child.stdout! })) {
     const n = explainHeartbeatLog(line);
     if (!n) continue;
-    const now = Date.now();
-    if (now - (last.get(n.kind) ?? -Infinity) < periodMs) continue;
-    last.set(n.kind, now);
-    say(n.text);
+    if (n.kind === 'dead' && onPeerDead)
+      onPeerDead().catch((e: unknown) => say(`HA pair: taking the floating IPs at once failed (${e instanceof Error ? e.message : String(e)}); heartbeat's own takeover follows.`));
+    if (gate.pass(n, Date.now())) say(n.text);
   }
   throw new LbError(`journalctl exited (${child.exitCode ?? 'signal'}): heartbeat's log is no longer followed`, { code: 'E_HA_WATCH', hint: 'systemd restarts lb-ha-watch.service' });
 }

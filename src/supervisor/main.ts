@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli/command.js';
+import { HARESOURCES } from '../daemons/heartbeat.js';
 import { dispatch, loaded } from '../cli/dispatch.js';
 import { LbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
-import { runTool } from '../run.js';
+import { runTool, shellQuote } from '../run.js';
 import { type ApplyDeps, applyConfig, verifyConfig } from './apply.js';
 import { boardOnBox } from './build-info.js';
 import { refuseSshLockout } from './ssh-lockout.js';
@@ -16,7 +17,7 @@ import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { failbackAfterRestart } from './ha-failback.js';
-import { watchHeartbeat } from './ha-watch.js';
+import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
@@ -174,7 +175,7 @@ const commands: Command[] = [
   },
   {
     name: 'ha-watch',
-    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead); auto_failback after a clean restart",
+    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead); the floating IPs the moment the peer is dead; auto_failback after a clean restart",
     usage: 'ha-watch',
     run: () => {
       const say = (t: string) => sayOnConsoles(ROOT, t);
@@ -186,7 +187,13 @@ const commands: Command[] = [
         },
         (e: unknown) => say(`HA pair: auto_failback after heartbeat's start failed: ${e instanceof Error ? e.message : String(e)}`),
       );
-      return watchHeartbeat(say);
+      return watchHeartbeat(say, async () => {
+        for (const argv of takeoverArgv(readIfThere(HARESOURCES))) {
+          const t0 = Date.now();
+          await runTool(argv[0], argv.slice(1), { stage: 'take the floating IPs from the dead peer' });
+          console.log(`peer dead: ${shellQuote(argv)} done in ${Date.now() - t0} ms`);
+        }
+      });
     },
   },
   {

@@ -44,6 +44,14 @@ echo "group-held=$(held 192.0.2.100/24)$(held 198.51.100.8/32)"
 echo "group-owned=$(owns 192.0.2.100/24/eth0::198.51.100.8/32/eth0)"
 /etc/ha.d/resource.d/lbaddr $both stop; echo "group-stop=$?"
 echo "group-held-after=$(held 192.0.2.100/24)$(held 198.51.100.8/32)"
+# lb-ha-watch and heartbeat's ResourceManager start the group at the same moment on a takeover:
+# whichever adds an address second must still succeed.
+pids= rcs=
+for i in 1 2 3 4 5 6; do /etc/ha.d/resource.d/lbaddr $both start 2>/dev/null & pids="$pids $!"; done
+for p in $pids; do wait "$p"; rcs="$rcs$?"; done
+echo "group-race=$rcs"
+echo "group-race-held=$(held 192.0.2.100/24)$(held 198.51.100.8/32)"
+/etc/ha.d/resource.d/lbaddr $both stop >/dev/null
 /etc/ha.d/resource.d/lbaddr 192.0.2.100/24/nosuch0 start; echo "start-no-device=$?"
 /etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 192.0.2.101/24/nosuch0 start 2>/dev/null; echo "group-start-no-device=$?"
 /etc/ha.d/resource.d/lbaddr 192.0.2.100/24/eth0 192.0.2.101/24/nosuch0 stop; echo "group-stop-after-failure=$?"

@@ -40,6 +40,8 @@ it('lbaddr adds, reports and removes floating IPv4 addresses, one or a group, as
       'group-owned': '0',
       'group-stop': '0',
       'group-held-after': '00',
+      'group-race': '000000',
+      'group-race-held': '11',
       'start-no-device': '1',
       'group-start-no-device': '1',
       'group-stop-after-failure': '0',
