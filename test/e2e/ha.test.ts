@@ -25,7 +25,9 @@
  *      services to the secondary; mended, lbtakeover brings them back (item 6);
  *   7. both heartbeat links cut while both units run: split brain, each unit holds the floating
  *      IPs and both consoles say the peer is dead on every link; mended, the pair settles on one
- *      active unit again (item 6).
+ *      active unit again (item 6);
+ *   8. the secondary given another shared secret: the pair does not form, and both consoles say
+ *      the secrets differ.
  *
  * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It has passed whole (about 16
  * minutes); it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`) until `make test` has room for it.
@@ -308,5 +310,14 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await bothVipsServe();
     const who = (await status(primary)).ha.state === 'active' ? 'primary' : 'secondary';
     step(`links mended: the pair settled ${healed} ms later with the ${who} active`);
+
+    // Bad input: a secondary whose shared secret differs never joins, and both consoles say why.
+    const since3 = { primary: primary.con!.cursor, secondary: secondary.con!.cursor };
+    await secondary.con!.ok(`echo ${'0'.repeat(64)} > /var/lib/lbimage/secrets/heartbeat.key`);
+    await apply(secondary, 'pair3.yaml', pairConfig('secondary', pair3));
+    await Promise.all(
+      [primary, secondary].map((u) => u.vm!.waitFor(/HA pair: heartbeat (drops the packets of [\w-]+: they fail authentication|cannot authenticate the peer's packets)/, 180_000, { since: since3[u.role] })),
+    );
+    step('a secondary with another shared secret: both consoles say the secrets differ');
   }, scaled(2_400_000));
 });
