@@ -17,6 +17,7 @@ import { consoleUntilConfigured } from './console.js';
 import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { failbackAfterRestart } from './ha-failback.js';
+import { withApplyLock } from './lock.js';
 import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
@@ -180,7 +181,11 @@ const commands: Command[] = [
     run: () => {
       const say = (t: string) => sayOnConsoles(ROOT, t);
       // Started with heartbeat: the primary's one chance to take its resources back (ha-failback.ts).
-      failbackAfterRestart(statusContext(ROOT, runTool).config, { run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now }).then(
+      // An apply that restarts heartbeat stores its config only once it is done: read the config
+      // after it, not the one before (whose auto_failback may differ).
+      withApplyLock(ROOT, async () => statusContext(ROOT, runTool).config, { waitSeconds: 900 })
+        .then((config) => failbackAfterRestart(config, { run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now }))
+        .then(
         (outcome) => {
           console.log(`auto_failback after heartbeat's start: ${outcome}`);
           if (outcome === 'taken-back') say('HA pair: auto_failback: this unit (the primary) asked its peer for the floating IPs back after heartbeat restarted.');

@@ -29,8 +29,8 @@
  *   8. the secondary given another shared secret: the pair does not form, and both consoles say
  *      the secrets differ.
  *
- * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It has passed whole (about 16
- * minutes); it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`) until `make test` has room for it.
+ * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It passes whole in about 32
+ * minutes; it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`) until `make test` has room for it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
