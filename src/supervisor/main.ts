@@ -186,12 +186,12 @@ const commands: Command[] = [
       withApplyLock(ROOT, async () => statusContext(ROOT, runTool).config, { waitSeconds: 900 })
         .then((config) => failbackAfterRestart(config, { run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now }))
         .then(
-        (outcome) => {
-          console.log(`auto_failback after heartbeat's start: ${outcome}`);
-          if (outcome === 'taken-back') say('HA pair: auto_failback: this unit (the primary) asked its peer for the floating IPs back after heartbeat restarted.');
-        },
-        (e: unknown) => say(`HA pair: auto_failback after heartbeat's start failed: ${e instanceof Error ? e.message : String(e)}`),
-      );
+          (outcome) => {
+            console.log(`auto_failback after heartbeat's start: ${outcome}`);
+            if (outcome === 'taken-back') say('HA pair: auto_failback: this unit (the primary) asked its peer for the floating IPs back after heartbeat restarted.');
+          },
+          (e: unknown) => say(`HA pair: auto_failback after heartbeat's start failed: ${e instanceof Error ? e.message : String(e)}`),
+        );
       return watchHeartbeat(say, async () => {
         for (const argv of takeoverArgv(readIfThere(HARESOURCES))) {
           const t0 = Date.now();
