@@ -12,7 +12,7 @@ import { boardOnBox } from './build-info.js';
 import { type HaState, haState } from './ha-state.js';
 import { probeAddressesInUse } from './address-probe.js';
 import { withApplyLock } from './lock.js';
-import { type ApplyPlan, type LiveFile, type Step, changedFiles, planApply } from './plan.js';
+import { type ApplyPlan, type LiveFile, type Step, planApply } from './plan.js';
 import { at } from './root.js';
 import { readGoodConfig, storeConfig, storeGoodConfig } from './store.js';
 import { readServerStates } from './server-state.js';
@@ -126,8 +126,8 @@ function stageFiles(root: string, files: RenderedFile[]): string {
  * bytes passed its checker when they were swapped in. That is every daemon at a boot that applies
  * the stored config, where the checkers (ldirectord's perl above all) cost a TCG boot 10-20 s.
  */
-async function checkStaged(files: RenderedFile[], live: ReadonlyMap<string, LiveFile>, staging: string, deps: ApplyDeps): Promise<void> {
-  const changed = new Set(changedFiles(files, live).map((f) => f.path));
+async function checkStaged(files: RenderedFile[], changedOnes: readonly RenderedFile[], staging: string, deps: ApplyDeps): Promise<void> {
+  const changed = new Set(changedOnes.map((f) => f.path));
   const rendered = new Set(files.map((f) => f.path));
   for (const s of deps.daemons ?? DAEMONS) {
     if (!s.check) continue;
@@ -226,14 +226,14 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
   let ran: Step[] = [];
   try {
     const live = readLive(deps.root, files);
-    await checkStaged(files, live, staging, deps);
+    plan = planApply(config, files, live, deps.daemons);
+    await checkStaged(files, plan.changed, staging, deps);
     step('checked with the daemons\' checkers');
     if (!isRollback) {
       const inUse = await probeAddressesInUse(config, deps.run);
       for (const w of inUse) deps.log(w);
       warnings.push(...inUse);
     }
-    plan = planApply(config, files, live, deps.daemons);
     if (input.alreadyLive?.length) {
       const skip = new Set(input.alreadyLive);
       plan = { ...plan, steps: plan.steps.filter((x) => !(skip.has(x.daemon) && x.argv[1] === 'reload-or-restart')) };

@@ -31,7 +31,7 @@ export interface ApplyPlan {
 }
 
 /** The rendered files whose bytes or mode differ from what is live (or that are not there yet). */
-export function changedFiles(files: RenderedFile[], live: ReadonlyMap<string, LiveFile>): RenderedFile[] {
+function changedFiles(files: RenderedFile[], live: ReadonlyMap<string, LiveFile>): RenderedFile[] {
   return files.filter((f) => {
     const l = live.get(f.path);
     return l === undefined || l.content !== f.content || (l.mode & 0o7777) !== f.mode;
