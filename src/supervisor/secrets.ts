@@ -11,6 +11,13 @@ const SAVED_MACHINE_ID = `${SECRETS_DIR}/machine-id`;
 const SSH_DIR = '/etc/ssh';
 const isHostKey = (n: string) => /^ssh_host_\w+_key(\.pub)?$/.test(n);
 
+/**
+ * The host key types a unit makes: Ed25519 and ECDSA P-256, which every SSH client of the last
+ * ten years accepts. No RSA key: making a 3072-bit one took 11 s of a first boot under TCG. sshd
+ * loads whichever of its default host keys exist and passes over a missing one in silence.
+ */
+export const HOST_KEY_TYPES = ['ed25519', 'ecdsa'] as const;
+
 /** 32 random bytes as hex: the heartbeat shared secret, made on the primary. */
 export function newHeartbeatKey(): string {
   return randomBytes(32).toString('hex');
@@ -45,7 +52,7 @@ export async function ensureMachineId(root: string, run: Runner): Promise<'kept'
 }
 
 /**
- * SSH host keys are made on the box at first boot (`ssh-keygen -A`), kept on the data partition
+ * SSH host keys are made on the box at first boot (HOST_KEY_TYPES), kept on the data partition
  * and put back into /etc/ssh after a root-slot update, so the unit keeps its identity.
  */
 export async function ensureSshHostKeys(root: string, run: Runner): Promise<'kept' | 'restored' | 'created'> {
@@ -63,7 +70,11 @@ export async function ensureSshHostKeys(root: string, run: Runner): Promise<'kep
     return restored ? 'restored' : 'kept';
   }
   mkdirSync(at(root, SSH_DIR), { recursive: true });
-  await run('ssh-keygen', root === '/' ? ['-A'] : ['-A', '-f', root], { stage: 'make the SSH host keys' });
+  // As `ssh-keygen -A` does: a type whose key is there already is kept.
+  for (const t of HOST_KEY_TYPES) {
+    const key = at(root, join(SSH_DIR, `ssh_host_${t}_key`));
+    if (!existsSync(key)) await run('ssh-keygen', ['-q', '-t', t, '-N', '', '-f', key], { stage: `make the SSH host key (${t})` });
+  }
   mkdirSync(at(root, SSH_KEYS_DIR), { recursive: true, mode: 0o700 });
   for (const n of readdirSync(at(root, SSH_DIR)).filter(isHostKey))
     copyFileSync(at(root, join(SSH_DIR, n)), at(root, join(SSH_KEYS_DIR, n)));

@@ -41,9 +41,10 @@ describe('boot flow', () => {
     expect(out.configured).toBe(false);
     expect(live(INTERFACES_FILE)).toMatch(/address 192\.168\.2\.21\/24/);
     expect(said.join('\n')).toContain('eth0 has the factory address 192.168.2.21/24');
-    expect(box.actions).toEqual(expect.arrayContaining(['ip link set dev eth0 up', 'usermod --lock root', 'ssh-keygen -A -f ' + box.root]));
+    expect(box.actions).toEqual(expect.arrayContaining(['ip link set dev eth0 up', 'usermod --lock root', `ssh-keygen -q -t ed25519 -N  -f ${box.root}/etc/ssh/ssh_host_ed25519_key`]));
     expect(live('/etc/machine-id')).toMatch(/^[0-9a-f]{32}\n$/);
-    expect(readdirSync(at(box.root, SSH_KEYS_DIR))).toContain('ssh_host_ed25519_key');
+    // Ed25519 and ECDSA, no RSA (HOST_KEY_TYPES), each kept on the data partition.
+    expect(readdirSync(at(box.root, SSH_KEYS_DIR)).sort()).toEqual(['ssh_host_ecdsa_key', 'ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key', 'ssh_host_ed25519_key.pub']);
     expect(live(STORED_CONFIG)).toBeUndefined();
     expect(live(SUPERVISOR_LOG)).toContain('lbboot: factory defaults');
   });
