@@ -159,8 +159,10 @@ function swapIn(root: string, changed: RenderedFile[]): void {
  */
 async function runSteps(plan: ApplyPlan, state: HaState | undefined, deps: ApplyDeps): Promise<Step[]> {
   const ran: Step[] = [];
-  for (const s of plan.steps) {
-    if (s.where === 'active' && state !== 'active') continue;
+  const steps = plan.steps.filter((s) => s.where === 'always' || state === 'active');
+  const units = await unitStates(steps.flatMap((s) => (startOrStop(s.argv) ? [s.argv[2]!] : [])), deps);
+  for (const s of steps) {
+    if (alreadyThere(s.argv, units)) continue;
     await deps.run(s.argv[0], s.argv.slice(1), { stage: `make ${s.daemon} live` });
     ran.push(s);
   }
@@ -170,6 +172,28 @@ async function runSteps(plan: ApplyPlan, state: HaState | undefined, deps: Apply
   return ran;
 }
 
+const startOrStop = (argv: readonly string[]) => argv.length === 3 && argv[0] === 'systemctl' && (argv[1] === 'start' || argv[1] === 'stop');
+
+/**
+ * Each unit's state (`systemctl is-active` prints one line per unit), asked once for them all: a
+ * systemctl costs a second or more under TCG, and most of an apply's starts and stops find the
+ * unit as they would leave it. Nothing on the image starts these units but the supervisor and
+ * heartbeat, so an inactive unit has no start queued that a stop would have to cancel.
+ */
+async function unitStates(units: string[], deps: ApplyDeps): Promise<Map<string, string>> {
+  if (units.length === 0) return new Map();
+  const r = await deps.run('systemctl', ['is-active', ...units], { nothrow: true });
+  const lines = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  return new Map(lines.length === units.length ? units.map((u, i) => [u, lines[i]!]) : []);
+}
+
+/** A start of an active unit, or a stop of one that is not running, would change nothing. */
+function alreadyThere(argv: readonly string[], units: ReadonlyMap<string, string>): boolean {
+  if (!startOrStop(argv)) return false;
+  const now = units.get(argv[2]!);
+  return argv[1] === 'start' ? now === 'active' : now === 'inactive' || now === 'failed';
+}
+
 /** Confirms every wanted unit is active and every daemon's probe passes (active-unit probes only there). */
 async function confirmUp(plan: ApplyPlan, state: HaState | undefined, deps: ApplyDeps): Promise<void> {
   const deadline = Date.now() + (deps.upTimeoutMs ?? 15_000);
@@ -177,10 +201,7 @@ async function confirmUp(plan: ApplyPlan, state: HaState | undefined, deps: Appl
   const probes = plan.probes.filter((p) => p.where === 'always' || state === 'active');
   let failing = probes;
   for (;;) {
-    for (const unit of [...pending]) {
-      const r = await deps.run('systemctl', ['is-active', '--quiet', unit], { nothrow: true });
-      if (r.exitCode === 0) pending.delete(unit);
-    }
+    for (const [unit, now] of await unitStates([...pending], deps)) if (now === 'active') pending.delete(unit);
     const still = [];
     for (const p of failing) if (!p.ok(await deps.run(p.argv[0], p.argv.slice(1), { nothrow: true }))) still.push(p);
     failing = still;

@@ -87,7 +87,11 @@ export function fakeBox(): FakeBox {
       if (cmd === 'ifup') return runTool(cmd, [...args, '--state-dir', join(root, 'ifstate')], opts);
       return runTool(cmd, args, opts);
     }
-    if (cmd === 'systemctl' && args[0] === 'is-active') return { stdout: '', stderr: '', exitCode: box.down.has(args[2]!) ? 3 : 0 };
+    if (cmd === 'systemctl' && args[0] === 'is-active') {
+      const units = args.slice(1).filter((a) => !a.startsWith('-'));
+      const down = units.some((u) => box.down.has(u));
+      return { stdout: args.includes('--quiet') ? '' : units.map((u) => (box.down.has(u) ? 'inactive\n' : 'active\n')).join(''), stderr: '', exitCode: down ? 3 : 0 };
+    }
     if (cmd === 'ipvsadm' && args[0] === '-Ln') {
       let cf = '';
       try {
@@ -116,11 +120,9 @@ export function fakeBox(): FakeBox {
       writeFileSync(at(root, '/etc/machine-id'), `${randomBytes(16).toString('hex')}\n`);
     }
     if (cmd === 'ssh-keygen') {
-      mkdirSync(at(root, '/etc/ssh'), { recursive: true });
-      for (const t of ['ed25519', 'rsa']) {
-        writeFileSync(at(root, `/etc/ssh/ssh_host_${t}_key`), randomBytes(32).toString('hex'));
-        writeFileSync(at(root, `/etc/ssh/ssh_host_${t}_key.pub`), `ssh-${t} ${randomBytes(8).toString('hex')}`);
-      }
+      const key = args[args.indexOf('-f') + 1]!;
+      writeFileSync(key, randomBytes(32).toString('hex'));
+      writeFileSync(`${key}.pub`, `ssh-${args[args.indexOf('-t') + 1]} ${randomBytes(8).toString('hex')}`);
     }
     box.actions.push(opts.input !== undefined ? `${line} <<< ${String(opts.input).trim()}` : line);
     const fails = [...box.failing].some((f) => line.startsWith(f));
