@@ -46,8 +46,15 @@ function tokens(ts: readonly (string | number)[]): string {
   return ts.map(configToken).join(' ');
 }
 
-/** Compiles `source` once; `name` appears in EJS errors. Data is `it` in the template. */
+/**
+ * Compiles `source` once, at its first render (the on-box commands that render nothing, such as
+ * lbstatus, skip the compiles: each is a `new Function`, slow under TCG); `name` appears in EJS
+ * errors. Data is `it` in the template.
+ */
 export function compileTemplate<T extends object>(source: string, name: string, escape: Escape = 'config-token'): Template<T> {
-  const fn = ejs.compile(source, { strict: true, _with: false, localsName: 'it', escape: ESCAPES[escape], filename: name, async: false });
-  return (data: T) => fn({ ...data, tokens } as ejs.Data) as string;
+  let fn: ejs.TemplateFunction | undefined;
+  return (data: T) => {
+    fn ??= ejs.compile(source, { strict: true, _with: false, localsName: 'it', escape: ESCAPES[escape], filename: name, async: false });
+    return fn({ ...data, tokens } as ejs.Data) as string;
+  };
 }

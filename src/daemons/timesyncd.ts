@@ -50,9 +50,15 @@ export function parseClockStatus(show: string, timesync = ''): ClockStatus {
   return { synchronised: s.get('NTPSynchronized') === 'yes', ntpService: s.get('NTP') === 'yes', ...(server ? { server } : {}) };
 }
 
-/** Whether the clock is synchronised, as lbstatus shows it; `timedatectl` failing means "not known to be". */
-export async function clockStatus(run: Runner): Promise<ClockStatus> {
-  const show = await run('timedatectl', ['show'], { nothrow: true });
-  const ts = await run('timedatectl', ['show-timesync'], { nothrow: true });
-  return parseClockStatus(show.exitCode === 0 ? show.stdout : '', ts.exitCode === 0 ? ts.stdout : '');
+/**
+ * Whether the clock is synchronised, as lbstatus shows it; `timedatectl` failing means "not known
+ * to be". timesyncd is asked only when it is meant to run (`ntp`): asking it over D-Bus would
+ * start it. The two questions go to two services, so they are asked side by side.
+ */
+export async function clockStatus(run: Runner, ntp: boolean): Promise<ClockStatus> {
+  const [show, ts] = await Promise.all([
+    run('timedatectl', ['show'], { nothrow: true }),
+    ntp ? run('timedatectl', ['show-timesync'], { nothrow: true }) : undefined,
+  ]);
+  return parseClockStatus(show.exitCode === 0 ? show.stdout : '', ts?.exitCode === 0 ? ts.stdout : '');
 }

@@ -64,13 +64,16 @@ const haSection = section<HaStatus | { pair: false }>({
       const badNews = r.exitCode === 1 && ['nodestatus', 'hblinkstatus'].includes(args[0]!);
       return r.exitCode === 0 || (badNews && r.stdout.trim()) ? r.stdout.trim() : undefined;
     };
-    const rsc = await cl('rscstatus');
+    // Asked side by side: each cl_status waits on heartbeat, and lbstatus is polled.
+    const [rsc, listed, nodeStatus] = await Promise.all([cl('rscstatus'), cl('listhblinks', ha.peer.hostname), cl('nodestatus', ha.peer.hostname)]);
     const state = rsc === undefined ? 'stopped' : (unitState(ha.role, rsc) ?? 'transition');
     const links: Record<string, LinkState> = {};
-    if (rsc !== undefined)
-      for (const link of ((await cl('listhblinks', ha.peer.hostname)) ?? '').split(/\s+/).filter(Boolean))
-        links[link] = (await cl('hblinkstatus', ha.peer.hostname, link)) ?? 'unknown';
-    const status = rsc === undefined ? 'unknown (heartbeat stopped)' : ((await cl('nodestatus', ha.peer.hostname)) ?? 'unknown');
+    if (rsc !== undefined) {
+      const names = (listed ?? '').split(/\s+/).filter(Boolean);
+      const states = await Promise.all(names.map((link) => cl('hblinkstatus', ha.peer.hostname, link)));
+      names.forEach((link, i) => (links[link] = states[i] ?? 'unknown'));
+    }
+    const status = rsc === undefined ? 'unknown (heartbeat stopped)' : (nodeStatus ?? 'unknown');
     const linkStates = Object.values(links);
     return {
       role: ha.role,
@@ -233,7 +236,8 @@ const certificatesSection = section<CertStatus[]>({
 const clockSection = section<ClockStatus & { servers: string[] }>({
   name: 'clock',
   async collect({ run, config }) {
-    return { ...(await clockStatus(run)), servers: config?.network.ntp ?? [] };
+    const servers = config?.network.ntp ?? [];
+    return { ...(await clockStatus(run, servers.length > 0)), servers };
   },
   text(d) {
     if (d.servers.length === 0) return [`Clock: no NTP server configured (network.ntp)${d.synchronised ? '; synchronised' : ''}`];
@@ -254,16 +258,10 @@ export function statusContext(root: string, run: Runner): StatusContext {
   return { root, run, config };
 }
 
+/** Every section gathers its facts at once: most of them wait on a tool or a daemon. */
 export async function collectStatus(ctx: StatusContext, sections: StatusSection[] = STATUS_SECTIONS): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  for (const s of sections) {
-    try {
-      out[s.name] = await s.collect(ctx);
-    } catch (e) {
-      out[s.name] = { error: (e as Error).message };
-    }
-  }
-  return out;
+  const data = await Promise.all(sections.map((s) => s.collect(ctx).catch((e: Error) => ({ error: e.message }))));
+  return Object.fromEntries(sections.map((s, i) => [s.name, data[i]]));
 }
 
 export function statusText(report: Record<string, unknown>, sections: StatusSection[] = STATUS_SECTIONS): string {

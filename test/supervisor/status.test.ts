@@ -97,11 +97,11 @@ describe('lbstatus', () => {
     expect(report.ha).toMatchObject({ state: 'active', peer: { status: 'dead', links: { '/dev/ttyS1': 'dead', eth0: 'dead' } }, degraded: false });
   });
 
-  it('heartbeat stopped: state stopped, no links asked', async () => {
+  it('heartbeat stopped: state stopped, no link and no link state asked', async () => {
     const calls: string[] = [];
     const report = await collectStatus(ctx(fakeRun({}, calls)));
-    expect(report.ha).toMatchObject({ state: 'stopped', peer: { links: {} }, degraded: false });
-    expect(calls.filter((c) => c.includes('listhblinks'))).toEqual([]);
+    expect(report.ha).toMatchObject({ state: 'stopped', peer: { links: {}, status: 'unknown (heartbeat stopped)' }, degraded: false });
+    expect(calls.filter((c) => c.includes('hblinkstatus'))).toEqual([]);
   });
 
   it('lbtakeover asks hb_takeover and waits until this unit is active', async () => {
