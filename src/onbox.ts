@@ -56,9 +56,14 @@ export interface BuildInfo {
   built: string;
   facts: BoardFacts;
 }
-/** Where the supervisor bundle is installed; /usr/sbin/lbwizard, lbapply, lbrestore call it. */
+/** Where the supervisor is installed; /usr/sbin/lbwizard, lbapply, lbrestore call SUPERVISOR_BUNDLE. */
 export const SUPERVISOR_DIR = '/usr/lib/lbimage';
-export const SUPERVISOR_BUNDLE = `${SUPERVISOR_DIR}/lbsupervisor.mjs`;
+/** The entry (src/supervisor/entry.ts): runs SUPERVISOR_CODE through V8's code cache. */
+export const SUPERVISOR_BUNDLE = `${SUPERVISOR_DIR}/lbsupervisor.cjs`;
+/** The supervisor's code, one CommonJS bundle (src/supervisor/main.ts). */
+export const SUPERVISOR_CODE = `${SUPERVISOR_DIR}/lbsupervisor-code.cjs`;
+/** V8's compiled code of SUPERVISOR_CODE, made on the box (src/supervisor/code-cache.ts). */
+export const SUPERVISOR_CODE_CACHE = '/var/cache/lbimage/v8';
 
 /** Kernel argument of the GRUB "factory defaults" entry; the supervisor honours it first thing. */
 export const FACTORY_RESET_ARG = 'lbimage.factory=1';

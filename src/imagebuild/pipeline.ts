@@ -18,7 +18,7 @@ import { digest, hashInputs } from './inputs.js';
 import { hostMirror } from './mirror.js';
 import { copyOverlay, disableUnits, idsOf, linkTree, maskUnits, scrubSecrets, writeNewFile } from './overlays.js';
 import { partition, SECTOR } from './layout.js';
-import { planImage, SUPERVISOR_DIST, type BuildPlan } from './plan.js';
+import { planImage, SUPERVISOR_CODE_DIST, SUPERVISOR_DIST, type BuildPlan } from './plan.js';
 import { ensureRootfs, mmdebstrapVersion, readPackages, rootfsInputs, rootfsKey, type CachedRootfs, type InstalledPackage, type RootfsInputs } from './rootfs.js';
 import { checkLockMatches, LOCK_FILE, readLock, requestedPackages, type PackageLock } from './lock.js';
 
@@ -109,6 +109,7 @@ function inputPaths(repo: string, board: Board, overlays: string[], extraOverlay
     ...overlays.flatMap((o) => [join(repo, OVERLAYS_DIR, o), join(repo, OVERLAYS_DIR, `${o}.yaml`)]),
     ...extraOverlays,
     join(repo, SUPERVISOR_DIST),
+    join(repo, SUPERVISOR_CODE_DIST),
     // the build code itself (the bundled CLI, or this module when run from source)
     ...(self.startsWith(repo) ? [self] : []),
   ];
@@ -189,8 +190,9 @@ export async function buildImage(settings: BuildSettings): Promise<BuildResult> 
     if (!existsSync(d)) throw new LbError(`overlay folder ${d} does not exist`, { code: 'E_OVERLAY_MISSING', hint: 'pass an existing folder to --overlay' });
     return d;
   });
-  if (!existsSync(join(repo, SUPERVISOR_DIST))) {
-    throw new LbError(`${SUPERVISOR_DIST} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });
+  const missing = [SUPERVISOR_DIST, SUPERVISOR_CODE_DIST].find((f) => !existsSync(join(repo, f)));
+  if (missing) {
+    throw new LbError(`${missing} is missing`, { code: 'E_NO_SUPERVISOR', hint: 'run `node build.mjs` first (make image does)' });
   }
   const signing = await resolveSigning(settings.signing ?? {}, cacheDir, log);
   // The same plan, now with the keyring the image carries.
@@ -258,6 +260,9 @@ async function applyOverlays(repo: string, plan: BuildPlan, extraOverlays: strin
   for (const [path, content] of Object.entries(plan.generatedFiles)) writeNewFile(staging, path, content, { ...root, mode: 0o644 });
   for (const [path, from] of Object.entries(plan.copiedFiles)) writeNewFile(staging, path, readFileSync(join(repo, from)), { ...root, mode: 0o755 });
   scrubSecrets(staging, mtime);
+  // After the scrub, which takes the build host's resolv.conf: the factory settings hold no secret
+  // (no admin, no pair, no key) and their resolv.conf names no server.
+  for (const f of plan.factoryFiles) writeNewFile(staging, f.path, f.content, { ...root, mode: f.mode });
 }
 
 async function convertFormats(board: Board, plan: BuildPlan, disk: string, tmpOut: string, rootfs: CachedRootfs, signing: Signing) {

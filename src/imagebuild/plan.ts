@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
 import { boardFacts } from '../board/facts.js';
 import type { Board, Recipe } from '../board/schema.js';
+import { factoryConfigText } from '../config/factory.js';
+import { parseConfig } from '../config/index.js';
+import type { RenderedFile } from '../daemons/daemon.js';
+import { INTERFACES_FILE, renderAppliance } from '../daemons/index.js';
 import { JOURNALD_DROPIN, journaldDropin } from '../daemons/journald.js';
+import { LbError } from '../errors.js';
+import { formatProblem } from '../yamlsrc.js';
 import { artifactFiles, boardForFormats, planFormats, type FormatPlan } from '../formats/plan.js';
-import { BUILD_INFO, DATA_MOUNT, FACTORY_RESET_ARG, PARTLABEL, PRODUCT, RAUC_KEYRING, raucCompatible, SUPERVISOR_BUNDLE, type BuildInfo } from '../onbox.js';
+import { BUILD_INFO, DATA_MOUNT, FACTORY_ETH0, FACTORY_RESET_ARG, PARTLABEL, PRODUCT, RAUC_KEYRING, raucCompatible, SUPERVISOR_BUNDLE, SUPERVISOR_CODE, type BoardFacts, type BuildInfo } from '../onbox.js';
 import type { FsIds } from './filesystems.js';
 import { renderGrubCfg } from './grubcfg.js';
 import { hostPackages } from './hostneeds.js';
@@ -58,6 +64,8 @@ export interface BuildPlan {
   grubCfg: string;
   /** Files the build writes into the root filesystem (path -> content); overlays come first, these win. */
   generatedFiles: Record<string, string>;
+  /** The factory settings' files as the box renders them (`factoryFiles`), with their modes. */
+  factoryFiles: RenderedFile[];
   /** Files of the build host copied into the root filesystem (image path -> repository path). */
   copiedFiles: Record<string, string>;
   /** Units whose enablement the packages' postinst made and the image takes back. */
@@ -129,7 +137,9 @@ export function raucSystemConf(board: Pick<Board, 'name'>): string {
 /** The board's kernel modules: a file of its own, which the on-box apply of the config never writes. */
 export const BOARD_MODULES_FILE = '/etc/modules-load.d/lbimage-board.conf';
 /** The on-box supervisor bundle, built by `node build.mjs` (repository path). */
-export const SUPERVISOR_DIST = 'dist/supervisor/lbsupervisor.mjs';
+export const SUPERVISOR_DIST = 'dist/supervisor/lbsupervisor.cjs';
+/** The supervisor's code, which SUPERVISOR_DIST runs (build.mjs makes both). */
+export const SUPERVISOR_CODE_DIST = 'dist/supervisor/lbsupervisor-code.cjs';
 
 /**
  * The host programs and files each image step calls (the formats' are in FORMAT_HOST_NEEDS);
@@ -155,6 +165,23 @@ export interface PlanOptions {
   keyringPem?: string;
   /** Formats to make instead of the board's list; the update archive is always made. */
   formats?: readonly string[];
+}
+
+/**
+ * The factory settings' files as the box renders them, so the first boot's apply finds them live:
+ * no checker to run and no daemon to restart for them (25 s of a first boot under TCG). The
+ * daemons' checkers pass them in test/render. /etc/network/interfaces is left as Debian ships it:
+ * eth0's factory address is the box's to take once its ARP probe finds it free, so that file is
+ * the one the first boot writes. Paths the plan generates already are theirs.
+ */
+function factoryFiles(board: string, facts: BoardFacts, generated: ReadonlySet<string>): RenderedFile[] {
+  const r = parseConfig(factoryConfigText(FACTORY_ETH0), 'factory defaults', { name: board, facts });
+  if (!r.ok)
+    throw new LbError(`the factory settings are not valid on board ${board}: ${r.problems.map(formatProblem).join('; ')}`, {
+      code: 'E_FACTORY_CONFIG',
+      hint: `check the board's facts in boards/${board}.yaml against the rule named`,
+    });
+  return renderAppliance(r.config, {}, facts).filter((f) => f.path !== INTERFACES_FILE && !generated.has(f.path));
 }
 
 /**
@@ -233,7 +260,8 @@ export function planImage(board: Board, recipe: Recipe, opts: PlanOptions): Buil
     boot,
     grubCfg: renderGrubCfg(boot, PRODUCT),
     generatedFiles,
-    copiedFiles: { [SUPERVISOR_BUNDLE]: SUPERVISOR_DIST },
+    factoryFiles: factoryFiles(board.name, facts, new Set(Object.keys(generatedFiles))),
+    copiedFiles: { [SUPERVISOR_BUNDLE]: SUPERVISOR_DIST, [SUPERVISOR_CODE]: SUPERVISOR_CODE_DIST },
     disabledUnits: recipe.disabled_units,
     // A getty there would answer the peer's heartbeat packets with login prompts.
     maskedUnits: board.heartbeat_serial ? [`serial-getty@${board.heartbeat_serial}.service`] : [],

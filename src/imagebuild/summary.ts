@@ -30,6 +30,7 @@ export function summarizePlan(plan: BuildPlan, board: Pick<Board, 'description' 
         `slots ${plan.boot.slots.map((s) => `${s.name}=gpt${s.partNumber}`).join(' ')}, kernel args: ${plan.boot.kernelArgs.join(' ')}`,
     ],
     ['files', [...Object.keys(plan.generatedFiles), ...Object.keys(plan.copiedFiles)].sort().join(', ')],
+    ['factory files', plan.factoryFiles.map((f) => f.path).join(', ')],
     ['units', `disabled: ${plan.disabledUnits.join(', ') || 'none'}; masked: ${plan.maskedUnits.join(', ') || 'none'}`],
     ['formats', plan.formats.kinds.join(', ')],
     ['artifacts', [...plan.artifacts, 'SHA256SUMS', 'manifest.json'].map((a) => `${outDir}/${a}`).join('\n')],

@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { factoryConfigText } from '../config/factory.js';
 import { FACTORY_ETH0 } from '../onbox.js';
 import type { Runner } from '../run.js';
 import { type ApplyDeps, applyConfig } from './apply.js';
@@ -23,19 +23,10 @@ export async function probeFactoryAddress(run: Runner, iface = 'eth0'): Promise<
   return { free: false, why: `the ARP probe for ${ip} failed (${(r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.exitCode}`})` };
 }
 
-/** The factory settings as a config: eth0 at the factory address if it is free, else no address. */
-export function factoryConfigText(probe: ProbeResult): string {
-  return stringify({
-    version: 1,
-    hostname: 'lb',
-    network: { interfaces: [{ name: 'eth0', addresses: probe.free ? [FACTORY_ETH0] : [] }] },
-  });
-}
-
 /** Applies the factory settings through the one pipeline; stores nothing (the unit stays unconfigured). */
 export async function applyFactoryDefaults(deps: ApplyDeps): Promise<string> {
   const probe = await probeFactoryAddress(deps.run);
-  await applyConfig({ text: factoryConfigText(probe), file: 'factory defaults', record: 'none' }, deps);
+  await applyConfig({ text: factoryConfigText(probe.free ? FACTORY_ETH0 : undefined), file: 'factory defaults', record: 'none' }, deps);
   // Nobody can log in on an unconfigured unit: the console runs the wizard instead.
   await deps.run('usermod', ['--lock', 'root'], { stage: 'lock the administrator account' });
   return probe.free

@@ -252,6 +252,9 @@ const program = {
   progOf: (c: Command) => c.aliases?.[0] ?? `lbsupervisor ${c.name}`,
 };
 
-process.exitCode = await dispatch(program, process.argv.slice(2));
-// stdin stays open on a console; the work is done.
-process.exit();
+// A CommonJS bundle (code-cache.ts runs it): no top-level await. stdin stays open on a console
+// once the work is done, so the process exits itself.
+void dispatch(program, process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+  process.exit();
+});

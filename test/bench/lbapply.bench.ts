@@ -46,7 +46,7 @@ for (let i = 0; i < RUNS; i++) {
 const startup: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   const t0 = performance.now();
-  spawnSync(process.execPath, ['dist/supervisor/lbsupervisor.mjs']);
+  spawnSync(process.execPath, ['dist/supervisor/lbsupervisor.cjs']);
   startup.push(performance.now() - t0);
 }
 

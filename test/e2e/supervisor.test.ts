@@ -137,6 +137,10 @@ describe('on-box supervisor in qemu', () => {
     // The administrator logs in on the console with the password the wizard set.
     await con.login(PASSWORD);
 
+    // The image carries the factory settings rendered: the first boot wrote eth0's address alone.
+    const firstApply = await con.ok('journalctl -b -o cat -u lb-supervisor.service --no-pager | grep -m1 "swapped in"');
+    expect(firstApply).toMatch(/swapped in 1 changed files: \/etc\/network\/interfaces \(/);
+
     const ipvs = await con.sh('ipvsadm -Ln');
     expect(ipvs.exitCode).toBe(0);
     expect(ipvs.output).toMatch(/TCP {2}198\.51\.100\.21:80 wlc/);

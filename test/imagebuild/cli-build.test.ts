@@ -11,7 +11,7 @@ function fixtureRepo(edit: (dir: string) => void = () => undefined): string {
   const dir = mkdtempSync(join(tmpdir(), 'lbrepo-'));
   for (const d of ['boards', 'image', 'overlays']) cpSync(join(repo, d), join(dir, d), { recursive: true, verbatimSymlinks: true });
   mkdirSync(join(dir, 'dist', 'supervisor'), { recursive: true });
-  writeFileSync(join(dir, 'dist', 'supervisor', 'lbsupervisor.mjs'), '// stand-in: these builds fail before it is used\n');
+  for (const f of ['lbsupervisor.cjs', 'lbsupervisor-code.cjs']) writeFileSync(join(dir, 'dist', 'supervisor', f), '// stand-in: these builds fail before it is used\n');
   edit(dir);
   return dir;
 }

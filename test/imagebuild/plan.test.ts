@@ -7,7 +7,11 @@ import { summarizePlan } from '../../src/imagebuild/summary.js';
 import { main } from '../../src/cli/app.js';
 import type { BuildInfo } from '../../src/onbox.js';
 import { vi } from 'vitest';
-import { BUILD_INFO, FACTORY_RESET_ARG } from '../../src/onbox.js';
+import { BUILD_INFO, FACTORY_ETH0, FACTORY_RESET_ARG } from '../../src/onbox.js';
+import { boardFacts } from '../../src/board/facts.js';
+import { factoryConfigText } from '../../src/config/factory.js';
+import { parseConfig } from '../../src/config/index.js';
+import { INTERFACES_FILE, JOURNALD_DROPIN, renderAppliance } from '../../src/daemons/index.js';
 import { runTool } from '../../src/run.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +52,19 @@ describe('planImage', () => {
     expect(f['/etc/rauc/system.conf']).toBe(raucSystemConf({ name: 'kvm' }));
     expect(f['/etc/rauc/system.conf']).toMatch(/bootloader=grub\ngrubenv=\/boot\/efi\/EFI\/BOOT\/grubenv/);
     expect(f['/etc/rauc/system.conf']).toMatch(/device=\/dev\/disk\/by-partlabel\/rootfs-b\ntype=ext4\nbootname=B/);
+  });
+
+  it.each([['kvm'], ['rack-1u']])('%s: carries the factory settings as the box renders them, all but eth0\'s address', (board) => {
+    const p = plan(board);
+    const facts = boardFacts(loadBoard(repo, board));
+    const r = parseConfig(factoryConfigText(FACTORY_ETH0), 'factory defaults', { name: board, facts });
+    if (!r.ok) throw new Error('the factory settings do not validate');
+    const box = renderAppliance(r.config, {}, facts);
+    // The address is the box's to take (its ARP probe); the journald drop-in and hostname the plan writes already.
+    expect(box.map((f) => f.path).filter((path) => !p.factoryFiles.some((f) => f.path === path))).toEqual([JOURNALD_DROPIN, '/etc/hostname', INTERFACES_FILE].sort());
+    for (const f of p.factoryFiles) expect(box).toContainEqual(f);
+    expect(p.factoryFiles.map((f) => f.path)).toEqual(expect.arrayContaining(['/etc/haproxy/haproxy.cfg', '/etc/ha.d/ldirectord.cf', '/etc/nftables.conf', '/etc/sysctl.d/60-lbimage.conf']));
+    expect(box.find((f) => f.path === '/etc/hostname')?.content).toBe(p.generatedFiles['/etc/hostname']);
   });
 
   it.each([['a'], ['b']])('derivedUuid is a valid v4 UUID (%s)', (w) => {
@@ -100,7 +117,7 @@ describe('planImage', () => {
     expect(p.overlays).toEqual(['common']);
     expect(p.filesystems).toEqual({ espVolumeId: p.ids['fs-esp']!.replace(/-/g, '').slice(0, 8), rootUuid: p.ids['fs-rootfs-a'], dataUuid: p.ids['fs-lbdata'] });
     expect(p.grubCfg).toBe(renderGrubCfg(p.boot, 'lbimage'));
-    expect(p.copiedFiles).toEqual({ '/usr/lib/lbimage/lbsupervisor.mjs': 'dist/supervisor/lbsupervisor.mjs' });
+    expect(p.copiedFiles).toEqual({ '/usr/lib/lbimage/lbsupervisor.cjs': 'dist/supervisor/lbsupervisor.cjs', '/usr/lib/lbimage/lbsupervisor-code.cjs': 'dist/supervisor/lbsupervisor-code.cjs' });
     expect(p).not.toHaveProperty('hostname');
   });
 

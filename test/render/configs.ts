@@ -11,6 +11,9 @@ const ROOT = join(import.meta.dirname, '..', '..');
 /** A fixed test secret, so authkeys has a golden file too (a real one is made on the box). */
 export const TEST_HB_KEY = '0123456789abcdef0123456789abcdef';
 
+/** factoryConfigText(FACTORY_ETH0) as a file; render.test.ts keeps the two the same. */
+export const FACTORY_FIXTURE = join(import.meta.dirname, 'fixtures', 'factory.yaml');
+
 /** Every example and render fixture. */
 export const CONFIGS: string[] = [
   ...readdirSync(join(ROOT, 'examples'))
@@ -18,6 +21,8 @@ export const CONFIGS: string[] = [
     .sort()
     .map((f) => join(ROOT, 'examples', f)),
   join(import.meta.dirname, 'fixtures', 'kitchen-sink.yaml'),
+  // The factory settings (src/config/factory.ts), which the image carries rendered.
+  FACTORY_FIXTURE,
 ];
 
 /** The board a config is rendered for: the HA pair examples on the rack unit (its heartbeat serial port). */

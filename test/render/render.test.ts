@@ -12,7 +12,9 @@ import { parseConfig } from '../../src/config/index.js';
 import { addressResources, floatingResources, resourceArgv } from '../../src/daemons/heartbeat.js';
 import { renderAppliance, writeRendered } from '../../src/daemons/index.js';
 import { base } from '../config/fixture.js';
-import { CONFIGS, load, renderFor, TEST_HB_KEY } from './configs.js';
+import { factoryConfigText } from '../../src/config/factory.js';
+import { FACTORY_ETH0 } from '../../src/onbox.js';
+import { CONFIGS, FACTORY_FIXTURE, load, renderFor, TEST_HB_KEY } from './configs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GOLDEN = join(import.meta.dirname, 'golden');
@@ -24,6 +26,10 @@ function listFiles(dir: string, prefix = ''): string[] {
     e.isDirectory() ? listFiles(join(dir, e.name), `${prefix}/${e.name}`) : [`${prefix}/${e.name}`],
   );
 }
+
+it('the factory fixture is the factory settings the image carries rendered', () => {
+  expect(readFileSync(FACTORY_FIXTURE, 'utf8')).toBe(factoryConfigText(FACTORY_ETH0));
+});
 
 describe.each(CONFIGS.map((f) => [basename(f, '.yaml'), f]))('render %s', (name, file) => {
   const files = renderFor(file);
