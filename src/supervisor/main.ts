@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli/command.js';
 import { HARESOURCES } from '../daemons/heartbeat.js';
@@ -179,6 +180,13 @@ const commands: Command[] = [
     summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead); the floating IPs the moment the peer is dead; auto_failback after a clean restart",
     usage: 'ha-watch',
     run: () => {
+      // Nice -10 once loaded, not before: loading node and the bundle is ten seconds of CPU under
+      // TCG, and a heartbeat restart starts this beside heartbeat's own takeover of the floating
+      // IPs (at nice -10 it starved that takeover: a 14 s outage). From here on it only waits,
+      // and when the peer dies its lbaddr (a child, so at -10 too) is what the clients wait for.
+      setPriority(-10);
+      // Stopped with heartbeat (SIGTERM): exit, so the code cache of this command is written.
+      process.once('SIGTERM', () => process.exit(0));
       const say = (t: string) => sayOnConsoles(ROOT, t);
       // Started with heartbeat: the primary's one chance to take its resources back (ha-failback.ts).
       // An apply that restarts heartbeat stores its config only once it is done: read the config

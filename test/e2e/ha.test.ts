@@ -256,8 +256,10 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     log(`the secondary's heartbeat log (the hand-over and the failback):\n${await secondary.con!.ok(HEARTBEAT_LOG)}`);
     step(`heartbeat restart with auto_failback on: Layer 7 down ${Math.round(ob.longestMs)} ms at the longest (${ob.failed} of ${ob.total} requests failed, over the hand-over and the failback); the primary holds the services again ${failback} ms after its apply`);
     await bothVipsServe();
-    // Item 8: each hand-over of the heartbeat restart is shorter than the deadtime.
-    expect(ob.longestMs).toBeLessThan(scaled(DEADTIME_S * 1000));
+    // Item 8: each hand-over of the heartbeat restart is shorter than the deadtime. Soft, so a
+    // missed figure still lets the steps after it (ping node, split brain, secrets) run.
+    if (ob.longestMs >= scaled(DEADTIME_S * 1000)) log(`the primary's heartbeat log:\n${await primary.con!.ok(HEARTBEAT_LOG)}`);
+    expect.soft(ob.longestMs, 'the heartbeat restart outage (limit: the deadtime)').toBeLessThan(scaled(DEADTIME_S * 1000));
 
     // Item 6, the ping node: the active unit that loses it while its peer still reaches it gives
     // the services up (heartbeat's ipfail).
