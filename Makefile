@@ -74,7 +74,7 @@ test-update: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	npx vitest run test/e2e/update.test.ts
 
-# The HA pair e2e (two units, failover; about 32 minutes): behind LBIMAGE_E2E_HA=1 until make test has room.
+# The HA pair e2e (two units, failover; 25-32 minutes): behind LBIMAGE_E2E_HA=1 until make test has room.
 test-ha: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	LBIMAGE_E2E_HA=1 npx vitest run test/e2e/ha.test.ts
