@@ -2,8 +2,8 @@
  * Runs the supervisor's bundle through V8's code cache. Debian's nodejs 18 is built without a
  * startup snapshot and without a code cache of its own, so under TCG every lbstatus, lbapply or
  * boot compiled the 1.5 MB bundle again; with the cache a command's start skips most of that
- * (README, "Speed"). The cache is made on the box, never shipped: V8's is tied to the node binary
- * and its flags, and it is one file per bundle and command, made by the first run of each.
+ * (README, "On the box"). The cache is made on the box, never shipped: V8's is tied to the node
+ * binary and its flags, and it is one file per bundle and command, made by the first run of each.
  *
  * V8 checks a cache against the source's length, not its content: the file name carries the
  * bundle's SHA-256 (taken at build time), so the code of another build never runs from it.
