@@ -37,7 +37,21 @@ export interface Located<T> {
   file: string;
   /** Line and column (1-based) of the YAML node at `path`, or of its nearest existing ancestor. */
   locate(path: PathSegment[]): { line: number; col: number };
+  /** The path the file itself has for a path of `value` (they differ when a Transform moved it). */
+  source(path: PathSegment[]): PathSegment[];
 }
+
+/**
+ * A change made to the data between parsing and validating (a config migration): problems are
+ * still reported at the file's own lines and by its own paths.
+ */
+export interface Transform {
+  apply(value: unknown): unknown;
+  /** A path of the transformed data -> the path it came from. */
+  sourcePath(path: PathSegment[]): PathSegment[];
+}
+
+const identity = (p: PathSegment[]) => p;
 
 export type LoadResult<T> = { ok: true; doc: Located<T>; warnings: Problem[] } | { ok: false; problems: Problem[] };
 
@@ -204,12 +218,12 @@ function pruneUnionErrors(errors: ErrorObject[]): ErrorObject[] {
   return out;
 }
 
-function schemaProblems(errors: ErrorObject[], data: unknown, file: string, doc: Document, lc: LineCounter): Problem[] {
+function schemaProblems(errors: ErrorObject[], data: unknown, file: string, doc: Document, lc: LineCounter, source = identity): Problem[] {
   const problems: Problem[] = [];
   const seen = new Set<string>();
   for (const e of pruneUnionErrors(errors)) {
     if (e.keyword === 'if') continue; // the failing `then`/`else` branch says why
-    const base = pointerToPath(e.instancePath, data);
+    const base = source(pointerToPath(e.instancePath, data));
     let path = base;
     let pos: { line: number; col: number };
     if (e.keyword === 'additionalProperties') {
@@ -339,7 +353,7 @@ function checkTree(doc: Document, text: string): TreeProblem[] {
 export type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 
-export function loadYaml<T>(text: string, file: string, validate: Validator): LoadResult<T> {
+export function loadYaml<T>(text: string, file: string, validate: Validator, transform?: Transform): LoadResult<T> {
   const lc = new LineCounter();
   // merge: `<<: *defaults` is the usual way to share settings between services. logLevel: yaml
   // would otherwise print Node warnings of its own; every problem goes through our report.
@@ -375,18 +389,21 @@ export function loadYaml<T>(text: string, file: string, validate: Validator): Lo
     return { ok: false, problems: [{ file, line: 1, col: 1, path: '', message: (e as Error).message, rule: 'yaml', severity: 'error' }] };
   }
   if (value === undefined) value = null;
+  const source = transform ? (p: PathSegment[]) => transform.sourcePath(p) : identity;
+  if (transform) value = transform.apply(value);
   if (!validate(value)) {
-    return { ok: false, problems: schemaProblems(validate.errors ?? [], value, file, doc, lc) };
+    return { ok: false, problems: schemaProblems(validate.errors ?? [], value, file, doc, lc, source) };
   }
   const located: Located<T> = {
     value: value as T,
     file,
-    locate: (path) => posOf(lc, findNode(doc, path).node),
+    locate: (path) => posOf(lc, findNode(doc, source(path)).node),
+    source,
   };
   return { ok: true, doc: located, warnings };
 }
 
-export function readYaml<T>(path: string, validate: Validator): LoadResult<T> {
+export function readYaml<T>(path: string, validate: Validator, transform?: Transform): LoadResult<T> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -396,7 +413,7 @@ export function readYaml<T>(path: string, validate: Validator): LoadResult<T> {
       err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory, not a file' : err.code === 'EACCES' ? 'permission denied' : err.message;
     return { ok: false, problems: [{ file: path, line: 0, col: 0, path: '', message: `cannot read: ${why}`, rule: 'file', severity: 'error' }] };
   }
-  return loadYaml<T>(text, path, validate);
+  return loadYaml<T>(text, path, validate, transform);
 }
 
 // ---- fast path ----------------------------------------------------------------------------------

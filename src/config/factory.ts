@@ -4,11 +4,12 @@
  * build (which carries their rendered files, so the first boot finds them live).
  */
 import { stringify } from 'yaml';
+import { CONFIG_VERSION } from './migrate.js';
 
 /** eth0 at `address` (the factory address, once the box found it free), else without one. */
 export function factoryConfigText(address?: string): string {
   return stringify({
-    version: 1,
+    version: CONFIG_VERSION,
     hostname: 'lb',
     network: { interfaces: [{ name: 'eth0', addresses: address ? [address] : [] }] },
   });

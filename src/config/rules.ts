@@ -22,6 +22,7 @@ import {
   type LocalAddress,
 } from './net.js';
 import { labelId } from './labels.js';
+import { roleOf } from './pair.js';
 import type { ApplianceConfig, L4Service, L7Service } from './schema.js';
 import { TLS_PROFILE_MIN } from './tls-profiles.js';
 import { explainAddress, isIp } from './formats.js';
@@ -433,23 +434,31 @@ const interfaces: Rule = {
 
 const haPair: Rule = {
   name: 'ha-pair',
-  description: 'An HA pair has distinct, reachable unit addresses (the peer is not one of this unit\'s addresses or floating IPs), distinct host names, a ping node that is a third machine, and sane heartbeat timings.',
-  check({ config, locals, localsByIp, error, warn }) {
+  description: "An HA pair names both units, and this unit is one of them (by its hostname); the units have distinct host names and distinct, reachable addresses (the peer is not one of this unit's addresses or floating IPs), a ping node that is a third machine, and sane heartbeat timings.",
+  check({ config, locals, localsByIp, error }) {
     const ha = config.ha;
     if (!ha) return;
+    if (ha.primary.hostname.toLowerCase() === ha.secondary.hostname.toLowerCase())
+      error(['ha', 'secondary', 'hostname'], `the two units' host names must differ (both ${ha.primary.hostname}); heartbeat tells nodes apart by name`);
+    const role = roleOf(ha, config.hostname);
+    if (!role) {
+      error(['hostname'], `this unit's hostname ${config.hostname} is neither ha.primary.hostname (${ha.primary.hostname}) nor ha.secondary.hostname (${ha.secondary.hostname}); a unit of the pair is the node that has its hostname, so set one of the three`);
+      return;
+    }
+    const peerRole = role === 'primary' ? 'secondary' : 'primary';
+    const local = ha[role];
+    const peer = ha[peerRole];
     const fixed = locals.filter((l) => !l.floating);
-    if (!fixed.some((l) => sameIp(l.cidr.address, ha.local.address)))
-      error(['ha', 'local', 'address'], `${ha.local.address} is not a (non-floating) address of network.interfaces`);
-    const peerLocal = localsByIp.get(canonicalIp(ha.peer.address))?.[0];
-    if (sameIp(ha.local.address, ha.peer.address)) error(['ha', 'peer', 'address'], 'the peer address must differ from the local address');
+    if (!fixed.some((l) => sameIp(l.cidr.address, local.address)))
+      error(['ha', role, 'address'], `${local.address} is not a (non-floating) address of network.interfaces; ha.${role} is this unit (hostname ${config.hostname})`);
+    const peerLocal = localsByIp.get(canonicalIp(peer.address))?.[0];
+    if (sameIp(local.address, peer.address)) error(['ha', peerRole, 'address'], `the ${peerRole}'s address must differ from the ${role}'s`);
     else if (peerLocal)
-      error(['ha', 'peer', 'address'], `peer ${ha.peer.address} is an address of this unit (${where(peerLocal)}); give the peer unit's own fixed address`);
-    else if (familyOf(ha.peer.address) === 'ipv4' && !fixed.some((l) => cidrContains(l.cidr, ha.peer.address)))
-      error(['ha', 'peer', 'address'], `peer ${ha.peer.address} is not in the subnet of any interface address; heartbeat's ucast needs a directly connected peer`);
-    if (ha.ping_node && (localsByIp.has(canonicalIp(ha.ping_node)) || sameIp(ha.ping_node, ha.peer.address)))
+      error(['ha', peerRole, 'address'], `peer ${peer.address} is an address of this unit (${where(peerLocal)}); give the peer unit's own fixed address`);
+    else if (familyOf(peer.address) === 'ipv4' && !fixed.some((l) => cidrContains(l.cidr, peer.address)))
+      error(['ha', peerRole, 'address'], `peer ${peer.address} is not in the subnet of any interface address; heartbeat's ucast needs a directly connected peer`);
+    if (ha.ping_node && (localsByIp.has(canonicalIp(ha.ping_node)) || sameIp(ha.ping_node, peer.address)))
       error(['ha', 'ping_node'], `ping node ${ha.ping_node} is one of the pair's own addresses; name a third machine both units reach, such as the gateway`);
-    if (ha.peer.hostname.toLowerCase() === config.hostname.toLowerCase())
-      error(['ha', 'peer', 'hostname'], `the peer's host name must differ from this unit's (${config.hostname}); heartbeat tells nodes apart by name`);
     if (!(ha.keepalive < ha.warntime)) error(['ha', 'warntime'], `warntime (${ha.warntime}s) must exceed keepalive (${ha.keepalive}s) (rule ha-pair)`);
     if (!(ha.warntime < ha.deadtime)) error(['ha', 'deadtime'], `deadtime (${ha.deadtime}s) must exceed warntime (${ha.warntime}s) (rule ha-pair)`);
     // A unit booting after its peer must hear it before declaring it dead: heartbeat's own rule.
@@ -628,8 +637,10 @@ const addressKinds: Rule = {
       const fb = fallbackServer(x);
       if (fb) check([x.layer, x.i, 'fallback', 'ip'], fb.ip, 'fallback server');
     }
-    if (config.ha) {
-      check(['ha', 'peer', 'address'], config.ha.peer.address, 'peer address');
+    const view = config.ha && roleOf(config.ha, config.hostname);
+    if (config.ha && view) {
+      const peerRole = view === 'primary' ? 'secondary' : 'primary';
+      check(['ha', peerRole, 'address'], config.ha[peerRole].address, 'peer address');
       if (config.ha.ping_node) check(['ha', 'ping_node'], config.ha.ping_node, 'ping node');
     }
   },
@@ -729,8 +740,8 @@ const heartbeatIpv4: Rule = {
     const ha = config.ha;
     if (!ha) return;
     const why = "heartbeat's ucast and ping plugins resolve addresses with gethostbyname, which is IPv4 only; use the unit's IPv4 address";
-    if (familyOf(ha.local.address) !== 'ipv4') error(['ha', 'local', 'address'], `${ha.local.address} is IPv6: ${why}`);
-    if (familyOf(ha.peer.address) !== 'ipv4') error(['ha', 'peer', 'address'], `${ha.peer.address} is IPv6: ${why}`);
+    for (const role of ['primary', 'secondary'] as const)
+      if (familyOf(ha[role].address) !== 'ipv4') error(['ha', role, 'address'], `${ha[role].address} is IPv6: ${why}`);
     if (ha.ping_node && familyOf(ha.ping_node) !== 'ipv4') error(['ha', 'ping_node'], `${ha.ping_node} is IPv6: ${why.replace("the unit's IPv4 address", 'an IPv4 ping node')}`);
   },
 };

@@ -334,13 +334,21 @@ const L7Service = Type.Object({
   tls: Type.Optional(Tls),
 });
 
-const Ha = Type.Object({
-  role: StringEnum(['primary', 'secondary'] as const),
-  local: Type.Object({ address: IpAddress }),
-  peer: Type.Object({
-    hostname: Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$', hint: 'a host name without dots' }),
-    address: IpAddress,
+/** One unit of the pair, by the names heartbeat and the lab know it by. */
+const HaNode = Type.Object({
+  hostname: Type.String({
+    pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+    hint: 'a host name without dots',
+    description: "The unit's hostname: a unit is the node whose hostname it has.",
   }),
+  address: IpAddress,
+});
+
+// The pair is described once, the same on both units: which one a unit is follows from its
+// hostname (src/config/pair.ts). So the whole section replicates unchanged.
+const Ha = Type.Object({
+  primary: HaNode,
+  secondary: HaNode,
   serial: Type.Optional(
     Type.Object({
       device: Type.Optional(
@@ -404,7 +412,7 @@ const Autonat = Type.Object({
 
 export const ApplianceConfigSchema = Type.Object(
   {
-    version: Type.Literal(1, { description: 'Schema version, for migrations.' }),
+    version: Type.Literal(2, { description: 'Schema version, for migrations (src/config/migrate.ts).' }),
     hostname: Type.String({
       pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
       hint: 'a host name is 1-63 letters, digits and "-", not starting or ending with "-"',

@@ -2,6 +2,7 @@
 import type { ApplianceConfig, L7Service } from '../config/index.js';
 import { familyOf, hostPort, portRange } from '../config/net.js';
 import { labelId } from '../config/labels.js';
+import { haView } from '../config/pair.js';
 import { tlsPorts } from '../config/rules.js';
 import { TLS_PROFILE_MIN } from '../config/schema.js';
 import { CERTS_DIR, CHECK_ROOT_ENV } from '../onbox.js';
@@ -234,7 +235,7 @@ function fallback(s: L7Service): Backend[] {
 const usesPage = (c: ApplianceConfig) => c.layer7.some((s) => s.fallback !== undefined && 'page' in s.fallback);
 
 function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
-  const ha = config.ha;
+  const ha = haView(config);
   let view: View = { peers: [], listens: [], backends: [], defaultPathConfig: false };
   let peersSection: string | undefined;
   if (ha && config.layer7.some((s) => s.persistence.type === 'source_ip' || s.persistence.type === 'last_successful')) {

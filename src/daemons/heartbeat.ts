@@ -4,6 +4,7 @@
  */
 import type { ApplianceConfig } from '../config/index.js';
 import { cidrContains, familyOf, localAddresses, parseCidr } from '../config/net.js';
+import { haView } from '../config/pair.js';
 import { LbError } from '../errors.js';
 import { compileTemplate } from '../template.js';
 import { type Argv, type Daemon, type FileChange, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
@@ -81,18 +82,20 @@ export function resourceArgv(resource: string, op: 'start' | 'stop'): Argv {
 
 /** The interface on the peer's subnet (the rules guarantee there is one): heartbeat's UDP link. */
 export function peerInterface(config: ApplianceConfig): string {
-  const peer = config.ha?.peer.address;
+  const peer = haView(config)?.peer.address;
   const fixed = localAddresses(config).filter((l) => !l.floating);
   return (peer && fixed.find((l) => cidrContains(l.cidr, peer))?.iface) ?? 'eth0';
 }
 
 function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
   const ha = config.ha;
-  if (!ha) return [];
+  const view = haView(config);
+  if (!ha || !view) return [];
   const { secrets } = ctx;
   const serial = serialLink(config, ctx);
-  const primary = ha.role === 'primary' ? config.hostname : ha.peer.hostname;
-  const secondary = ha.role === 'primary' ? ha.peer.hostname : config.hostname;
+  // This unit by its hostname as uname -n tells it, the peer as the pair names it.
+  const primary = view.role === 'primary' ? config.hostname : view.peer.hostname;
+  const secondary = view.role === 'primary' ? view.peer.hostname : config.hostname;
   const ucastIface = peerInterface(config);
   const files: RenderedFile[] = [
     {
@@ -105,7 +108,7 @@ function render(config: ApplianceConfig, ctx: RenderContext): RenderedFile[] {
         initdead: ha.initdead,
         udpport: ha.udp_port,
         ...(serial ? { serial } : {}),
-        ucast: { iface: ucastIface, address: ha.peer.address },
+        ucast: { iface: ucastIface, address: view.peer.address },
         autoFailback: ha.auto_failback,
         ...(ha.ping_node ? { ping: ha.ping_node } : {}),
         nodes: [primary, secondary],

@@ -28,7 +28,7 @@ export function ipvsSyncWanted(config: ApplianceConfig): boolean {
  */
 export function syncIdOf(config: ApplianceConfig): number {
   const ha = config.ha!;
-  const pair = [ha.local.address, ha.peer.address].map(canonicalIp).sort().join(' ');
+  const pair = [ha.primary.address, ha.secondary.address].map(canonicalIp).sort().join(' ');
   return (createHash('sha256').update(pair).digest()[0]! % 255) + 1;
 }
 

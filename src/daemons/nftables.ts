@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { ApplianceConfig } from '../config/index.js';
 import { addressServing, familyOf, localAddresses, networkOf, parseCidr, portRange, usesFwmark } from '../config/net.js';
+import { haView } from '../config/pair.js';
 import { compileTemplate } from '../template.js';
 import { type Daemon, type RenderContext, type RenderedFile, systemdReload } from './daemon.js';
 import { HAPROXY_PEERS_PORT } from './haproxy.js';
@@ -70,8 +71,9 @@ function managementRules(config: ApplianceConfig): string[][] {
       if (nets.length > 0) rules.push([fam === 'ipv6' ? 'ip6' : 'ip', 'saddr', ...setOf(nets), ...ssh]);
     }
   const ha = config.ha;
-  if (ha) {
-    const peer = [ipOf(ha.peer.address), 'saddr', ha.peer.address];
+  const view = haView(config);
+  if (ha && view) {
+    const peer = [ipOf(view.peer.address), 'saddr', view.peer.address];
     rules.push([...peer, 'udp', 'dport', String(ha.udp_port)]);
     rules.push([...peer, 'tcp', 'dport', String(HAPROXY_PEERS_PORT)]);
     if (ipvsSyncWanted(config)) rules.push([...peer, 'udp', 'dport', String(IPVS_SYNC_PORT)]);

@@ -8,6 +8,7 @@
  * (hb_takeover local), as heartbeat does after a crash.
  */
 import type { ApplianceConfig } from '../config/index.js';
+import { haView } from '../config/pair.js';
 import type { Runner } from '../run.js';
 import { HB_TAKEOVER, unitState } from './ha-state.js';
 
@@ -21,13 +22,14 @@ export interface FailbackDeps {
 
 export async function failbackAfterRestart(config: ApplianceConfig | undefined, deps: FailbackDeps): Promise<FailbackOutcome> {
   const ha = config?.ha;
-  if (!ha || ha.role !== 'primary' || !ha.auto_failback) return 'off';
+  const view = config && haView(config);
+  if (!ha || !view || view.role !== 'primary' || !ha.auto_failback) return 'off';
   const state = async () => {
     const r = await deps.run('cl_status', ['rscstatus'], { nothrow: true });
     return r.exitCode === 0 ? unitState('primary', r.stdout) : undefined;
   };
   const peerActive = async () => {
-    const r = await deps.run('cl_status', ['nodestatus', ha.peer.hostname], { nothrow: true });
+    const r = await deps.run('cl_status', ['nodestatus', view.peer.hostname], { nothrow: true });
     return r.stdout.trim() === 'active';
   };
   // heartbeat settles within initdead (the peer is declared dead at the latest then) and the

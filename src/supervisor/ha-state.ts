@@ -9,6 +9,7 @@
  * several, and heartbeat holds the group before and after each of them moves.
  */
 import type { ApplianceConfig } from '../config/index.js';
+import { haView } from '../config/pair.js';
 import { LbError } from '../errors.js';
 import type { Runner } from '../run.js';
 
@@ -32,7 +33,7 @@ export function unitState(role: 'primary' | 'secondary', rscstatus: string): 'ac
  * running, so this unit holds nothing (when heartbeat starts, it starts its resources itself).
  */
 export async function haState(config: ApplianceConfig, run: Runner, timeoutMs: number): Promise<HaState> {
-  const role = config.ha?.role ?? 'primary';
+  const role = haView(config)?.role ?? 'primary';
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await run('cl_status', ['rscstatus'], { nothrow: true });

@@ -6,6 +6,7 @@
  */
 import { parseConfig, type ApplianceConfig } from '../config/index.js';
 import { parseCidr } from '../config/net.js';
+import { haView } from '../config/pair.js';
 import { clockStatus, type ClockStatus } from '../daemons/timesyncd.js';
 import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
 import { LbError } from '../errors.js';
@@ -56,7 +57,8 @@ const haSection = section<HaStatus | { pair: false }>({
   name: 'ha',
   async collect({ config, run }) {
     const ha = config?.ha;
-    if (!ha) return { pair: false };
+    const view = config && haView(config);
+    if (!ha || !view) return { pair: false };
     // cl_status exits 1 when what it reports is bad news (nodestatus: the node is dead;
     // hblinkstatus: the link is down) and still prints it: that answer is the status.
     const cl = async (...args: string[]) => {
@@ -65,20 +67,20 @@ const haSection = section<HaStatus | { pair: false }>({
       return r.exitCode === 0 || (badNews && r.stdout.trim()) ? r.stdout.trim() : undefined;
     };
     // Asked side by side: each cl_status waits on heartbeat, and lbstatus is polled.
-    const [rsc, listed, nodeStatus] = await Promise.all([cl('rscstatus'), cl('listhblinks', ha.peer.hostname), cl('nodestatus', ha.peer.hostname)]);
-    const state = rsc === undefined ? 'stopped' : (unitState(ha.role, rsc) ?? 'transition');
+    const [rsc, listed, nodeStatus] = await Promise.all([cl('rscstatus'), cl('listhblinks', view.peer.hostname), cl('nodestatus', view.peer.hostname)]);
+    const state = rsc === undefined ? 'stopped' : (unitState(view.role, rsc) ?? 'transition');
     const links: Record<string, LinkState> = {};
     if (rsc !== undefined) {
       const names = (listed ?? '').split(/\s+/).filter(Boolean);
-      const states = await Promise.all(names.map((link) => cl('hblinkstatus', ha.peer.hostname, link)));
+      const states = await Promise.all(names.map((link) => cl('hblinkstatus', view.peer.hostname, link)));
       names.forEach((link, i) => (links[link] = states[i] ?? 'unknown'));
     }
     const status = rsc === undefined ? 'unknown (heartbeat stopped)' : (nodeStatus ?? 'unknown');
     const linkStates = Object.values(links);
     return {
-      role: ha.role,
+      role: view.role,
       state,
-      peer: { hostname: ha.peer.hostname, address: ha.peer.address, status, links },
+      peer: { hostname: view.peer.hostname, address: view.peer.address, status, links },
       autoFailback: ha.auto_failback,
       timings: { keepalive: ha.keepalive, warntime: ha.warntime, deadtime: ha.deadtime, initdead: ha.initdead },
       degraded: linkStates.some((l) => l !== 'up') && linkStates.some((l) => l === 'up'),
@@ -281,7 +283,7 @@ export function statusText(report: Record<string, unknown>, sections: StatusSect
  * a takeover under way), so the request is made again every `askEveryMs` until it takes.
  */
 export async function takeover(ctx: StatusContext, timeoutMs: number, askEveryMs = 10_000): Promise<number> {
-  const ha = ctx.config?.ha;
+  const ha = ctx.config && haView(ctx.config);
   if (!ha) throw new LbError('this unit is not part of an HA pair', { code: 'E_NOT_A_PAIR', hint: 'lbtakeover moves the floating IPs between the units of a pair' });
   const t0 = Date.now();
   const state = async () => {

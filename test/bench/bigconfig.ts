@@ -28,7 +28,7 @@ export function bigConfig(): string {
   return stringify(
     JSON.parse(
       JSON.stringify({
-        version: 1,
+        version: 2,
         hostname: 'lbbench',
         network: { interfaces: [{ name: 'eth0', addresses: ['192.0.2.5/24'] }], gateway: { ipv4: '192.0.2.1' } },
         floating_ips: vips.map((v) => ({ address: `${v}/24`, interface: 'eth0' })),
@@ -54,7 +54,7 @@ export function manyServicesOneVip(n = 10_000, { nat = true } = {}): string {
     ],
   }));
   return stringify({
-    version: 1,
+    version: 2,
     hostname: 'lbbench',
     network: { interfaces: [{ name: 'eth0', addresses: ['192.0.2.5/24'] }], gateway: { ipv4: '192.0.2.1' } },
     floating_ips: [{ address: '192.0.2.100/24', interface: 'eth0' }],

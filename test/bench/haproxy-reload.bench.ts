@@ -96,7 +96,7 @@ try {
   const [b1, b2] = await Promise.all(backends.map(listen));
   const vipPort = await freePort();
   const text = stringify({
-    version: 1,
+    version: 2,
     hostname: 'lbbench',
     network: { interfaces: [{ name: 'eth0', addresses: ['127.0.0.1/8'] }] },
     layer7: [

@@ -20,7 +20,7 @@ const SECONDS = 15;
 const PASSWORD = 'Bench-pass-1';
 const VIP = '203.0.113.12';
 
-const CONFIG = `version: 1
+const CONFIG = `version: 2
 hostname: lbtlsbench
 network:
   interfaces:

@@ -13,7 +13,7 @@ const COUNT = 400;
 const CONCURRENCY = 4;
 const PASSWORD = 'Bench-pass-1';
 
-const CONFIG = `version: 1
+const CONFIG = `version: 2
 hostname: lbbench
 network:
   interfaces:

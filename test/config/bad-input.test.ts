@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { renderAppliance } from '../../src/render/index.js';
 import { formatProblem } from '../../src/yamlsrc.js';
 
-const BASE = `version: 1
+const BASE = `version: 2
 hostname: lb1
 network:
   interfaces:
@@ -87,7 +87,7 @@ const cases: [string, string, string, string][] = [
     '"1e400" is too large for a number (YAML reads it as infinity); write a number in range'],
   ['.inf', edit('weight: 100', 'weight: .inf'), '.inf', '".inf" is too large for a number (YAML reads it as infinity)'],
   ['.nan', edit('weight: 100', 'weight: .nan'), '.nan', '.nan is YAML\'s "not a number", not a value a setting can take; write a number'],
-  ['a baud rate heartbeat has no speed for, once', edit('floating_ips:', 'ha:\n  role: primary\n  local: { address: 192.0.2.5 }\n  peer: { hostname: lb2, address: 192.0.2.6 }\n  serial: { baud: 1200 }\nfloating_ips:'), '1200',
+  ['a baud rate heartbeat has no speed for, once', edit('floating_ips:', 'ha:\n  primary: { hostname: lb1, address: 192.0.2.5 }\n  secondary: { hostname: lb2, address: 192.0.2.6 }\n  serial: { baud: 1200 }\nfloating_ips:'), '1200',
     'ha.serial.baud: 1200 is not allowed; must be one of: 9600, 19200, 38400, 57600, 115200'],
   ['a key that is a list', edit('hostname: lb1', 'hostname: lb1\n? [a, b]\n: 1'), '[a, b]', 'a key must be a single word or number, not a list or map'],
   ['nesting deeper than any setting', edit('routes: []', `routes: ${'['.repeat(100)}${']'.repeat(100)}`),
@@ -115,7 +115,7 @@ describe('messages', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('takes `baud: 19200` as the number it is, and heartbeat gets 19200', () => {
-    const text = edit('floating_ips:', 'ha:\n  role: primary\n  local: { address: 192.0.2.5 }\n  peer: { hostname: lb2, address: 192.0.2.6 }\n  serial: { baud: 19200 }\nfloating_ips:');
+    const text = edit('floating_ips:', 'ha:\n  primary: { hostname: lb1, address: 192.0.2.5 }\n  secondary: { hostname: lb2, address: 192.0.2.6 }\n  serial: { baud: 19200 }\nfloating_ips:');
     const r = parseConfig(text, 'c.yaml');
     expect(r.ok ? [] : r.problems.map(formatProblem)).toEqual([]);
     if (!r.ok) return;
@@ -161,7 +161,7 @@ describe('messages', () => {
 
   it('says "nested too deeply" where the parser itself would overflow, with a location and no Node warning', () => {
     const warn = vi.spyOn(process, 'emitWarning');
-    const text = `version: 1\nlayer4: ${'['.repeat(5000)}${']'.repeat(5000)}\n`;
+    const text = `version: 2\nlayer4: ${'['.repeat(5000)}${']'.repeat(5000)}\n`;
     const r = parseConfig(text, 'c.yaml');
     expect(r.ok).toBe(false);
     if (r.ok) return;

@@ -11,7 +11,7 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'lbcli-'));
 }
 
-const BROKEN = `version: 1
+const BROKEN = `version: 2
 hostname: lb1
 network:
   interfaces:
@@ -50,7 +50,7 @@ describe('lbimage validate', () => {
 
   it('exits 1 on malformed YAML, with its location', async () => {
     const f = join(tmp(), 'bad.yaml');
-    writeFileSync(f, 'version: 1\nhostname: [lb1\n');
+    writeFileSync(f, 'version: 2\nhostname: [lb1\n');
     const r = await cli(['validate', f]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(new RegExp(`^${f}:\\d+:\\d+: `));

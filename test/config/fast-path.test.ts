@@ -34,11 +34,11 @@ describe('parseConfig fast path', () => {
     ['a label with spaces and quotes', stringify({ ...base(), layer7: [{ ...base().layer7[0], label: `Web "main" #1` }] })],
     ['an error', stringify({ ...base(), hostname: 'bad host' })],
     ['a rule error', stringify({ ...base(), layer7: [{ ...base().layer7[0], ports: [80] }] })],
-    ['anchors and aliases', 'version: 1\nhostname: lb1\nnetwork:\n  interfaces:\n    - &e { name: eth0, addresses: [192.0.2.5/24] }\nlayer7: []\n'],
+    ['anchors and aliases', 'version: 2\nhostname: lb1\nnetwork:\n  interfaces:\n    - &e { name: eth0, addresses: [192.0.2.5/24] }\nlayer7: []\n'],
     ['a leading zero', stringify(base()).replace('ports:\n      - 8080', 'ports:\n      - 08080')],
     ['.nan', stringify(base()).replace('ports:\n      - 8080', 'ports:\n      - .nan')],
     ['1e400', stringify(base()).replace('ports:\n      - 8080', 'ports:\n      - 1e400')],
-    ['a duplicate key', 'version: 1\nversion: 1\nhostname: lb1\n'],
+    ['a duplicate key', 'version: 2\nversion: 2\nhostname: lb1\n'],
     ['not YAML', 'version: [1\n'],
     ['0b binary', stringify(base()).replace('ports:\n      - 8080', 'ports:\n      - 0b1')],
   ];
@@ -47,7 +47,7 @@ describe('parseConfig fast path', () => {
   });
 
   it('takes the fast path for a valid config without warnings, and not for forms it leaves alone', () => {
-    expect(quickLoad(withDr(3))).toMatchObject({ version: 1 });
+    expect(quickLoad(withDr(3))).toMatchObject({ version: 2 });
     for (const [name, text] of docs.filter(([n]) => ['anchors and aliases', 'a leading zero', '.nan', '1e400', 'a duplicate key', 'not YAML', '0b binary'].includes(n)))
       expect(quickLoad(text), name).toBeUndefined();
   });

@@ -5,7 +5,7 @@ import { formatProblem } from '../../src/yamlsrc.js';
 /** A small valid single-unit config (one-arm, DR and Layer 7), as plain data to mutate. */
 export function base(): Record<string, any> {
   return {
-    version: 1,
+    version: 2,
     hostname: 'lb1',
     network: {
       interfaces: [
@@ -37,7 +37,7 @@ export function base(): Record<string, any> {
 /** An HA pair's primary built on base(). */
 export function haBase(): Record<string, any> {
   const c = base();
-  c.ha = { role: 'primary', local: { address: '192.0.2.5' }, peer: { hostname: 'lb2', address: '192.0.2.6' } };
+  c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' }, secondary: { hostname: 'lb2', address: '192.0.2.6' } };
   return c;
 }
 

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { parseConfig, type ApplianceConfig } from '../../src/config/index.js';
+import { haView, parseConfig, type ApplianceConfig } from '../../src/config/index.js';
 import { netmaskOf } from '../../src/config/net.js';
 import { labelId } from '../../src/config/labels.js';
 import { ApplianceConfigSchema } from '../../src/config/schema.js';
@@ -187,8 +187,8 @@ const l7Draw = fc.record({
 });
 
 const haDraw = fc.record({
-  role: oneOf<string>(at('ha', 'role')),
-  peer: matching(at('ha', 'peer', 'hostname')).filter((h) => h.toLowerCase() !== 'lb1'),
+  role: fc.constantFrom('primary', 'secondary'),
+  peer: matching(at('ha', 'secondary', 'hostname')).filter((h) => h.toLowerCase() !== 'lb1'),
   serial: fc.option(oneOf<string>(at('ha', 'serial', 'baud'))),
   udp_port: int(at('ha', 'udp_port')),
   // deadtime at most 1800 s: initdead (<= 3600) must be at least twice deadtime (rule ha-pair).
@@ -320,7 +320,7 @@ function assemble(d: Draw): Record<string, unknown> {
     };
   });
   const doc: Record<string, unknown> = {
-    version: 1,
+    version: 2,
     hostname: d.hostname,
     network: {
       interfaces,
@@ -334,10 +334,10 @@ function assemble(d: Draw): Record<string, unknown> {
   };
   if (d.ha) {
     const [keepalive, warntime, deadtime] = d.ha.times as [number, number, number];
+    const self = { hostname: d.hostname, address: '192.0.2.5' };
+    const peer = { hostname: d.ha.peer.toLowerCase() === d.hostname.toLowerCase() ? `${d.ha.peer.slice(0, 60)}p` : d.ha.peer, address: '192.0.2.6' };
     doc.ha = {
-      role: d.ha.role,
-      local: { address: '192.0.2.5' },
-      peer: { hostname: d.ha.peer.toLowerCase() === d.hostname.toLowerCase() ? `${d.ha.peer.slice(0, 60)}p` : d.ha.peer, address: '192.0.2.6' },
+      ...(d.ha.role === 'primary' ? { primary: self, secondary: peer } : { primary: peer, secondary: self }),
       ...(d.ha.serial ? { serial: { device: '/dev/ttyS0', baud: d.ha.serial } } : {}),
       udp_port: d.ha.udp_port,
       keepalive,
@@ -452,11 +452,12 @@ async function checkRendered(config: ApplianceConfig, root: string): Promise<str
       else {
         const get = (k: string) => p.cf.directives.filter(([d]) => d === k).map(([, a]) => a.join(' '));
         const ha = config.ha;
+        const peer = haView(config)!.peer;
         for (const [k, v] of [['keepalive', ha.keepalive], ['warntime', ha.warntime], ['deadtime', ha.deadtime], ['initdead', ha.initdead], ['udpport', ha.udp_port]] as const)
           if (!get(k).includes(String(v))) bad.push(`ha.cf ${k} is ${get(k).join(',')}, not ${v}`);
-        if (!get('ucast').some((u) => u.endsWith(` ${ha.peer.address}`))) bad.push(`ha.cf has no ucast to ${ha.peer.address}`);
+        if (!get('ucast').some((u) => u.endsWith(` ${peer.address}`))) bad.push(`ha.cf has no ucast to ${peer.address}`);
         if (ha.serial && !get('baud').includes(ha.serial.baud)) bad.push(`ha.cf baud is ${get('baud').join(',')}, not ${ha.serial.baud}`);
-        for (const n of [config.hostname, ha.peer.hostname]) if (!p.cf.nodes.includes(n)) bad.push(`ha.cf lacks node ${n}`);
+        for (const n of [config.hostname, peer.hostname]) if (!p.cf.nodes.includes(n)) bad.push(`ha.cf lacks node ${n}`);
       }
     }
   }
@@ -524,7 +525,7 @@ describe('every accepted config renders files the daemons accept, as written', (
   });
 
   it('a refused config is not rendered: validation comes first (sanity of the harness)', () => {
-    const r = parseConfig(stringify({ version: 1 }), 'x.yaml');
+    const r = parseConfig(stringify({ version: 2 }), 'x.yaml');
     expect(r.ok ? [] : r.problems.map(formatProblem)).not.toEqual([]);
   });
 });

@@ -28,7 +28,7 @@ describe('appliance config schema', () => {
   it('fills HA defaults (UDP 6694, secret on the data partition)', () => {
     const c = base();
     c.floating_ips = [{ address: '192.0.2.100/24', interface: 'eth0' }];
-    c.ha = { role: 'primary', local: { address: '192.0.2.5' }, peer: { hostname: 'lb2', address: '192.0.2.6' } };
+    c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' }, secondary: { hostname: 'lb2', address: '192.0.2.6' } };
     const r = check(c);
     expect(r.ok ? r.config.ha : r.problems.map(formatProblem)).toMatchObject({
       udp_port: 6694,
@@ -73,7 +73,7 @@ describe('appliance config schema', () => {
 
   // [name, mutation, expected "path: message" fragment]
   const reject: [string, Mutation, string][] = [
-    ['version 2', (c) => { c.version = 2; }, 'version: must be 1'],
+    ['version 3 (newer than this software)', (c) => { c.version = 3; }, 'version: must be 2'],
     ['missing version', (c) => { delete c.version; }, "version: missing required key 'version'"],
     ['unknown top-level key', (c) => { c.colour = 'red'; }, "colour: unknown key 'colour'"],
     ['unknown nested key', (c) => { c.layer4[0].real_servers[0].wieght = 5; }, "layer4[0].real_servers[0].wieght: unknown key 'wieght'"],
@@ -96,8 +96,8 @@ describe('appliance config schema', () => {
     ['unknown protocol', (c) => { c.layer4[0].protocol = 'sctp'; }, 'layer4[0].protocol: "sctp" is not allowed; must be one of: tcp, udp, both'],
     ['Layer 7 mode', (c) => { c.layer7[0].mode = 'udp'; }, 'layer7[0].mode: "udp" is not allowed; must be one of: http, tcp'],
     ['bad duration', (c) => { c.layer7[0].timeouts = { client: '5 minutes' }; }, 'layer7[0].timeouts.client: "5 minutes" is not allowed: a duration is a number'],
-    ['HA role', (c) => { c.ha = { role: 'master', local: { address: '192.0.2.5' }, peer: { hostname: 'b', address: '192.0.2.6' } }; }, 'ha.role: "master" is not allowed; must be one of: primary, secondary'],
-    ['HA baud', (c) => { c.ha = { role: 'primary', local: { address: '192.0.2.5' }, peer: { hostname: 'b', address: '192.0.2.6' }, serial: { baud: '1200' } }; }, 'ha.serial.baud: "1200" is not allowed'],
+    ['HA pair without its secondary', (c) => { c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' } }; }, "ha.secondary: missing required key 'secondary'"],
+    ['HA baud', (c) => { c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' }, secondary: { hostname: 'b', address: '192.0.2.6' }, serial: { baud: '1200' } }; }, 'ha.serial.baud: "1200" is not allowed'],
     ['a real server that is a map of nothing', (c) => { c.layer4[0].real_servers = [{}]; }, "layer4[0].real_servers[0].ip: missing required key 'ip'"],
     ['layer4 as a map', (c) => { c.layer4 = { label: 'x' }; }, 'layer4: must be array, got a map'],
     ['hostname with a dot', (c) => { c.hostname = 'lb1.example'; }, 'hostname: "lb1.example" is not allowed'],
@@ -119,10 +119,10 @@ describe('appliance config schema', () => {
     ['HTTP request path', (c, v) => { c.layer7[0].health_check = { type: 'http', request: `/${v}` }; }, 'layer7[0].health_check.request'],
     ['expected response', (c, v) => { c.layer4[0].health_check = { type: 'http', response: v }; }, 'layer4[0].health_check.response'],
     ['hostname', (c, v) => { c.hostname = v; }, 'hostname'],
-    ['HA peer host name', (c, v) => { c.ha = { role: 'primary', local: { address: '192.0.2.5' }, peer: { hostname: v, address: '192.0.2.6' } }; }, 'ha.peer.hostname'],
-    ['serial device', (c, v) => { c.ha = { role: 'primary', local: { address: '192.0.2.5' }, peer: { hostname: 'b', address: '192.0.2.6' }, serial: { device: `/dev/ttyS0${v}` } }; }, 'ha.serial.device'],
+    ['HA peer host name', (c, v) => { c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' }, secondary: { hostname: v, address: '192.0.2.6' } }; }, 'ha.secondary.hostname'],
+    ['serial device', (c, v) => { c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' }, secondary: { hostname: 'b', address: '192.0.2.6' }, serial: { device: `/dev/ttyS0${v}` } }; }, 'ha.serial.device'],
     ['duration', (c, v) => { c.layer7[0].timeouts = { client: `5m${v}` }; }, 'layer7[0].timeouts.client'],
-    ['secret file path', (c, v) => { c.ha = { role: 'primary', local: { address: '192.0.2.5' }, peer: { hostname: 'b', address: '192.0.2.6' }, secret_file: `/x${v}` }; }, 'ha.secret_file'],
+    ['secret file path', (c, v) => { c.ha = { primary: { hostname: 'lb1', address: '192.0.2.5' }, secondary: { hostname: 'b', address: '192.0.2.6' }, secret_file: `/x${v}` }; }, 'ha.secret_file'],
   ];
   const nasty = ['a\nserver evil 203.0.113.66:80', 'a#b', 'a"b', "a'b", 'a b', 'a\tb', 'a\\b', ''];
   // An empty value is only unsafe where it is the whole value (the others add a prefix or suffix).

@@ -170,8 +170,7 @@ export function pairWizard(u: Unit, key?: string): DialogStep[] {
  */
 export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean; pingNode?: boolean } = {}): string {
   const u = UNITS[role];
-  const peer = UNITS[peerOf(role)];
-  return `version: 1
+  return `version: 2
 hostname: ${u.hostname}
 network:
   interfaces:
@@ -223,9 +222,8 @@ ${
       - { label: rs1, ip: 192.0.2.11, port: 80 }
       - { label: rs2, ip: 192.0.2.12, port: 80 }
 ha:
-  role: ${role}
-  local: { address: ${u.eth0} }
-  peer: { hostname: ${peer.hostname}, address: ${peer.eth0} }
+  primary: { hostname: ${UNITS.primary.hostname}, address: ${UNITS.primary.eth0} }
+  secondary: { hostname: ${UNITS.secondary.hostname}, address: ${UNITS.secondary.eth0} }
   serial: {}
   auto_failback: ${opts.autoFailback ? 'true' : 'false'}
 ${opts.pingNode ? `  ping_node: ${EXTERNAL.client}\n` : ''}autonat: { interface: eth1 }

@@ -41,7 +41,7 @@ const RULES_FILE = '/var/lib/lbimage/firewall.nft';
 const HB_KEY = 'a'.repeat(64);
 
 function configA(o: { hash: string; key: string; allowed?: string; ha?: boolean }): string {
-  return `version: 1
+  return `version: 2
 hostname: lbmg
 admin:
   password_hash: "${o.hash}"

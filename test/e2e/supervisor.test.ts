@@ -155,7 +155,7 @@ describe('on-box supervisor in qemu', () => {
 
     // A Layer 7 config: HAProxy on eth0's address, the two host servers as real servers.
     const l7 = [
-      'version: 1',
+      'version: 2',
       'hostname: lb',
       'network:',
       '  interfaces:',

@@ -29,7 +29,7 @@ const AGENT_PORT = 3333;
 const L4_VIP = '203.0.113.11';
 const L7_VIP = '203.0.113.12';
 
-const CONFIG = `version: 1
+const CONFIG = `version: 2
 hostname: lbtls
 network:
   interfaces:

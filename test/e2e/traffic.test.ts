@@ -66,7 +66,7 @@ function allModesConfig(): string {
   const reals = (port?: number) =>
     ['      - { label: rs1, ip: 192.0.2.11' + (port ? `, port: ${port}` : '') + ' }', '      - { label: rs2, ip: 192.0.2.12' + (port ? `, port: ${port}` : '') + ' }'].join('\n');
   const fast = '    health_check: { type: connect, interval: 2, timeout: 1 }';
-  return `version: 1
+  return `version: 2
 hostname: lblab
 network:
   interfaces:
@@ -173,7 +173,7 @@ autonat:
  */
 function opsConfig(): string {
   const check = '    health_check: { type: http, request: /health, response: OK, inter: 1000, rise: 1, fall: 2 }';
-  return `version: 1
+  return `version: 2
 hostname: lblab
 network:
   interfaces:

@@ -228,7 +228,7 @@ describe('offline update in qemu', () => {
     await wizard(vm!);
     await login();
     const l7 = [
-      'version: 1',
+      'version: 2',
       'hostname: lb',
       'network:',
       '  interfaces:',

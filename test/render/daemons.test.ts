@@ -6,6 +6,7 @@
  * udpport/baud before the media lines). Each checker also gets a broken file, to prove it can
  * fail here. ipvsadm needs the kernel's ip_vs, which this build host's kernel lacks; see README.
  */
+import { haView } from '../../src/config/pair.js';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -111,7 +112,7 @@ describe.each(CONFIGS.filter((f) => load(f).ha).map((f) => [basename(f, '.yaml')
     expect(hacf.ok ? [] : hacf.errors).toEqual([]);
     if (!hacf.ok) return;
     expect(hacf.cf.nodes).toContain(cfg.hostname);
-    expect(hacf.cf.nodes).toContain(cfg.ha!.peer.hostname);
+    expect(hacf.cf.nodes).toContain(haView(cfg)!.peer.hostname);
     // The host's heartbeat scripts, and the image's own (lbaddr).
     const exists = (n: string) => [`/etc/ha.d/resource.d/${n}`, `/etc/init.d/${n}`, `overlays/common/etc/ha.d/resource.d/${n}`].some((p) => existsSync(p));
     expect(checkHaresources(readFileSync(join(root, 'etc/ha.d/haresources'), 'utf8'), hacf.cf.nodes, exists)).toEqual([]);

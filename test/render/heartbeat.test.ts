@@ -3,6 +3,7 @@
  * it in namespaces of its own (see heartbeat-check.sh) and reads its verdict. heartbeat-parse.ts
  * adds what heartbeat does not check at start-up (resource scripts exist, media line order).
  */
+import { haView } from '../../src/config/pair.js';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -31,8 +32,9 @@ function renderHaD(file: string): { dir: string; hostname: string; address: stri
   const cfg = load(file);
   const root = mkdtempSync(join(tmpdir(), 'lbhb-'));
   writeRendered(renderFor(file), root);
-  const ifc = cfg.network.interfaces.find((i) => i.addresses.some((a) => parseCidr(a).address === cfg.ha!.local.address))!;
-  const address = ifc.addresses.find((a) => parseCidr(a).address === cfg.ha!.local.address)!;
+  const own = haView(cfg)!.local.address;
+  const ifc = cfg.network.interfaces.find((i) => i.addresses.some((a) => parseCidr(a).address === own))!;
+  const address = ifc.addresses.find((a) => parseCidr(a).address === own)!;
   return { dir: join(root, 'etc/ha.d'), hostname: cfg.hostname, address };
 }
 

@@ -17,7 +17,7 @@ describe('IPVS connection sync', () => {
     expect(syncIdOf(primary)).toBe(syncIdOf(secondary));
     expect(syncIdOf(primary)).toBeGreaterThanOrEqual(1);
     expect(syncIdOf(primary)).toBeLessThanOrEqual(255);
-    const other = { ...primary, ha: { ...primary.ha!, peer: { ...primary.ha!.peer, address: '192.0.2.99' } } };
+    const other = { ...primary, ha: { ...primary.ha!, secondary: { ...primary.ha!.secondary, address: '192.0.2.99' } } };
     expect(syncIdOf(other)).not.toBe(syncIdOf(primary));
   });
 

@@ -7,7 +7,7 @@ import { parseConfig, type ApplianceConfig } from '../../src/config/index.js';
 import type { Runner } from '../../src/run.js';
 import { addressesToProbe, heldAddresses, probeAddressesInUse } from '../../src/supervisor/address-probe.js';
 
-const TWO_ARM = `version: 1
+const TWO_ARM = `version: 2
 hostname: lb
 network:
   interfaces:

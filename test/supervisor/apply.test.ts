@@ -22,9 +22,8 @@ const HA = L4.replace('hostname: lb', 'hostname: lb-primary').replace('vip: 192.
   - address: 192.0.2.100/24
     interface: eth0
 ha:
-  role: primary
-  local: { address: 192.0.2.21 }
-  peer: { hostname: lb-secondary, address: 192.0.2.22 }
+  primary: { hostname: lb-primary, address: 192.0.2.21 }
+  secondary: { hostname: lb-secondary, address: 192.0.2.22 }
 `;
 
 let box: FakeBox;
@@ -306,7 +305,7 @@ describe('board facts from build.json', () => {
     const text = `${HA}  serial:\n    device: /dev/ttyS0\n`;
     const err = await applyConfig({ text, file: 'pair.yaml', record: 'store' }, deps(box)).catch((e) => e);
     expect(err.code).toBe('E_CONFIG_INVALID');
-    expect(err.message).toContain('pair.yaml:23:13: ha.serial.device: /dev/ttyS0 is a console of board rack-1u');
+    expect(err.message).toContain('pair.yaml:22:13: ha.serial.device: /dev/ttyS0 is a console of board rack-1u');
     expect(box.actions).toEqual([]);
   });
 

@@ -139,7 +139,7 @@ describe('the certificate store', () => {
 
   const cfg = (certs: string[]) => {
     const r = parseConfig(
-      `version: 1
+      `version: 2
 hostname: lb1
 network:
   interfaces:

@@ -137,7 +137,7 @@ export function fakeBox(): FakeBox {
 }
 
 /** A one-VIP Layer 4 (DR) appliance config on eth0, shared by the apply and boot suites. */
-export const L4_CONFIG = `version: 1
+export const L4_CONFIG = `version: 2
 hostname: lb
 network:
   interfaces:

@@ -47,7 +47,7 @@ describe('nextWeight', () => {
 });
 
 const CFG = parseConfig(
-  `version: 1
+  `version: 2
 hostname: lb1
 network:
   interfaces:

@@ -5,7 +5,7 @@ import { failbackAfterRestart } from '../../src/supervisor/ha-failback.js';
 
 const pair = (role: 'primary' | 'secondary', autoFailback: boolean) => {
   const r = parseConfig(
-    `version: 1
+    `version: 2
 hostname: lb-${role}
 network:
   interfaces:
@@ -13,9 +13,8 @@ network:
 floating_ips:
   - { address: 192.0.2.100/24, interface: eth0 }
 ha:
-  role: ${role}
-  local: { address: 192.0.2.${role === 'primary' ? 1 : 2} }
-  peer: { hostname: lb-${role === 'primary' ? 'secondary' : 'primary'}, address: 192.0.2.${role === 'primary' ? 2 : 1} }
+  primary: { hostname: lb-primary, address: 192.0.2.1 }
+  secondary: { hostname: lb-secondary, address: 192.0.2.2 }
   serial: { device: /dev/ttyS1 }
   keepalive: 1
   deadtime: 10

@@ -16,7 +16,7 @@ import { at } from '../../src/supervisor/root.js';
 import { realServerStates, SERVER_STATE } from '../../src/supervisor/server-state.js';
 import { type FakeBox, fakeBox } from './fake-box.js';
 
-const CONFIG = `version: 1
+const CONFIG = `version: 2
 hostname: lb
 network:
   interfaces:

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/index.js';
 import type { Runner } from '../../src/run.js';
 import { collectStatus, parseIpvs, parseShowStat, statusText, takeover, type StatusContext } from '../../src/supervisor/status.js';
 
-const PAIR = `version: 1
+const PAIR = `version: 2
 hostname: lb-primary
 network:
   interfaces:
@@ -23,9 +23,8 @@ layer4:
     real_servers:
       - { label: RIP1, ip: 192.0.2.11 }
 ha:
-  role: primary
-  local: { address: 192.0.2.1 }
-  peer: { hostname: lb-secondary, address: 192.0.2.2 }
+  primary: { hostname: lb-primary, address: 192.0.2.1 }
+  secondary: { hostname: lb-secondary, address: 192.0.2.2 }
   serial: { device: /dev/ttyS1 }
 `;
 

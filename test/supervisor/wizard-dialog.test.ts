@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/index.js';
+import { haView, parseConfig } from '../../src/config/index.js';
 import { askWizardQuestions, summarize, type WizardAnswers } from '../../src/supervisor/wizard/dialog.js';
 import { Prompter } from '../../src/supervisor/wizard/prompter.js';
 import { Terminal } from '../../src/supervisor/wizard/terminal.js';
@@ -67,7 +67,7 @@ describe('wizard dialog', () => {
     const s = result.config.layer4[0]!;
     expect([s.forwarding, s.vip]).toEqual([forwarding, vip]);
     expect(result.config.network.interfaces.flatMap((i) => i.addresses)).toEqual(ifaces);
-    expect(result.config.ha?.role).toBe(ha);
+    expect(haView(result.config)?.role).toBe(ha);
     expect(result.config.admin?.password_hash).toMatch(/^\$6\$/);
     expect(summarize(answers!)).toContain(`${vip}:${s.ports[0]}`);
     // The primary's administrator pasted a key (after a line that is none, and one with a character lost).

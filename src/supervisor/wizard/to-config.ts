@@ -1,3 +1,4 @@
+import { CONFIG_VERSION } from '../../config/migrate.js';
 import { type WizardAnswers, virtualServiceIp } from './dialog.js';
 
 /** Host names of the units: heartbeat tells the nodes of a pair apart by `uname -n`. */
@@ -20,7 +21,7 @@ export function answersToConfig(a: WizardAnswers): Record<string, unknown> {
   const hostname = a.ha ? HOSTNAMES[a.ha.role] : HOSTNAMES.single;
 
   const config = {
-    version: 1,
+    version: CONFIG_VERSION,
     hostname,
     admin: { password_hash: a.passwordHash, ...(a.sshKey ? { ssh_authorized_keys: [a.sshKey] } : {}) },
     network: {
@@ -41,9 +42,9 @@ export function answersToConfig(a: WizardAnswers): Record<string, unknown> {
     ...(a.ha
       ? {
           ha: {
-            role: a.ha.role,
-            local: { address: a.eth0.ip },
-            peer: { hostname: HOSTNAMES[a.ha.role === 'primary' ? 'secondary' : 'primary'], address: a.ha.peer },
+            // The pair as both units name it: the same section on each (this unit is the node with its hostname).
+            primary: { hostname: HOSTNAMES.primary, address: a.ha.role === 'primary' ? a.eth0.ip : a.ha.peer },
+            secondary: { hostname: HOSTNAMES.secondary, address: a.ha.role === 'primary' ? a.ha.peer : a.eth0.ip },
             // The board's heartbeat port (ha.serial.device left out: the box fills it in).
             ...(a.ha.serial ? { serial: {} } : {}),
           },
