@@ -7,15 +7,19 @@
  * lost or back (ipfail may move the floating IPs). Runs as lb-ha-watch.service beside heartbeat
  * (`lbsupervisor ha-watch`), reading the journal.
  *
- * It also takes the floating IPv4 addresses the moment heartbeat declares the peer dead
- * (`takeoverArgv`): see there why.
+ * It also takes the floating IPv4 addresses the moment heartbeat declares the peer dead, and the
+ * moment the peer has released them in a hand-over (`takeoverArgv`, `handOverReachesUs`): see
+ * there why; and it finishes a ping-node handover that ipfail decided but dropped
+ * (ipfail-giveup.ts).
  */
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
+import type { Role } from '../config/pair.js';
 import { type Argv } from '../daemons/daemon.js';
 import { resourceArgv, resourcesOf } from '../daemons/heartbeat.js';
 import { LbError } from '../errors.js';
+import { IpfailGiveupWatch } from './ipfail-giveup.js';
 
 export interface HaNotice {
   /** One kind per condition and state, so a flood of the same log line says it once per period. */
@@ -72,6 +76,23 @@ export function takeoverArgv(haresources: string | undefined): Argv[] {
 }
 
 /**
+ * A hand-over (hb_standby, auto_failback, ipfail, a clean heartbeat stop): heartbeat logs
+ * "standby: acquire [T] resources from PEER" when the peer says it has released T, and
+ * "Received shutdown notice from 'PEER'" when the stopping peer has released everything; only
+ * then does it start its own ResourceManager chain, 5-9 s of shell under TCG before lbaddr (the
+ * HA e2e's failback: 9.8 s without the floating IPs). T is in the peer's terms: its `local`
+ * group or its `foreign` one (this unit's). haresources has one group, the primary's; so the
+ * primary receives it when the secondary releases foreign or all, the secondary when the
+ * primary releases local or all. Pure.
+ */
+export function handOverReachesUs(line: string, role: Role): boolean {
+  if (/Received shutdown notice from '[^']+'/.test(line)) return true;
+  const m = /standby: acquire \[(all|local|foreign)\] resources from \S+/.exec(line);
+  if (!m) return false;
+  return m[1] === 'all' || m[1] === (role === 'primary' ? 'foreign' : 'local');
+}
+
+/**
  * Which notices reach the consoles: the same kind at most once per period, and no "link dead"
  * while the peer is dead (heartbeat logs each link dead right after the peer's death, and "goes on
  * over the other link" would be false then) until a link or the peer comes back.
@@ -92,15 +113,29 @@ export class NoticeGate {
   }
 }
 
-/** Follows heartbeat's journal, says its notices on the consoles, and runs onPeerDead at once. */
-export async function watchHeartbeat(say: (text: string) => void, onPeerDead?: () => Promise<void>): Promise<never> {
+export interface HaWatchHandlers {
+  /** The peer is dead: take the floating IPs at once. */
+  onPeerDead?: () => Promise<void>;
+  /** The peer has released the pair's group to this unit (handOverReachesUs): take the floating IPs at once. */
+  onHandOver?: () => Promise<void>;
+  /** This unit's role in the pair (which hand-overs bring it the group). */
+  role?: Role;
+  /** ipfail decided to hand everything to the peer and dropped it (ipfail-giveup.ts). */
+  onGiveupDropped?: () => Promise<void>;
+}
+
+/** Follows heartbeat's journal, says its notices on the consoles, and runs the handlers at once. */
+export async function watchHeartbeat(say: (text: string) => void, handlers: HaWatchHandlers = {}): Promise<never> {
   const child = spawn('journalctl', ['--follow', '--lines=0', '--output=cat', '--identifier=heartbeat', '--identifier=ipfail'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const gate = new NoticeGate();
+  const giveup = new IpfailGiveupWatch();
+  const failed = (what: string, then: string) => (e: unknown) => say(`HA pair: ${what} failed (${e instanceof Error ? e.message : String(e)}); ${then}`);
   for await (const line of createInterface({ input: child.stdout! })) {
+    if (handlers.onHandOver && handlers.role && handOverReachesUs(line, handlers.role)) handlers.onHandOver().catch(failed('taking the floating IPs the peer released', "heartbeat's own takeover follows."));
+    if (giveup.dropped(line) && handlers.onGiveupDropped) handlers.onGiveupDropped().catch(failed('handing the floating IPs to the peer after losing the ping node', 'run lbstatus on both units; hb_standby all hands them over by hand.'));
     const n = explainHeartbeatLog(line);
     if (!n) continue;
-    if (n.kind === 'dead' && onPeerDead)
-      onPeerDead().catch((e: unknown) => say(`HA pair: taking the floating IPs at once failed (${e instanceof Error ? e.message : String(e)}); heartbeat's own takeover follows.`));
+    if (n.kind === 'dead' && handlers.onPeerDead) handlers.onPeerDead().catch(failed('taking the floating IPs at once', "heartbeat's own takeover follows."));
     if (gate.pass(n, Date.now())) say(n.text);
   }
   throw new LbError(`journalctl exited (${child.exitCode ?? 'signal'}): heartbeat's log is no longer followed`, { code: 'E_HA_WATCH', hint: 'systemd restarts lb-ha-watch.service' });

@@ -19,7 +19,9 @@ import { sayOnConsoles } from './log.js';
 import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { failbackAfterRestart } from './ha-failback.js';
 import { withApplyLock } from './lock.js';
+import { haView } from '../config/pair.js';
 import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
+import { finishGiveup } from './ipfail-giveup.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
@@ -177,7 +179,7 @@ const commands: Command[] = [
   },
   {
     name: 'ha-watch',
-    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead); the floating IPs the moment the peer is dead; auto_failback after a clean restart",
+    summary: "lb-ha-watch.service: say on the consoles what heartbeat's log means for the pair (secrets differ, a link dead, the peer dead); the floating IPs the moment the peer is dead or has released them; auto_failback after a clean restart; the ping-node handover ipfail dropped",
     usage: 'ha-watch',
     run: () => {
       // Nice -10 once loaded, not before: loading node and the bundle is ten seconds of CPU under
@@ -200,12 +202,28 @@ const commands: Command[] = [
           },
           (e: unknown) => say(`HA pair: auto_failback after heartbeat's start failed: ${e instanceof Error ? e.message : String(e)}`),
         );
-      return watchHeartbeat(say, async () => {
+      // This unit's role, read once: a change of role changes ha.cf, which restarts heartbeat and
+      // this service with it. Read now, not when the first hand-over line comes: then it is in
+      // the clients' outage.
+      const stored = statusContext(ROOT, runTool).config;
+      const role = stored && haView(stored)?.role;
+      const takeFloatingIps = (why: string) => async () => {
         for (const argv of takeoverArgv(readIfThere(HARESOURCES))) {
           const t0 = Date.now();
-          await runTool(argv[0], argv.slice(1), { stage: 'take the floating IPs from the dead peer' });
-          console.log(`peer dead: ${shellQuote(argv)} done in ${Date.now() - t0} ms`);
+          await runTool(argv[0], argv.slice(1), { stage: `take the floating IPs (${why})` });
+          console.log(`${why}: ${shellQuote(argv)} done in ${Date.now() - t0} ms`);
         }
+      };
+      return watchHeartbeat(say, {
+        onPeerDead: takeFloatingIps('peer dead'),
+        onHandOver: takeFloatingIps('peer released them'),
+        ...(role ? { role } : {}),
+        onGiveupDropped: async () => {
+          const outcome = await finishGiveup({ run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now });
+          console.log(`ipfail's dropped giveup: ${outcome}`);
+          if (outcome === 'handed-over') say('HA pair: this unit lost its ping node and the peer still reaches it: the floating IPs go to the peer (hb_standby all, as ipfail decided).');
+          if (outcome === 'still-in-transition') say("HA pair: this unit lost its ping node and the peer still reaches it, but heartbeat's resources did not settle within a minute: the floating IPs stay here. hb_standby all hands them over by hand.");
+        },
       });
     },
   },

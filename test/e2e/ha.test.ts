@@ -262,7 +262,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     expect.soft(ob.longestMs, 'the heartbeat restart outage (limit: the deadtime)').toBeLessThan(scaled(DEADTIME_S * 1000));
 
     // Item 6, the ping node: the active unit that loses it while its peer still reaches it gives
-    // the services up (heartbeat's ipfail).
+    // the services up (heartbeat's ipfail; lb-ha-watch sends what ipfail decided and dropped).
     const pingNodeIs = async (u: Unit, want: string) => {
       const start = Date.now();
       let seen = '';
@@ -284,7 +284,9 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     const gaveUp = Date.now() - pingCutAt;
     await pingNodeIs(primary, 'dead');
     await bothVipsServe();
-    step(`ping node lost by the primary alone: the secondary holds the services ${gaveUp} ms after the cut`);
+    // Who sent the hand-over: ipfail itself, or lb-ha-watch finishing the giveup ipfail dropped.
+    const finished = (await primary.con!.sh("journalctl -b -o cat -u lb-ha-watch | grep \"ipfail's dropped giveup\" | tail -n 1")).output.trim();
+    step(`ping node lost by the primary alone: the secondary holds the services ${gaveUp} ms after the cut (${finished || 'ipfail sent its own ask_resources'})`);
     await P.cutPingNode(false);
     await pingNodeIs(primary, 'ping');
     const back2 = await primary.con!.sh('lbtakeover', 120_000);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NoticeGate, explainHeartbeatLog, takeoverArgv } from '../../src/supervisor/ha-watch.js';
+import { NoticeGate, explainHeartbeatLog, handOverReachesUs, takeoverArgv } from '../../src/supervisor/ha-watch.js';
 
 // heartbeat's own log lines (format strings from heartbeat 3.0.6 and libplumb, as the journal shows them).
 describe('heartbeat log lines on the consoles', () => {
@@ -43,5 +43,26 @@ describe('the takeover when the peer is dead', () => {
     expect(say('[1]: info: Link lb-primary:/dev/ttyS1 dead.', 2001)).toBe(false);
     expect(say('[1]: info: Link lb-primary:eth0 up.', 90_000)).toBe(true);
     expect(say('[1]: info: Link lb-primary:/dev/ttyS1 dead.', 91_000)).toBe(true);
+  });
+});
+
+// heartbeat's lines from the HA e2e's run 9 (the failback after a heartbeat restart).
+describe('a hand-over that brings this unit the floating IPs', () => {
+  it.each([
+    ['[929]: info: standby: acquire [foreign] resources from lb-secondary', 'primary', true],
+    ['[929]: info: standby: acquire [all] resources from lb-secondary', 'primary', true],
+    // the secondary giving up its own (local) group: haresources gives it none
+    ['[929]: info: standby: acquire [local] resources from lb-secondary', 'primary', false],
+    ['[1387]: info: standby: acquire [local] resources from lb-primary', 'secondary', true],
+    ['[1387]: info: standby: acquire [all] resources from lb-primary', 'secondary', true],
+    // the primary giving up its foreign group (the secondary's: none), as in run 9's hand-back
+    ['[1387]: info: standby: acquire [foreign] resources from lb-primary', 'secondary', false],
+    ["[1387]: info: Received shutdown notice from 'lb-primary'.", 'secondary', true],
+    ["[929]: info: Received shutdown notice from 'lb-secondary'.", 'primary', true],
+    // the request, before the peer has released anything
+    ['[1387]: info: lb-primary wants to go standby [all]', 'secondary', false],
+    ['[1387]: info: standby: lb-primary can take our foreign resources', 'secondary', false],
+  ] as const)('%s (%s): %s', (line, role, takes) => {
+    expect(handOverReachesUs(line, role)).toBe(takes);
   });
 });
