@@ -17,7 +17,7 @@ export { usesFwmark } from './net.js';
 export { labelId, LABEL_MAX } from './labels.js';
 export { services, serviceName, nameList, durationMs } from './rules.js';
 export { migration, MIGRATIONS, CONFIG_VERSION, type Migration } from './migrate.js';
-export { haView, clusterPart, localPart, unitConfig, CLUSTER_KEYS, LOCAL_KEYS, type HaView, type Role } from './pair.js';
+export { haView, clusterPart, clusterRevision, localPart, unitConfig, CLUSTER_KEYS, LOCAL_KEYS, type HaView, type Role } from './pair.js';
 
 export type ConfigResult = { ok: true; config: ApplianceConfig; warnings: Problem[] } | { ok: false; problems: Problem[] };
 

@@ -6,6 +6,7 @@
  * access). `ha` names both units, so a unit's view of the pair - its role, its own node, its
  * peer - follows from its hostname and is never written by hand. Pure.
  */
+import { createHash } from 'node:crypto';
 import { LbError } from '../errors.js';
 import type { ApplianceConfig } from './schema.js';
 
@@ -63,4 +64,24 @@ export function localPart(config: ApplianceConfig): LocalPart {
 /** A unit's whole config: its own local part and the pair's cluster part (the peer's view is derived so). */
 export function unitConfig(local: LocalPart, cluster: ClusterPart): ApplianceConfig {
   return { ...local, ...cluster } as ApplianceConfig;
+}
+
+/** JSON with every object's keys sorted: one text for one value, however the YAML spelled it. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/**
+ * The revision of the pair's settings a unit runs: a hash of its cluster part as loaded (defaults
+ * filled in), so both units of a pair in sync show the same revision whatever their files' layout.
+ */
+export function clusterRevision(config: ApplianceConfig): string {
+  return createHash('sha256').update(canonicalJson(clusterPart(config))).digest('hex').slice(0, 12);
 }

@@ -6,7 +6,7 @@
  */
 import { parseConfig, type ApplianceConfig } from '../config/index.js';
 import { parseCidr } from '../config/net.js';
-import { haView } from '../config/pair.js';
+import { clusterRevision, haView } from '../config/pair.js';
 import { clockStatus, type ClockStatus } from '../daemons/timesyncd.js';
 import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
 import { LbError } from '../errors.js';
@@ -184,16 +184,26 @@ const servicesSection = section<{ services: ServiceStatus[]; problems: string[] 
   },
 });
 
-const configSection = section<{ stored: boolean; applied: boolean }>({
+const configSection = section<{ stored: boolean; applied: boolean; clusterRevision?: string }>({
   name: 'config',
-  async collect({ root }) {
+  async collect({ root, config }) {
     const stored = readStoredConfig(root);
     const good = readGoodConfig(root);
-    return { stored: stored !== undefined, applied: stored !== undefined && good !== undefined && stored.text === good.text };
+    const applied = stored !== undefined && good !== undefined && stored.text === good.text;
+    // A pair's settings as running: the applied config's (the stored one is that one when applied).
+    let running = applied ? config : undefined;
+    if (!applied && good) {
+      const r = parseConfig(good.text, good.path, boardOnBox(root));
+      if (r.ok) running = r.config;
+    }
+    return { stored: stored !== undefined, applied, ...(running?.ha ? { clusterRevision: clusterRevision(running) } : {}) };
   },
   text(d) {
     if (!d.stored) return ['Config: none stored (run lbwizard)'];
-    return [`Config: stored config ${d.applied ? 'applied' : 'NOT applied (the running services use the last known good one; run lbapply)'}`];
+    return [
+      `Config: stored config ${d.applied ? 'applied' : 'NOT applied (the running services use the last known good one; run lbapply)'}`,
+      ...(d.clusterRevision ? [`  the pair's settings running here: revision ${d.clusterRevision} (the same on both units when they are in sync)`] : []),
+    ];
   },
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -46,6 +46,17 @@ describe('lbimage validate', () => {
       `${f}:14:15: layer7[0].real_servers[0].port: 99999 is out of range: must be between 1 and 65535`,
       `${f}: 2 problem(s)`,
     ]);
+  });
+
+  it("a version 1 file's problems at its own lines and by its own paths (migrated in memory)", async () => {
+    const f = join(tmp(), 'old.yaml');
+    const v1 = readFileSync(join(import.meta.dirname, '..', 'update', 'migrations', '1', 'before.yaml'), 'utf8');
+    writeFileSync(f, v1.replace('    address: 192.0.2.12', '    address: 198.51.100.12'));
+    const r = await cli(['validate', f]);
+    expect(r.code).toBe(1);
+    const line = v1.split('\n').indexOf('    address: 192.0.2.12') + 1;
+    expect(r.err.split('\n')[0]).toBe(`${f}:${line}:14: ha.peer.address: peer 198.51.100.12 is not in the subnet of any interface address; heartbeat's ucast needs a directly connected peer`);
+    expect((await cli(['validate', join(import.meta.dirname, '..', 'update', 'migrations', '1', 'before.yaml')])).code).toBe(0);
   });
 
   it('exits 1 on malformed YAML, with its location', async () => {

@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeServerStates } from '../../src/supervisor/server-state.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { Runner } from '../../src/run.js';
+import { GOOD_CONFIG, STORED_CONFIG } from '../../src/onbox.js';
 import { collectStatus, parseIpvs, parseShowStat, statusText, takeover, type StatusContext } from '../../src/supervisor/status.js';
 
 const PAIR = `version: 2
@@ -148,5 +149,31 @@ describe('lbstatus', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it("a pair's settings as running: one revision for both units, moved by a replicated change only", async () => {
+    const secondary = PAIR.replace('hostname: lb-primary', 'hostname: lb-secondary').replace('[192.0.2.1/24]', '[192.0.2.2/24]');
+    const revisionOf = async (text: string, good = text) => {
+      const root = mkdtempSync(join(tmpdir(), 'lb-status-'));
+      try {
+        for (const [file, t] of [[STORED_CONFIG, text], [GOOD_CONFIG, good]] as const) {
+          mkdirSync(dirname(join(root, file)), { recursive: true });
+          writeFileSync(join(root, file), t);
+        }
+        const r = parseConfig(text, 'pair.yaml');
+        if (!r.ok) throw new Error(JSON.stringify(r.problems));
+        const report = await collectStatus({ root, run: fakeRun({}), config: r.config });
+        return report.config as { applied: boolean; clusterRevision?: string };
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    };
+    const p = await revisionOf(PAIR);
+    expect(p).toMatchObject({ applied: true, clusterRevision: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect((await revisionOf(secondary)).clusterRevision).toBe(p.clusterRevision);
+    expect((await revisionOf(PAIR.replace('    - { name: eth0', '  dns: [192.0.2.53]\n  interfaces:\n    - { name: eth0').replace('network:\n  interfaces:\n', 'network:\n'))).clusterRevision).toBe(p.clusterRevision);
+    expect((await revisionOf(PAIR.replace('ports: [80]', 'ports: [8080]'))).clusterRevision).not.toBe(p.clusterRevision);
+    // Stored but not applied: the revision is the running (last good) config's.
+    expect(await revisionOf(PAIR.replace('ports: [80]', 'ports: [8080]'), PAIR)).toEqual({ stored: true, applied: false, clusterRevision: p.clusterRevision });
   });
 });
