@@ -22,6 +22,17 @@ export interface RenderSecrets {
   heartbeatKey?: string;
   /** The administrator's firewall rules file (management.firewall_rules) as the box holds it. */
   firewallRules?: string;
+  /** The HA peer this unit was paired with by lbpair: its keys for the sync channel (the box's state). */
+  pairPeer?: PairPeer;
+}
+
+/** What lbpair recorded of the peer: public keys only, made on the units (never in the config). */
+export interface PairPeer {
+  hostname: string;
+  /** Its pairing key: allowed the sync command only, from the peer's address only. */
+  syncKey: string;
+  /** Its SSH host key, checked when this unit connects to it. */
+  hostKey: string;
 }
 
 /** What a renderer may use besides the config: secrets made on the box and the board's facts. */

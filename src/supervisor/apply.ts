@@ -17,6 +17,7 @@ import { at } from './root.js';
 import { readGoodConfig, storeConfig, storeGoodConfig } from './store.js';
 import { readServerStates } from './server-state.js';
 import { requireCertificates } from './cert.js';
+import { readPairPeer } from './pair-state.js';
 
 export interface ApplyDeps {
   /** '/' on the box; a temporary directory in tests and benchmarks. */
@@ -69,7 +70,8 @@ export function verifyConfig(text: string, file: string, board?: BoardRef): { co
 
 /** The heartbeat secret comes from the box (made there), never from the config or the image. */
 export function readSecrets(root: string, config: ApplianceConfig): RenderSecrets {
-  return { ...readHeartbeatKey(root, config), ...readFirewallRules(root, config) };
+  const pairPeer = config.ha ? readPairPeer(root) : undefined;
+  return { ...readHeartbeatKey(root, config), ...readFirewallRules(root, config), ...(pairPeer ? { pairPeer } : {}) };
 }
 
 /** The administrator's firewall rules file: its content decides the rendered firewall too. */
@@ -229,6 +231,27 @@ async function setAdminPassword(config: ApplianceConfig, deps: ApplyDeps): Promi
  */
 export async function applyConfig(input: ApplyInput, deps: ApplyDeps): Promise<ApplyReport> {
   return withApplyLock(deps.root, () => applyLocked(input, deps, false), { log: deps.log, ...(deps.lockWaitSeconds !== undefined ? { waitSeconds: deps.lockWaitSeconds } : {}) });
+}
+
+/**
+ * The pipeline's first half, for the first phase of a pair's apply: verify, render, stage, and
+ * check with the daemons' checkers; nothing on the unit changes. Returns the files that would
+ * change.
+ */
+export async function checkConfig(input: Pick<ApplyInput, 'text' | 'file' | 'secrets'>, deps: ApplyDeps): Promise<{ changed: string[]; warnings: string[] }> {
+  const board = boardOnBox(deps.root);
+  const { config, warnings } = verifyConfig(input.text, input.file, board);
+  const secrets = input.secrets ?? readSecrets(deps.root, config);
+  requireCertificates(deps.root, config);
+  const files = renderAppliance(config, secrets, board?.facts, deps.daemons, readServerStates(deps.root));
+  const staging = stageFiles(deps.root, files);
+  try {
+    const plan = planApply(config, files, readLive(deps.root, files), deps.daemons);
+    await checkStaged(files, plan.changed, staging, deps);
+    return { changed: plan.changed.map((f) => f.path), warnings };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boolean): Promise<ApplyReport> {

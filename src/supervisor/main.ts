@@ -22,6 +22,7 @@ import { withApplyLock } from './lock.js';
 import { haView } from '../config/pair.js';
 import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
+import { type Caller, type JoinRequest, applyToPair, hello, pairAdd, pairRemove, receive, refuseOnSecondary, serve, syncedPrimary } from './pair.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal } from './wizard/terminal.js';
@@ -39,6 +40,8 @@ function banner(): string {
   if (!info) throw new LbError(`${BUILD_INFO} is missing or unreadable`, { code: 'E_BUILD_INFO', hint: 'the image is damaged: reinstall it or boot the other slot' });
   return bannerLine(info);
 }
+
+const PAIR_USAGE = 'lbpair add [ADDRESS] [--fingerprint SHA256:...] [--yes] | lbpair remove';
 
 function deps(log: (l: string) => void = (l) => console.log(l)): ApplyDeps {
   return { root: ROOT, run: runTool, log };
@@ -108,12 +111,14 @@ const commands: Command[] = [
             return { text: s.text, file: s.path, record: 'good' as const };
           })();
       // Over SSH: refuse a config that would shut this session's administrator out (--force: apply anyway).
-      refuseSshLockout(verifyConfig(input.text, input.file, boardOnBox(ROOT)).config, process.env, values.force, readIfThere);
+      const next = verifyConfig(input.text, input.file, boardOnBox(ROOT)).config;
+      refuseSshLockout(next, process.env, values.force, readIfThere);
+      refuseOnSecondary(next, ROOT);
       const t0 = Date.now();
-      console.log(`lbapply: applying ${input.file}`);
+      console.log(`lbapply: applying ${input.file}${syncedPrimary(next, ROOT) ? ' on both units of the pair' : ''}`);
       let r;
       try {
-        r = await applyConfig(input, deps());
+        r = syncedPrimary(next, ROOT) ? await applyToPair(input, deps()) : await applyConfig(input, deps());
       } catch (e) {
         // lblog supervisor: a failed apply is explainable afterwards.
         await logEvent(ROOT, runTool, 'lbapply', `${input.file} failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
@@ -175,6 +180,58 @@ const commands: Command[] = [
       const ms = await takeover(statusContext(ROOT, runTool), 60_000);
       console.log(`lbtakeover: this unit is active (${ms} ms)`);
       return 0;
+    },
+  },
+  {
+    name: 'pair',
+    aliases: ['lbpair'],
+    summary: "lbpair: pair this unit (the primary) with its secondary over SSH; from then on every lbapply here sends the pair's settings there",
+    usage: PAIR_USAGE,
+    run: async (args) => {
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { fingerprint: { type: 'string' }, yes: { type: 'boolean', default: false } } });
+      const [sub, ...rest] = positionals;
+      // The peer's side answers on stdout; what its apply says goes to stderr, which lbpair shows on refusal.
+      const quiet = deps((l) => console.error(l));
+      if (sub === 'add' && rest.length <= 1) {
+        const ask = process.stdin.isTTY
+          ? async (q: string) => {
+              process.stdout.write(q);
+              const t = new Terminal({ input: process.stdin, output: process.stdout });
+              try {
+                return await t.readLine();
+              } finally {
+                t.close();
+              }
+            }
+          : undefined;
+        const said = await pairAdd({ ...(rest[0] ? { peer: rest[0] } : {}), ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}), yes: values.yes ?? false }, { ...deps(), ...(ask ? { ask } : {}) });
+        await logEvent(ROOT, runTool, 'lbpair', said);
+        console.log(`lbpair: ${said}`);
+        return 0;
+      }
+      if (sub === 'remove' && rest.length === 0) {
+        const said = await pairRemove(deps());
+        await logEvent(ROOT, runTool, 'lbpair', said);
+        console.log(`lbpair: ${said}`);
+        return 0;
+      }
+      if (sub === 'hello' && rest.length === 0) {
+        console.log(JSON.stringify(await hello(ROOT, runTool)));
+        return 0;
+      }
+      if (sub === 'join' && rest.length === 0) {
+        const req = JSON.parse(readFileSync(0, 'utf8')) as JoinRequest & { from: Caller };
+        console.log(await receive(req, req.from, quiet));
+        if (req.op === 'apply') await logEvent(ROOT, runTool, 'lbpair', `paired by ${req.from.hostname}: applied the pair's settings`);
+        return 0;
+      }
+      if (sub === 'serve' && rest.length === 0) {
+        const op = process.env.SSH_ORIGINAL_COMMAND?.trim();
+        console.log(await serve(op, op === 'check' || op === 'apply' ? readFileSync(0, 'utf8') : '', quiet));
+        if (op === 'apply' || op === 'forget') await logEvent(ROOT, runTool, 'lbpair', op === 'apply' ? "applied the pair's settings sent by the primary" : 'unpaired by the primary');
+        return 0;
+      }
+      throw new LbError(`lbpair: expected add [ADDRESS] or remove${sub ? `; "${positionals.join(' ')}" is not that` : ''}`, { code: 'E_USAGE', exitCode: 2, hint: PAIR_USAGE });
     },
   },
   {

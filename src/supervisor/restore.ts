@@ -7,6 +7,7 @@ import { applyFactoryDefaults } from './factory.js';
 import { logEvent } from './log.js';
 import { ensureSshHostKeys, wipeSecrets } from './secrets.js';
 import { wipeConfig } from './store.js';
+import { writePairPeer } from './pair-state.js';
 import { withApplyLock } from './lock.js';
 
 /**
@@ -27,6 +28,7 @@ export function wipeUnitState(root: string): void {
   wipeConfig(root);
   wipeSecrets(root);
   wipeAdminSshKeys(root);
+  writePairPeer(root, undefined);
   rmSync(at(root, CERTS_DIR), { recursive: true, force: true });
 }
 

@@ -168,11 +168,11 @@ export function pairWizard(u: Unit, key?: string): DialogStep[] {
  * Layer 7 VIP with source-IP persistence (a stick table the peers section replicates).
  * `pingNode`: the lab's client, on the units' external subnet.
  */
-export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean; pingNode?: boolean } = {}): string {
+export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean; pingNode?: boolean; admin?: Admin } = {}): string {
   const u = UNITS[role];
   return `version: 2
 hostname: ${u.hostname}
-network:
+${opts.admin ? `admin:\n  password_hash: ${opts.admin.hash}\n  ssh_authorized_keys: [${JSON.stringify(opts.admin.key)}]\n` : ''}network:
   interfaces:
     - name: eth0
       addresses: [${u.eth0}/24]
@@ -265,11 +265,17 @@ export function outage(results: Reply[], faultAt: number): Outage {
   };
 }
 
+/** The administrator, on the unit's own side of a config: the wizard's password hash and a key to log in with. */
+export interface Admin {
+  hash: string;
+  key: string;
+}
+
 export interface HaJson {
   ha: { role: Role; state: string; peer: { status: string; links: Record<string, string> }; degraded: boolean };
   floating_ips: { address: string; held: boolean }[];
   services: { services: { layer: number; name: string; servers: { name: string; state: string }[] }[] };
-  config: { applied: boolean };
+  config: { applied: boolean; clusterRevision?: string };
 }
 
 /**

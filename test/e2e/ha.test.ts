@@ -112,11 +112,17 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     step('wizard done on both units');
     for (const u of [primary, secondary]) await u.con!.login(PASSWORD);
     expect(await primary.con!.ok('cat /etc/ha.d/ha.cf')).toMatch(/^serial \/dev\/ttyS1$/m);
+    // The administrator's key, made on the primary, in the secondary's own settings: what lbpair
+    // add logs in to the secondary with (item 11).
+    const admin = {
+      key: (await primary.con!.ok("mkdir -p -m 700 /root/.ssh && ssh-keygen -q -t ed25519 -N '' -C admin -f /root/.ssh/id_ed25519 && cat /root/.ssh/id_ed25519.pub")).trim(),
+      hash: (await secondary.con!.ok("sed -n 's/^ *password_hash: //p' /var/lib/lbimage/config/appliance.yaml")).trim(),
+    };
 
     // heartbeat settles (initdead, then one unit takes the group) before anything else is applied.
     await until('heartbeat settled on both units', (s) => ['active', 'passive'].includes(s.primary?.ha.state ?? '') && ['active', 'passive'].includes(s.secondary?.ha.state ?? ''), 240_000);
     // The pair's services on both units: the passive one first (only files change there).
-    await apply(secondary, 'pair.yaml', pairConfig('secondary'));
+    await apply(secondary, 'pair.yaml', pairConfig('secondary', { admin }));
     await apply(primary, 'pair.yaml', pairConfig('primary'));
     const settle = await until('the primary active with every floating IP, the secondary passive with none', activeIs('primary'), 180_000).catch(async (e) => {
       for (const u of [primary, secondary]) log(`${u.role}'s heartbeat log and addresses:\n${await u.con!.ok(`${HEARTBEAT_LOG}; ip -4 -o addr`)}`);
@@ -153,9 +159,20 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
       step(`one link cut (${cut}): no failover, both units degraded (${seen} ms to see it), healed when mended`);
     }
 
-    // Item 9: a Layer 4 service added on the active unit goes live at once.
-    await apply(secondary, 'pair2.yaml', pairConfig('secondary', { extraL4: true }));
-    await apply(primary, 'pair2.yaml', pairConfig('primary', { extraL4: true }));
+    // Issue 11: lbpair add on the primary, the secondary's host key checked against its fingerprint
+    // (read on its console). From here on the primary's lbapply carries the pair's settings.
+    const fp = (await secondary.con!.ok('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).split(' ')[1]!;
+    const pairAt = Date.now();
+    const paired = await primary.con!.sh(`lbpair add --fingerprint ${fp}`, 300_000);
+    expect(paired.exitCode, paired.output).toBe(0);
+    expect(paired.output).toContain(`lbpair: paired with lb-secondary (192.0.2.2, host key ${fp})`);
+    const revision = async (u: Unit) => (await status(u)).config.clusterRevision;
+    expect(await revision(secondary)).toBe(await revision(primary));
+    step(`lbpair add: paired in ${Date.now() - pairAt} ms; both units run the pair's settings at revision ${await revision(primary)}`);
+
+    // Item 9: a Layer 4 service added on the active unit goes live at once (and, paired, on the
+    // secondary from the same lbapply).
+    expect(await apply(primary, 'pair2.yaml', pairConfig('primary', { extraL4: true }))).toContain('on both units of the pair');
     // ldirectord puts the new service's real servers in the table as its first checks pass:
     // "at once" is within a check round (refused until then: IPVS has no destination yet).
     const added = Date.now();
@@ -168,6 +185,15 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     expect(amqp.filter((n) => n.startsWith('!')), amqp.join(' ')).toEqual([]);
     await until('still primary active after the apply', activeIs('primary'), 60_000);
     step(`a Layer 4 service added by lbapply answers ${Date.now() - added} ms after the apply returned; nobody moved`);
+    const s2 = await status(secondary);
+    expect(s2.services.services.some((s) => s.layer === 4 && s.name === `TCP ${VIP4}:5672`), 'the secondary got the service from the primary').toBe(true);
+    expect(s2.config.clusterRevision).toBe(await revision(primary));
+    // A replicated change on the secondary is refused, pointing at the primary.
+    await secondary.con!.writeFile('/root/old.yaml', pairConfig('secondary', { admin }));
+    const refused = await secondary.con!.sh('lbapply /root/old.yaml', 120_000);
+    expect(refused.exitCode, refused.output).not.toBe(0);
+    expect(refused.output).toContain('change them on the primary lb-primary (192.0.2.1)');
+    step("lbpair sync: the secondary runs the new service from the primary's lbapply; a replicated change on the secondary is refused");
 
     // Item 5a: the source-IP persistence entry made on the active unit is on the passive unit
     // (HAProxy peers on 7778) before any failover.
@@ -239,8 +265,8 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
 
     // auto_failback on, both units; the primary's apply restarts its heartbeat: the secondary
     // takes over while it restarts, and the primary takes the services back when it returns.
+    // Paired: the primary's lbapply applies on the secondary first, then here.
     const pair3 = { autoFailback: true, extraL4: true, pingNode: true };
-    await apply(secondary, 'pair3.yaml', pairConfig('secondary', pair3));
     // Not stopped at the first recovery: the hand-over to the secondary and the failback are both measured.
     const back = [P.lab.request({ kind: 'http', host: VIP7, port: 80, count: 400, intervalMs: 250, timeoutMs: 1000 })];
     await new Promise((r) => setTimeout(r, 1000));
@@ -318,10 +344,17 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     // Bad input: a secondary whose shared secret differs never joins, and both consoles say why.
     const since3 = { primary: primary.con!.cursor, secondary: secondary.con!.cursor };
     await secondary.con!.ok(`echo ${'0'.repeat(64)} > /var/lib/lbimage/secrets/heartbeat.key`);
-    await apply(secondary, 'pair3.yaml', pairConfig('secondary', pair3));
+    await apply(secondary, 'pair3.yaml', pairConfig('secondary', { ...pair3, admin }));
     await Promise.all(
       [primary, secondary].map((u) => u.vm!.waitFor(/HA pair: heartbeat (drops the packets of [\w-]+: they fail authentication|cannot authenticate the peer's packets)/, 180_000, { since: since3[u.role] })),
     );
     step('a secondary with another shared secret: both consoles say the secrets differ');
+
+    // lbpair remove on the primary closes the sync channel on both units.
+    const removed = await primary.con!.sh('lbpair remove', 300_000);
+    expect(removed.exitCode, removed.output).toBe(0);
+    expect(removed.output).toContain('lbpair: unpaired: the sync channel with lb-secondary is closed here and on lb-secondary');
+    for (const u of [primary, secondary]) expect(await u.con!.ok(`grep -c lbpair ${'/etc/ssh/authorized_keys.d/root'} || true`)).toBe('0');
+    step('lbpair remove: the sync channel closed on both units');
   }, scaled(2_400_000));
 });

@@ -77,6 +77,7 @@ describe('renderAppliance', () => {
       ['/etc/nftables.conf', '755'],
       ['/etc/resolv.conf', '644'],
       ['/etc/ssh/authorized_keys.d/root', '644'],
+      ['/etc/ssh/ssh_known_hosts', '644'],
       ['/etc/ssh/sshd_config.d/lbimage.conf', '644'],
       ['/etc/sysctl.d/60-lbimage.conf', '644'],
       ['/etc/sysctl.d/61-lbimage-arp.conf', '644'],

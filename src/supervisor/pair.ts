@@ -1,0 +1,366 @@
+/**
+ * Pairing and the sync channel of an HA pair (issue 11). `lbpair add` on the primary logs in to
+ * the secondary over SSH once, with the administrator's credential (the key in the SSH agent the
+ * administrator forwarded, or the password where the secondary allows it), after the
+ * secondary's host key is shown and confirmed or matched against a fingerprint. Over that login
+ * it learns the secondary's hostname and its pairing key, sends the heartbeat secret and the
+ * pair's settings, and the secondary applies them; then the primary applies the same settings.
+ *
+ * From then on each unit records the other's pairing key and host key (pair-state.ts), so its
+ * authorized_keys lets the peer's pairing key run `lbpair serve` only, from the peer's address
+ * only (src/daemons/sshd.ts), and it checks the peer's host key. Every lbapply on the primary
+ * sends the pair's settings over that channel: the secondary checks them with its daemons'
+ * checkers, the primary checks its own, then the secondary applies, then the primary; a primary
+ * that fails after the secondary applied puts the secondary back.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { haView, parseConfig, type ApplianceConfig } from '../config/index.js';
+import { clusterRevision } from '../config/pair.js';
+import { clusterOfText, sshFingerprint, withClusterText } from '../config/pair-text.js';
+import { SSH_KNOWN_HOSTS } from '../daemons/sshd.js';
+import { LbError, isLbError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { RUN_DIR, SECRETS_DIR, STORED_CONFIG } from '../onbox.js';
+import type { Runner } from '../run.js';
+import type { PairPeer } from '../daemons/daemon.js';
+import { type ApplyDeps, type ApplyReport, applyConfig, checkConfig, readSecrets, verifyConfig } from './apply.js';
+import { readPairPeer, writePairPeer } from './pair-state.js';
+import { boardOnBox } from './build-info.js';
+import { at } from './root.js';
+import { readGoodConfig, readStoredConfig } from './store.js';
+
+/** This unit's pairing key (private; `.pub` beside it), made on the unit the first time it pairs. */
+export const PAIR_KEY = `${SECRETS_DIR}/pair_ed25519`;
+const HOST_KEY_PUB = '/etc/ssh/ssh_host_ed25519_key.pub';
+/** The secondary's side of the pairing, run over the administrator's login. */
+const REMOTE_LBPAIR = '/usr/sbin/lbpair';
+
+export interface PairDeps extends ApplyDeps {
+  /** Asks the administrator on the terminal; absent: no terminal (give --yes or --fingerprint). */
+  ask?: (question: string) => Promise<string>;
+  /** Runs ssh with the terminal attached (the login that may ask for a password); returns its exit code. */
+  interactive?: (cmd: string, args: string[]) => number;
+}
+
+/** What the secondary says about itself before anything changes (`lbpair hello`). */
+export interface Hello {
+  hostname: string;
+  syncKey: string;
+  hostKey: string;
+  /** The primary it is paired with, if any (by hostname and pairing key). */
+  pairedWith?: { hostname: string; syncKey: string };
+}
+
+const keyOnly = (line: string) => line.trim().split(/\s+/).slice(0, 2).join(' ');
+
+function storedConfig(root: string): { text: string; config: ApplianceConfig } {
+  const s = readStoredConfig(root);
+  if (!s) throw new LbError(`there is no stored config (${STORED_CONFIG})`, { code: 'E_NO_CONFIG', hint: 'run lbwizard first' });
+  return { text: s.text, config: verifyConfig(s.text, s.path, boardOnBox(root)).config };
+}
+
+/** This unit's pairing key (public), made once. */
+export async function ensurePairKey(root: string, run: Runner): Promise<string> {
+  const key = at(root, PAIR_KEY);
+  if (!existsSync(`${key}.pub`)) {
+    rmSync(key, { force: true });
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lbpair', '-f', key], { stage: 'make the pairing key' });
+  }
+  return keyOnly(readFileSync(`${key}.pub`, 'utf8'));
+}
+
+/** This unit's SSH host key (public). */
+const ownHostKey = (root: string) => keyOnly(readFileSync(at(root, HOST_KEY_PUB), 'utf8'));
+
+/** `lbpair hello` on the secondary: who it is, its keys, and whom it is paired with. Changes nothing but making its pairing key. */
+export async function hello(root: string, run: Runner): Promise<Hello> {
+  const { config } = storedConfig(root);
+  const paired = readPairPeer(root);
+  return {
+    hostname: config.hostname,
+    syncKey: await ensurePairKey(root, run),
+    hostKey: ownHostKey(root),
+    ...(paired ? { pairedWith: { hostname: paired.hostname, syncKey: paired.syncKey } } : {}),
+  };
+}
+
+/** The text this unit would run with the pair's settings `cluster` (its own settings kept). */
+function joined(root: string, cluster: Record<string, unknown>, from: string): string {
+  const { text } = storedConfig(root);
+  return withClusterText(text, cluster, `The pair's settings (floating_ips, layer4, layer7, autonat, ha) come from the primary ${from}:\nchange them there (lbapply on the primary sends them here). The rest is this unit's own.`);
+}
+
+export interface JoinRequest {
+  /** The pair's settings (YAML). */
+  cluster: string;
+  /** The heartbeat secret, sent once by lbpair add. */
+  secret?: string;
+  /** check: verify and check only; apply: apply and store. */
+  op: 'check' | 'apply';
+}
+
+/** Who sends: the primary's hostname and pairing key, and (lbpair add) its host key to record. */
+export interface Caller {
+  hostname: string;
+  syncKey: string;
+  hostKey?: string;
+}
+
+/**
+ * The secondary's side of every sync: its own settings with the pair's, checked or applied
+ * through the one pipeline. A secondary paired with another primary refuses.
+ */
+export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps): Promise<string> {
+  const cluster = parse(req.cluster) as Record<string, unknown>;
+  const paired = readPairPeer(deps.root);
+  if (paired && paired.syncKey !== caller.syncKey)
+    throw new LbError(`this unit is paired with the primary ${paired.hostname}, not with ${caller.hostname}`, {
+      code: 'E_PAIRED_ELSEWHERE',
+      hint: `run lbpair remove on ${paired.hostname} first; nothing was changed`,
+    });
+  // lbpair add records the primary here; a sync from a recorded primary keeps the record.
+  const pairPeer: PairPeer | undefined = caller.hostKey ? { hostname: caller.hostname, syncKey: caller.syncKey, hostKey: caller.hostKey } : paired;
+  const text = joined(deps.root, cluster, caller.hostname);
+  const { config } = verifyConfig(text, `${STORED_CONFIG} (with the pair's settings from ${caller.hostname})`, boardOnBox(deps.root));
+  const view = haView(config);
+  if (view?.role !== 'secondary')
+    throw new LbError(`the pair's settings from ${caller.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'nothing was changed' });
+  if (req.op === 'check') {
+    // What the box holds (a secret not there yet is the one sent), with the record to be.
+    let onBox = {};
+    try {
+      onBox = readSecrets(deps.root, config);
+    } catch (e) {
+      if (!req.secret) throw e;
+    }
+    const secrets = { ...onBox, ...(req.secret ? { heartbeatKey: req.secret.trim() } : {}), ...(pairPeer ? { pairPeer } : {}) };
+    await checkConfig({ text, file: STORED_CONFIG, secrets }, deps);
+    return clusterRevision(config);
+  }
+  // The secret and the record first (the apply reads them), put back as they were on failure.
+  const keyFile = at(deps.root, config.ha!.secret_file);
+  const oldKey = existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : undefined;
+  if (req.secret) writeFileAtomic(keyFile, `${req.secret.trim()}\n`, 0o600);
+  writePairPeer(deps.root, pairPeer);
+  try {
+    await applyConfig({ text, file: STORED_CONFIG, record: 'store' }, deps);
+  } catch (e) {
+    if (req.secret) (oldKey === undefined ? rmSync(keyFile, { force: true }) : writeFileAtomic(keyFile, oldKey, 0o600));
+    writePairPeer(deps.root, paired);
+    throw e;
+  }
+  return clusterRevision(config);
+}
+
+// ---- the primary's side ------------------------------------------------------------------------
+
+const sshOpts = (knownHosts: string) => ['-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'HostKeyAlgorithms=ssh-ed25519', '-o', 'ConnectTimeout=10'];
+
+/** ssh's last error line, for a message that says why. */
+const sshWhy = (stderr: string) => stderr.trim().split('\n').filter(Boolean).at(-1) ?? 'no answer';
+
+/** The sync channel: this unit's pairing key, the peer's host key from the config, the peer's forced command. */
+export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
+  const peer = haView(config)!.peer;
+  const r = await deps.run(
+    'ssh',
+    ['-i', at(deps.root, PAIR_KEY), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', ...sshOpts(at(deps.root, SSH_KNOWN_HOSTS)), `root@${peer.address}`, op],
+    { input, nothrow: true },
+  );
+  if (r.exitCode !== 0)
+    // The peer's apply log goes to stderr: its last lines say why.
+    throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) refused or did not answer (${op}): ${r.stderr.trim().split('\n').slice(-12).join('\n') || sshWhy(r.stdout)}`, {
+      code: 'E_PEER_REFUSED',
+      hint: 'nothing was changed on this unit; lbstatus on the peer says whether it runs the pair\'s previous settings',
+    });
+  return r.stdout.trim();
+}
+
+/**
+ * lbapply on the secondary of a paired pair: its own settings apply here, the pair's come from
+ * the primary only (else the two units would run different services after a failover).
+ */
+export function refuseOnSecondary(next: ApplianceConfig, root: string): void {
+  const stored = readStoredConfig(root);
+  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(root));
+  const now = r && r.ok ? r.config : undefined;
+  const view = now && haView(now);
+  if (!now || view?.role !== 'secondary' || !readPairPeer(root)) return;
+  if (next.ha && clusterRevision(next) === clusterRevision(now)) return;
+  throw new LbError(`this unit is the secondary of a pair made with lbpair, and the pair's settings (floating_ips, layer4, layer7, autonat, ha) differ from what the pair runs: change them on the primary ${view.peer.hostname} (${view.peer.address})`, {
+    code: 'E_PAIR_SECONDARY',
+    hint: "nothing was changed; the primary's lbapply sends the pair's settings here, and this unit's own settings (hostname, admin, network, management) apply here",
+  });
+}
+
+/** Whether `config` makes this unit the primary of the pair lbpair made (the sync channel exists). */
+export function syncedPrimary(config: ApplianceConfig, root: string): boolean {
+  const view = haView(config);
+  const paired = readPairPeer(root);
+  return view?.role === 'primary' && paired !== undefined && paired.hostname.toLowerCase() === view.peer.hostname.toLowerCase();
+}
+
+/**
+ * lbapply on the primary of a paired pair: both check, then the secondary applies, then this
+ * unit. A failure before the secondary applied changes nothing; a failure here afterwards puts
+ * the secondary back on the settings this unit still runs.
+ */
+export async function applyToPair(input: { text: string; file: string; record: 'store' | 'good' }, deps: ApplyDeps): Promise<ApplyReport> {
+  const { config } = verifyConfig(input.text, input.file, boardOnBox(deps.root));
+  const cluster = stringify(clusterOfText(input.text));
+  await sendToPeer(config, 'check', cluster, deps);
+  deps.log(`lbapply: the secondary ${haView(config)!.peer.hostname} checked the pair's settings`);
+  await checkConfig(input, deps);
+  await sendToPeer(config, 'apply', cluster, deps);
+  deps.log(`lbapply: the secondary ${haView(config)!.peer.hostname} applied the pair's settings (revision ${clusterRevision(config)})`);
+  try {
+    return await applyConfig(input, deps);
+  } catch (e) {
+    const good = readGoodConfig(deps.root);
+    if (good) await sendToPeer(config, 'apply', stringify(clusterOfText(good.text)), deps).catch(() => undefined);
+    throw new LbError(`${isLbError(e) ? e.message : String(e)}\nthe secondary was sent back the pair's previous settings`, { code: isLbError(e) ? e.code : 'E_APPLY_FAILED', cause: e });
+  }
+}
+
+export interface AddOptions {
+  peer?: string;
+  fingerprint?: string;
+  yes?: boolean;
+}
+
+/** `lbpair add`: see the module comment. */
+export async function pairAdd(opts: AddOptions, deps: PairDeps): Promise<string> {
+  const { text, config } = storedConfig(deps.root);
+  const view = haView(config);
+  if (view?.role !== 'primary')
+    throw new LbError(view ? 'lbpair add runs on the primary; this unit is the secondary' : 'this unit is no HA pair: its config has no ha section', {
+      code: 'E_PAIR_ROLE',
+      hint: view ? `run it on ${view.peer.hostname} (${view.peer.address})` : "set the pair up with lbwizard's HA path first (primary here, secondary on the peer)",
+    });
+  const peer = opts.peer ?? view.peer.address;
+  if (peer !== view.peer.address)
+    throw new LbError(`${peer} is not the secondary this unit's config names (ha.secondary.address ${view.peer.address})`, { code: 'E_USAGE', hint: 'lbpair add with no address pairs with ha.secondary.address', exitCode: 2 });
+
+  // The secondary's host key, confirmed before any credential goes to it.
+  const scan = await deps.run('ssh-keyscan', ['-T', '10', '-t', 'ed25519', peer], { nothrow: true });
+  const scanned = scan.stdout.split('\n').find((l) => l.startsWith(`${peer} ssh-ed25519 `));
+  if (!scanned) throw new LbError(`no SSH answer from ${peer} (ssh-keyscan): ${sshWhy(scan.stderr)}`, { code: 'E_PEER_UNREACHABLE', hint: 'is the secondary up, and its SSH reachable from this unit (management.allowed_sources)?' });
+  const hostKey = keyOnly(scanned.slice(peer.length + 1));
+  const fp = sshFingerprint(hostKey);
+  const before = readPairPeer(deps.root);
+  if (before && before.hostname.toLowerCase() === view.peer.hostname.toLowerCase() && before.hostKey !== hostKey)
+    throw new LbError(`the SSH host key of ${peer} changed: it was ${sshFingerprint(before.hostKey)}, it is now ${fp}`, {
+      code: 'E_HOST_KEY_CHANGED',
+      hint: 'nothing was changed; if the secondary was reinstalled, lbpair remove then lbpair add; otherwise another machine answers at its address',
+    });
+  if (opts.fingerprint) {
+    if (opts.fingerprint !== fp)
+      throw new LbError(`the SSH host key of ${peer} is ${fp}, not ${opts.fingerprint}`, { code: 'E_HOST_KEY_MISMATCH', hint: "nothing was changed; lbstatus on the secondary's console shows its fingerprint" });
+  } else if (!opts.yes) {
+    if (!deps.ask) throw new LbError(`the SSH host key of ${peer} is ${fp}: confirm it with --fingerprint ${fp} (no terminal to ask on)`, { code: 'E_USAGE', exitCode: 2 });
+    const answer = await deps.ask(`The secondary ${peer} has the SSH host key ${fp}\n(its console shows it: lbstatus). Is that the secondary's? [yes/no] `);
+    if (answer.trim().toLowerCase() !== 'yes') throw new LbError('not confirmed: nothing was changed', { code: 'E_CANCELLED' });
+  }
+
+  const known = at(deps.root, `${RUN_DIR}/lbpair-known_hosts`);
+  const sock = at(deps.root, `${RUN_DIR}/lbpair-%h.sock`);
+  writeFileAtomic(known, `${peer} ${hostKey}\n`, 0o600);
+  const login = [...sshOpts(known), '-o', `ControlPath=${sock}`];
+  try {
+    // One login with the administrator's credential; the calls below reuse it.
+    deps.log(`lbpair: logging in to ${peer} as root (the administrator's key in the forwarded agent, or the password)`);
+    const code = (deps.interactive ?? interactiveSsh)('ssh', [...login, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-f', '-N', `root@${peer}`]);
+    if (code !== 0)
+      throw new LbError(`could not log in to ${peer} as root (ssh exited ${code})`, {
+        code: 'E_PEER_LOGIN',
+        hint: "nothing was changed; log in to this unit with ssh -A (your key in your agent), or let the secondary take the password (admin.ssh_password_login: true) for the pairing",
+      });
+    const remote = async (args: string[], input = '') => {
+      const r = await deps.run('ssh', [...login, '-o', 'BatchMode=yes', `root@${peer}`, REMOTE_LBPAIR, ...args], { input, nothrow: true });
+      if (r.exitCode !== 0) throw new LbError(`the secondary ${peer} refused (lbpair ${args[0]}): ${r.stderr.trim() || 'no answer'}`, { code: 'E_PEER_REFUSED', hint: 'nothing was changed on this unit' });
+      return r.stdout;
+    };
+    const them = JSON.parse(await remote(['hello'])) as Hello;
+    const mine = await ensurePairKey(deps.root, deps.run);
+    if (them.pairedWith && them.pairedWith.syncKey !== mine)
+      throw new LbError(`${peer} (${them.hostname}) is paired with another primary, ${them.pairedWith.hostname}`, { code: 'E_PAIRED_ELSEWHERE', hint: `nothing was changed; run lbpair remove on ${them.pairedWith.hostname} first` });
+    if (them.hostname.toLowerCase() !== view.peer.hostname.toLowerCase())
+      throw new LbError(`${peer} is called ${them.hostname}, but this unit's config names the secondary ${view.peer.hostname}`, { code: 'E_PAIR_ROLE', hint: 'nothing was changed; set ha.secondary.hostname (lbapply), or the secondary\'s hostname, then lbpair add again' });
+
+    // This unit's pair settings and the secret, checked there, applied there, then the record here.
+    const secret = readFileSync(at(deps.root, config.ha!.secret_file), 'utf8').trim();
+    const from: Caller = { hostname: config.hostname, syncKey: mine, hostKey: ownHostKey(deps.root) };
+    const request = (op: JoinRequest['op']) => JSON.stringify({ op, cluster: stringify(clusterOfText(text)), secret, from });
+    await remote(['join'], request('check'));
+    await remote(['join'], request('apply'));
+    deps.log(`lbpair: ${them.hostname} applied the pair's settings and the heartbeat secret`);
+    const previous = readPairPeer(deps.root);
+    writePairPeer(deps.root, { hostname: them.hostname, syncKey: them.syncKey, hostKey });
+    try {
+      // Renders the channel here: the secondary's host key for this unit's ssh.
+      await applyConfig({ text, file: STORED_CONFIG, record: 'good' }, deps);
+    } catch (e) {
+      writePairPeer(deps.root, previous);
+      throw e;
+    }
+    return `paired with ${them.hostname} (${peer}, host key ${fp}); the pair's settings at revision ${clusterRevision(config)} on both units`;
+  } finally {
+    spawnSync('ssh', ['-o', `ControlPath=${sock}`, '-O', 'exit', `root@${peer}`], { stdio: 'ignore' });
+    rmSync(known, { force: true });
+  }
+}
+
+function interactiveSsh(cmd: string, args: string[]): number {
+  return spawnSync(cmd, args, { stdio: 'inherit' }).status ?? 255;
+}
+
+/** This unit forgets its peer: the record goes, and the stored config is applied again without the channel. */
+async function forget(deps: ApplyDeps): Promise<void> {
+  const s = readStoredConfig(deps.root);
+  const before = readPairPeer(deps.root);
+  writePairPeer(deps.root, undefined);
+  try {
+    if (s) await applyConfig({ text: s.text, file: s.path, record: 'good' }, deps);
+  } catch (e) {
+    writePairPeer(deps.root, before);
+    throw e;
+  }
+}
+
+/**
+ * `lbpair remove`: the sync channel closes on both units (the primary tells the secondary over
+ * it first; run on the secondary, it closes there only). Both keep their config and run on as
+ * a pair whose settings the administrator keeps equal again, as before lbpair add.
+ */
+export async function pairRemove(deps: ApplyDeps): Promise<string> {
+  const { config } = storedConfig(deps.root);
+  const paired = readPairPeer(deps.root);
+  if (!paired) return 'this unit is not paired: nothing to do';
+  let there = '';
+  if (syncedPrimary(config, deps.root)) {
+    try {
+      await sendToPeer(config, 'forget', '', deps);
+      there = ` and on ${paired.hostname}`;
+    } catch (e) {
+      there = `; ${paired.hostname} did not answer (${e instanceof Error ? e.message.split('\n')[0] : String(e)}): run lbpair remove there too`;
+    }
+  } else there = `; run lbpair remove on ${paired.hostname} too`;
+  await forget(deps);
+  return `unpaired: the sync channel with ${paired.hostname} is closed here${there}`;
+}
+
+/** `lbpair serve`: what the peer's pairing key may run (sshd's forced command); `op` is what the peer asked. */
+export async function serve(op: string | undefined, input: string, deps: ApplyDeps): Promise<string> {
+  const { config } = storedConfig(deps.root);
+  const paired = readPairPeer(deps.root);
+  if (!paired) throw new LbError('this unit is not paired', { code: 'E_NOT_PAIRED' });
+  if (op === 'revision') return clusterRevision(config);
+  if (op === 'forget') {
+    await forget(deps);
+    return 'forgotten';
+  }
+  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, forget)`, { code: 'E_USAGE', exitCode: 2 });
+  return receive({ op, cluster: input }, { hostname: paired.hostname, syncKey: paired.syncKey }, deps);
+}
