@@ -92,6 +92,12 @@ export function handOverReachesUs(line: string, role: Role): boolean {
   return m[1] === 'all' || m[1] === (role === 'primary' ? 'foreign' : 'local');
 }
 
+/** heartbeat sees a node come up (its status active): the peer back, for lbpair's catch-up. Ping nodes are named by address. Pure. */
+export function peerCameBack(line: string): boolean {
+  const m = /Status update for node ([^:\s]+): status active/.exec(line);
+  return m !== null && !isIP(m[1]!);
+}
+
 /**
  * Which notices reach the consoles: the same kind at most once per period, and no "link dead"
  * while the peer is dead (heartbeat logs each link dead right after the peer's death, and "goes on
@@ -122,6 +128,8 @@ export interface HaWatchHandlers {
   role?: Role;
   /** ipfail decided to hand everything to the peer and dropped it (ipfail-giveup.ts). */
   onGiveupDropped?: () => Promise<void>;
+  /** The peer is up again (peerCameBack): lbpair's catch-up. */
+  onPeerBack?: () => Promise<void>;
 }
 
 /** Follows heartbeat's journal, says its notices on the consoles, and runs the handlers at once. */
@@ -132,6 +140,7 @@ export async function watchHeartbeat(say: (text: string) => void, handlers: HaWa
   const failed = (what: string, then: string) => (e: unknown) => say(`HA pair: ${what} failed (${e instanceof Error ? e.message : String(e)}); ${then}`);
   for await (const line of createInterface({ input: child.stdout! })) {
     if (handlers.onHandOver && handlers.role && handOverReachesUs(line, handlers.role)) handlers.onHandOver().catch(failed('taking the floating IPs the peer released', "heartbeat's own takeover follows."));
+    if (handlers.onPeerBack && peerCameBack(line)) handlers.onPeerBack().catch(failed("sending the peer the pair's settings it missed", 'the next lbapply on the primary sends them.'));
     if (giveup.dropped(line) && handlers.onGiveupDropped) handlers.onGiveupDropped().catch(failed('handing the floating IPs to the peer after losing the ping node', 'run lbstatus on both units; hb_standby all hands them over by hand.'));
     const n = explainHeartbeatLog(line);
     if (!n) continue;

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../cli/command.js';
 import { HARESOURCES } from '../daemons/heartbeat.js';
 import { dispatch, loaded } from '../cli/dispatch.js';
-import { LbError } from '../errors.js';
+import { LbError, isLbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
 import { runTool, shellQuote } from '../run.js';
 import { type ApplyDeps, applyConfig, verifyConfig } from './apply.js';
@@ -22,10 +22,10 @@ import { withApplyLock } from './lock.js';
 import { haView } from '../config/pair.js';
 import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
-import { type Caller, type JoinRequest, applyToPair, hello, pairAdd, pairRemove, receive, refuseOnSecondary, serve, syncedPrimary } from './pair.js';
+import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairRemove, receive, refuseOnSecondary, serve, syncedPrimary } from './pair.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
-import { Terminal } from './wizard/terminal.js';
+import { Terminal, askOnTerminal } from './wizard/terminal.js';
 import { bootHealth, confirmBoot } from './update-boot.js';
 import { updateCommands } from './update-command.js';
 import { LBCTL_ACTIONS, LBCTL_USAGE, type LbctlAction, lbctl } from './lbctl.js';
@@ -193,17 +193,7 @@ const commands: Command[] = [
       // The peer's side answers on stdout; what its apply says goes to stderr, which lbpair shows on refusal.
       const quiet = deps((l) => console.error(l));
       if (sub === 'add' && rest.length <= 1) {
-        const ask = process.stdin.isTTY
-          ? async (q: string) => {
-              process.stdout.write(q);
-              const t = new Terminal({ input: process.stdin, output: process.stdout });
-              try {
-                return await t.readLine();
-              } finally {
-                t.close();
-              }
-            }
-          : undefined;
+        const ask = askOnTerminal();
         const said = await pairAdd({ ...(rest[0] ? { peer: rest[0] } : {}), ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}), yes: values.yes ?? false }, { ...deps(), ...(ask ? { ask } : {}) });
         await logEvent(ROOT, runTool, 'lbpair', said);
         console.log(`lbpair: ${said}`);
@@ -264,6 +254,7 @@ const commands: Command[] = [
       // the clients' outage.
       const stored = statusContext(ROOT, runTool).config;
       const role = stored && haView(stored)?.role;
+      let catchingUp = false;
       const takeFloatingIps = (why: string) => async () => {
         for (const argv of takeoverArgv(readIfThere(HARESOURCES))) {
           const t0 = Date.now();
@@ -275,6 +266,27 @@ const commands: Command[] = [
         onPeerDead: takeFloatingIps('peer dead'),
         onHandOver: takeFloatingIps('peer released them'),
         ...(role ? { role } : {}),
+        // lbpair: a secondary that missed an apply gets the pair's settings when it is back,
+        // tried again while its supervisor and sshd are still starting (one try at a time).
+        onPeerBack: async () => {
+          if (role !== 'primary' || catchingUp) return;
+          catchingUp = true;
+          try {
+            for (let i = 0; ; i++) {
+              try {
+                const outcome = await catchUp(deps());
+                console.log(`the peer is back: ${outcome}`);
+                if (outcome === 'caught-up') say("HA pair: the secondary is back and has the pair's settings it missed (lbpair).");
+                return;
+              } catch (e) {
+                if (i >= 9 || !(isLbError(e) && e.code === 'E_PEER_UNREACHABLE')) throw e;
+                await new Promise((r) => setTimeout(r, 15_000));
+              }
+            }
+          } finally {
+            catchingUp = false;
+          }
+        },
         onGiveupDropped: async () => {
           const outcome = await finishGiveup({ run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now });
           console.log(`ipfail's dropped giveup: ${outcome}`);

@@ -24,3 +24,30 @@ export function writePairPeer(root: string, peer: PairPeer | undefined): void {
   if (peer) writeFileAtomic(at(root, PAIR_STATE), `${JSON.stringify(peer, null, 2)}\n`, 0o600);
   else rmSync(at(root, PAIR_STATE), { force: true });
 }
+
+export const SYNC_STATE = `${DATA_MOUNT}/pair-sync.json`;
+
+/**
+ * Where the pair's settings stand with the peer, as this unit last learnt it: the revision the
+ * peer confirmed, when, and whether a change is still owed to it (the peer did not answer).
+ */
+export interface SyncState {
+  peerRevision?: string;
+  at: string;
+  /** Since when the peer has been behind (it did not answer an apply); absent: in sync. */
+  behindSince?: string;
+}
+
+export function readSyncState(root: string): SyncState | undefined {
+  try {
+    const v = JSON.parse(readFileSync(at(root, SYNC_STATE), 'utf8')) as SyncState;
+    return typeof v.at === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeSyncState(root: string, state: SyncState | undefined): void {
+  if (state) writeFileAtomic(at(root, SYNC_STATE), `${JSON.stringify(state)}\n`, 0o600);
+  else rmSync(at(root, SYNC_STATE), { force: true });
+}

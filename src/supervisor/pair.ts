@@ -26,7 +26,7 @@ import { RUN_DIR, SECRETS_DIR, STORED_CONFIG } from '../onbox.js';
 import type { Runner } from '../run.js';
 import type { PairPeer } from '../daemons/daemon.js';
 import { type ApplyDeps, type ApplyReport, applyConfig, checkConfig, readSecrets, verifyConfig } from './apply.js';
-import { readPairPeer, writePairPeer } from './pair-state.js';
+import { readPairPeer, readSyncState, writePairPeer, writeSyncState } from './pair-state.js';
 import { boardOnBox } from './build-info.js';
 import { at } from './root.js';
 import { readGoodConfig, readStoredConfig } from './store.js';
@@ -36,6 +36,8 @@ export const PAIR_KEY = `${SECRETS_DIR}/pair_ed25519`;
 const HOST_KEY_PUB = '/etc/ssh/ssh_host_ed25519_key.pub';
 /** The secondary's side of the pairing, run over the administrator's login. */
 const REMOTE_LBPAIR = '/usr/sbin/lbpair';
+/** What shows a unit's host key fingerprint on its own console, for the administrator to compare. */
+const SHOW_FINGERPRINT = `ssh-keygen -lf ${HOST_KEY_PUB}`;
 
 export interface PairDeps extends ApplyDeps {
   /** Asks the administrator on the terminal; absent: no terminal (give --yes or --fingerprint). */
@@ -151,6 +153,8 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
     writePairPeer(deps.root, paired);
     throw e;
   }
+  // What the primary sent and when: the primary's revision, as this unit now runs it.
+  writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
   return clusterRevision(config);
 }
 
@@ -169,11 +173,17 @@ export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' 
     ['-i', at(deps.root, PAIR_KEY), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', ...sshOpts(at(deps.root, SSH_KNOWN_HOSTS)), `root@${peer.address}`, op],
     { input, nothrow: true },
   );
+  // ssh's own failure (255): the peer did not answer, as opposed to answering no.
+  if (r.exitCode === 255)
+    throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) does not answer: ${sshWhy(r.stderr)}`, {
+      code: 'E_PEER_UNREACHABLE',
+      hint: 'it catches up when it answers again',
+    });
   if (r.exitCode !== 0)
     // The peer's apply log goes to stderr: its last lines say why.
     throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) refused or did not answer (${op}): ${r.stderr.trim().split('\n').slice(-12).join('\n') || sshWhy(r.stdout)}`, {
       code: 'E_PEER_REFUSED',
-      hint: 'nothing was changed on this unit; lbstatus on the peer says whether it runs the pair\'s previous settings',
+      hint: "nothing was changed on this unit; lbstatus on the peer shows the revision of the pair's settings it runs",
     });
   return r.stdout.trim();
 }
@@ -209,19 +219,56 @@ export function syncedPrimary(config: ApplianceConfig, root: string): boolean {
  */
 export async function applyToPair(input: { text: string; file: string; record: 'store' | 'good' }, deps: ApplyDeps): Promise<ApplyReport> {
   const { config } = verifyConfig(input.text, input.file, boardOnBox(deps.root));
+  const peer = haView(config)!.peer.hostname;
   const cluster = stringify(clusterOfText(input.text));
-  await sendToPeer(config, 'check', cluster, deps);
-  deps.log(`lbapply: the secondary ${haView(config)!.peer.hostname} checked the pair's settings`);
-  await checkConfig(input, deps);
-  await sendToPeer(config, 'apply', cluster, deps);
-  deps.log(`lbapply: the secondary ${haView(config)!.peer.hostname} applied the pair's settings (revision ${clusterRevision(config)})`);
+  let reached = true;
   try {
-    return await applyConfig(input, deps);
+    await sendToPeer(config, 'check', cluster, deps);
+    deps.log(`lbapply: the secondary ${peer} checked the pair's settings`);
+  } catch (e) {
+    // A secondary that is down does not hold the primary's changes back: it catches up later.
+    if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
+    reached = false;
+    deps.log(`lbapply: ${e.message}; applying here only: it catches up when it answers again`);
+  }
+  await checkConfig(input, deps);
+  if (reached) {
+    await sendToPeer(config, 'apply', cluster, deps);
+    deps.log(`lbapply: the secondary ${peer} applied the pair's settings (revision ${clusterRevision(config)})`);
+  }
+  try {
+    const report = await applyConfig(input, deps);
+    recordSync(deps.root, config, reached);
+    return report;
   } catch (e) {
     const good = readGoodConfig(deps.root);
-    if (good) await sendToPeer(config, 'apply', stringify(clusterOfText(good.text)), deps).catch(() => undefined);
-    throw new LbError(`${isLbError(e) ? e.message : String(e)}\nthe secondary was sent back the pair's previous settings`, { code: isLbError(e) ? e.code : 'E_APPLY_FAILED', cause: e });
+    if (reached && good) await sendToPeer(config, 'apply', stringify(clusterOfText(good.text)), deps).catch(() => undefined);
+    throw new LbError(`${isLbError(e) ? e.message : String(e)}${reached ? "\nthe secondary was sent back the pair's previous settings" : ''}`, { code: isLbError(e) ? e.code : 'E_APPLY_FAILED', cause: e });
   }
+}
+
+/** After an apply on the primary: the secondary confirmed `config`'s revision, or is behind since now (or since earlier). */
+function recordSync(root: string, config: ApplianceConfig, reached: boolean): void {
+  const now = new Date().toISOString();
+  const before = readSyncState(root);
+  writeSyncState(root, reached ? { peerRevision: clusterRevision(config), at: now } : { ...(before?.peerRevision ? { peerRevision: before.peerRevision } : {}), at: before?.at ?? now, behindSince: before?.behindSince ?? now });
+}
+
+/**
+ * The secondary back after missing an apply: the primary sends it the stored config's pair
+ * settings (lb-ha-watch runs this when heartbeat sees the peer again). Nothing to do when it is
+ * not behind.
+ */
+export async function catchUp(deps: ApplyDeps): Promise<'in-sync' | 'caught-up' | 'not-primary'> {
+  const { text, config } = storedConfig(deps.root);
+  if (!syncedPrimary(config, deps.root)) return 'not-primary';
+  const state = readSyncState(deps.root);
+  if (state && !state.behindSince && state.peerRevision === clusterRevision(config)) return 'in-sync';
+  const cluster = stringify(clusterOfText(text));
+  await sendToPeer(config, 'check', cluster, deps);
+  await sendToPeer(config, 'apply', cluster, deps);
+  recordSync(deps.root, config, true);
+  return 'caught-up';
 }
 
 export interface AddOptions {
@@ -257,10 +304,10 @@ export async function pairAdd(opts: AddOptions, deps: PairDeps): Promise<string>
     });
   if (opts.fingerprint) {
     if (opts.fingerprint !== fp)
-      throw new LbError(`the SSH host key of ${peer} is ${fp}, not ${opts.fingerprint}`, { code: 'E_HOST_KEY_MISMATCH', hint: "nothing was changed; lbstatus on the secondary's console shows its fingerprint" });
+      throw new LbError(`the SSH host key of ${peer} is ${fp}, not ${opts.fingerprint}`, { code: 'E_HOST_KEY_MISMATCH', hint: `nothing was changed; on the secondary's console, ${SHOW_FINGERPRINT} shows its fingerprint` });
   } else if (!opts.yes) {
     if (!deps.ask) throw new LbError(`the SSH host key of ${peer} is ${fp}: confirm it with --fingerprint ${fp} (no terminal to ask on)`, { code: 'E_USAGE', exitCode: 2 });
-    const answer = await deps.ask(`The secondary ${peer} has the SSH host key ${fp}\n(its console shows it: lbstatus). Is that the secondary's? [yes/no] `);
+    const answer = await deps.ask(`The secondary ${peer} has the SSH host key ${fp}\n(on its console, ${SHOW_FINGERPRINT} shows it). Is that the secondary's? [yes/no] `);
     if (answer.trim().toLowerCase() !== 'yes') throw new LbError('not confirmed: nothing was changed', { code: 'E_CANCELLED' });
   }
 
@@ -305,6 +352,7 @@ export async function pairAdd(opts: AddOptions, deps: PairDeps): Promise<string>
       writePairPeer(deps.root, previous);
       throw e;
     }
+    recordSync(deps.root, config, true);
     return `paired with ${them.hostname} (${peer}, host key ${fp}); the pair's settings at revision ${clusterRevision(config)} on both units`;
   } finally {
     spawnSync('ssh', ['-o', `ControlPath=${sock}`, '-O', 'exit', `root@${peer}`], { stdio: 'ignore' });
@@ -348,6 +396,7 @@ export async function pairRemove(deps: ApplyDeps): Promise<string> {
     }
   } else there = `; run lbpair remove on ${paired.hostname} too`;
   await forget(deps);
+  writeSyncState(deps.root, undefined);
   return `unpaired: the sync channel with ${paired.hostname} is closed here${there}`;
 }
 
@@ -359,8 +408,29 @@ export async function serve(op: string | undefined, input: string, deps: ApplyDe
   if (op === 'revision') return clusterRevision(config);
   if (op === 'forget') {
     await forget(deps);
+    writeSyncState(deps.root, undefined);
     return 'forgotten';
   }
   if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, forget)`, { code: 'E_USAGE', exitCode: 2 });
   return receive({ op, cluster: input }, { hostname: paired.hostname, syncKey: paired.syncKey }, deps);
+}
+
+/** Where this unit's pair settings stand with its peer, for lbstatus (no network: what the last sync recorded). */
+export interface PairSyncStatus {
+  peer: string;
+  role: 'primary' | 'secondary';
+  /** primary: the secondary confirmed this revision; secondary: received it from the primary. */
+  state: 'in sync' | 'behind' | 'differs';
+  peerRevision?: string;
+  at?: string;
+  behindSince?: string;
+}
+
+export function pairSyncStatus(root: string, config: ApplianceConfig | undefined): PairSyncStatus | undefined {
+  const paired = readPairPeer(root);
+  const view = config && haView(config);
+  if (!paired || !view || !config) return undefined;
+  const s = readSyncState(root);
+  const state = s?.behindSince ? 'behind' : s?.peerRevision === clusterRevision(config) ? 'in sync' : 'differs';
+  return { peer: paired.hostname, role: view.role, state, ...(s?.peerRevision ? { peerRevision: s.peerRevision } : {}), ...(s?.at ? { at: s.at } : {}), ...(s?.behindSince ? { behindSince: s.behindSince } : {}) };
 }

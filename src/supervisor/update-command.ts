@@ -5,7 +5,7 @@ import { runTool } from '../run.js';
 import { sayOnConsoles } from './log.js';
 import { lbupdate, updateStatus } from './update.js';
 import { fallBack } from './update-boot.js';
-import { Terminal } from './wizard/terminal.js';
+import { askOnTerminal } from './wizard/terminal.js';
 
 const ROOT = '/';
 
@@ -39,17 +39,7 @@ export const updateCommands: Record<string, { summary: string; usage: string; ru
       if (!archive || extra.length > 0) {
         throw new LbError('usage: lbupdate [--allow-downgrade] [--yes] ARCHIVE|DEVICE [CHECKSUM]', { code: 'E_USAGE', exitCode: 2, hint: 'lbupdate /var/lib/lbimage/updates/lb-1.2.0-kvm.raucb /var/lib/lbimage/updates/lb-1.2.0-kvm.raucb.sha256' });
       }
-      const ask = process.stdin.isTTY
-        ? async (q: string) => {
-            process.stdout.write(q);
-            const t = new Terminal({ input: process.stdin, output: process.stdout });
-            try {
-              return await t.readLine();
-            } finally {
-              t.close();
-            }
-          }
-        : undefined;
+      const ask = askOnTerminal();
       return lbupdate(
         { archive, ...(checksum ? { checksum } : {}), allowDowngrade: values['allow-downgrade'] ?? false, yes: values.yes ?? false },
         { root: ROOT, run: runTool, log: (l) => console.log(l), ...(ask ? { ask } : {}) },

@@ -168,7 +168,7 @@ export function pairWizard(u: Unit, key?: string): DialogStep[] {
  * Layer 7 VIP with source-IP persistence (a stick table the peers section replicates).
  * `pingNode`: the lab's client, on the units' external subnet.
  */
-export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean; pingNode?: boolean; admin?: Admin } = {}): string {
+export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?: boolean; pingNode?: boolean; admin?: Admin; rs2Weight?: number } = {}): string {
   const u = UNITS[role];
   return `version: 2
 hostname: ${u.hostname}
@@ -190,7 +190,7 @@ layer4:
     health_check: { type: connect, interval: 2, timeout: 1 }
     real_servers:
       - { label: RIP1, ip: 192.0.2.11 }
-      - { label: RIP2, ip: 192.0.2.12 }
+      - { label: RIP2, ip: 192.0.2.12${opts.rs2Weight !== undefined ? `, weight: ${opts.rs2Weight}` : ''} }
 ${
   opts.extraL4
     ? `  - label: AMQP
@@ -275,7 +275,7 @@ export interface HaJson {
   ha: { role: Role; state: string; peer: { status: string; links: Record<string, string> }; degraded: boolean };
   floating_ips: { address: string; held: boolean }[];
   services: { services: { layer: number; name: string; servers: { name: string; state: string }[] }[] };
-  config: { applied: boolean; clusterRevision?: string };
+  config: { applied: boolean; clusterRevision?: string; sync?: { state: string } };
 }
 
 /**

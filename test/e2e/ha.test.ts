@@ -263,6 +263,24 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     await bothVipsServe();
     step('lbtakeover: the primary took the services back');
 
+    // Issue 11: the secondary misses an apply while it is down, and catches up when it is back
+    // (the primary's lb-ha-watch sends it the pair's settings once heartbeat sees it again).
+    await P.powerOff(secondary);
+    const missed = await apply(primary, 'pair2b.yaml', pairConfig('primary', { extraL4: true, rs2Weight: 50 }));
+    expect(missed).toMatch(/does not answer.*applying here only/);
+    expect((await status(primary)).config.sync?.state).toBe('behind');
+    const downAt = Date.now();
+    await P.boot(secondary);
+    await secondary.con!.login(PASSWORD);
+    await until(
+      'the secondary back and caught up: the same revision as the primary, the primary sees it in sync',
+      (s) => s.secondary !== undefined && s.secondary.config.clusterRevision === s.primary?.config.clusterRevision && s.primary?.config.sync?.state === 'in sync',
+      300_000,
+    );
+    expect(await secondary.con!.ok('grep -c "weight: 50" /var/lib/lbimage/config/appliance.yaml')).toBe('1');
+    await until('the primary still active, the secondary passive', activeIs('primary'), 120_000);
+    step(`lbpair catch-up: the secondary, down during an apply, had the change ${Date.now() - downAt} ms after it was powered on again`);
+
     // auto_failback on, both units; the primary's apply restarts its heartbeat: the secondary
     // takes over while it restarts, and the primary takes the services back when it returns.
     // Paired: the primary's lbapply applies on the secondary first, then here.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NoticeGate, explainHeartbeatLog, handOverReachesUs, takeoverArgv } from '../../src/supervisor/ha-watch.js';
+import { NoticeGate, explainHeartbeatLog, handOverReachesUs, peerCameBack, takeoverArgv } from '../../src/supervisor/ha-watch.js';
 
 // heartbeat's own log lines (format strings from heartbeat 3.0.6 and libplumb, as the journal shows them).
 describe('heartbeat log lines on the consoles', () => {
@@ -64,5 +64,13 @@ describe('a hand-over that brings this unit the floating IPs', () => {
     ['[1387]: info: standby: lb-primary can take our foreign resources', 'secondary', false],
   ] as const)('%s (%s): %s', (line, role, takes) => {
     expect(handOverReachesUs(line, role)).toBe(takes);
+  });
+});
+
+describe('the peer back, for lbpair to send what it missed', () => {
+  it('is a node (not a ping node) whose status turns active', () => {
+    expect(peerCameBack('[1387]: info: Status update for node lb-secondary: status active')).toBe(true);
+    expect(peerCameBack('[1387]: info: Status update for node lb-secondary: status init')).toBe(false);
+    expect(peerCameBack('[1387]: info: Status update for node 203.0.113.50: status active')).toBe(false);
   });
 });

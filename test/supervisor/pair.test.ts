@@ -15,7 +15,7 @@ import { SSH_AUTHORIZED_KEYS, SSH_KNOWN_HOSTS, peerKeyLine } from '../../src/dae
 import { SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
 import { type RunOptions, runTool } from '../../src/run.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
-import { type Caller, type JoinRequest, applyToPair, hello, pairAdd, pairRemove, receive, refuseOnSecondary, serve } from '../../src/supervisor/pair.js';
+import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairRemove, pairSyncStatus, receive, refuseOnSecondary, serve } from '../../src/supervisor/pair.js';
 import { PAIR_STATE, readPairPeer } from '../../src/supervisor/pair-state.js';
 import { at } from '../../src/supervisor/root.js';
 import { type FakeBox, fakeBox } from './fake-box.js';
@@ -49,6 +49,11 @@ afterEach(() => {
 });
 
 const read = (b: FakeBox, p: string) => readFileSync(at(b.root, p), 'utf8');
+const parsed = (text: string) => {
+  const r = parseConfig(text, 'x.yaml');
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.config;
+};
 const deps = (b: FakeBox) => ({ root: b.root, run: b.run, log: (l: string) => b.log.push(l), upTimeoutMs: 500 });
 
 /** A unit set up on its own (the wizard's HA path): its config applied, a host key of its own. */
@@ -68,7 +73,7 @@ async function setUp(role: 'primary' | 'secondary', secret = SECRET): Promise<Fa
 }
 
 /** The primary's ssh, as the secondary would answer it: the login runs lbpair's commands, the pairing key `lbpair serve`. */
-function wire(primary: FakeBox, secondary: FakeBox, opts: { scannedKey?: string } = {}) {
+function wire(primary: FakeBox, secondary: FakeBox, opts: { scannedKey?: string; down?: boolean } = {}) {
   const hostKey = read(secondary, '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' ');
   const inner = primary.run;
   const calls: string[] = [];
@@ -92,6 +97,7 @@ function wire(primary: FakeBox, secondary: FakeBox, opts: { scannedKey?: string 
     }
     // The pairing key: sshd lets it run only the forced command, with what was asked as SSH_ORIGINAL_COMMAND.
     expect(args).toContain('IdentitiesOnly=yes');
+    if (opts.down) return { stdout: '', stderr: 'ssh: connect to host 192.0.2.22 port 22: No route to host\n', exitCode: 255 };
     calls.push(`sync: ${args.at(-1)}`);
     return answer(() => serve(args.at(-1), input, deps(secondary)));
   };
@@ -132,7 +138,8 @@ describe('lbpair add', () => {
   it('pairs the units: secret and settings to the secondary, the channel on both, then every apply reaches both', async () => {
     const primary = await setUp('primary');
     const secondary = await setUp('secondary', 'b'.repeat(64));
-    const { calls, hostKey } = wire(primary, secondary);
+    const opts: { down?: boolean } = {};
+    const { calls, hostKey } = wire(primary, secondary, opts);
 
     const said = await pairAdd({ fingerprint: sshFingerprint(hostKey) }, { ...deps(primary), interactive: () => 0 });
     expect(said).toMatch(/^paired with lb-secondary \(192\.0\.2\.22, host key SHA256:/);
@@ -169,6 +176,24 @@ describe('lbpair add', () => {
     await expect(applyToPair({ text: changed.replace('ip: 192.0.2.30', 'ip: 192.0.2.22'), file: 'bad.yaml', record: 'store' }, deps(primary))).rejects.toThrow();
     expect(read(primary, STORED_CONFIG)).toBe(before);
 
+    // The secondary down during an apply: the primary applies alone, shows the secondary behind,
+    // and sends it what it missed when it is back.
+    expect(pairSyncStatus(primary.root, parsed(read(primary, STORED_CONFIG)))).toMatchObject({ peer: 'lb-secondary', state: 'in sync' });
+    opts.down = true;
+    const third = changed.replace('ports: [80, 8080]', 'ports: [80, 8081]');
+    await applyToPair({ text: third, file: 'third.yaml', record: 'store' }, deps(primary));
+    expect(primary.log.some((l) => /does not answer.*applying here only/.test(l))).toBe(true);
+    expect(pairSyncStatus(primary.root, parsed(third))).toMatchObject({ state: 'behind', behindSince: expect.any(String) });
+    expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8080]);
+    await expect(catchUp(deps(primary))).rejects.toThrow(/does not answer/);
+    opts.down = false;
+    calls.length = 0;
+    expect(await catchUp(deps(primary))).toBe('caught-up');
+    expect(calls).toEqual(['sync: check', 'sync: apply']);
+    expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8081]);
+    expect(pairSyncStatus(primary.root, parsed(third))).toMatchObject({ state: 'in sync' });
+    expect(await catchUp(deps(primary))).toBe('in-sync');
+
     // lbpair remove on the primary: the channel closes on both units; both keep their configs.
     calls.length = 0;
     expect(await pairRemove(deps(primary))).toBe('unpaired: the sync channel with lb-secondary is closed here and on lb-secondary');
@@ -178,7 +203,7 @@ describe('lbpair add', () => {
       expect(read(b, SSH_AUTHORIZED_KEYS)).not.toContain('lbpair');
       expect(read(b, SSH_KNOWN_HOSTS)).not.toContain('ssh-ed25519');
     }
-    expect(parse(read(secondary, STORED_CONFIG)).layer4[0].ports).toEqual([80, 8080]);
+    expect(parse(read(secondary, STORED_CONFIG)).layer4[0].ports).toEqual([80, 8081]);
   });
 
   it('refuses a host key that is not the one confirmed, and a secondary paired with another primary; nothing changes', async () => {

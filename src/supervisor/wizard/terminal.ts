@@ -134,3 +134,17 @@ export class Terminal {
     w?.();
   }
 }
+
+/** A yes/no or one-line question on the controlling terminal; undefined without one (give the answer as an option then). */
+export function askOnTerminal(): ((question: string) => Promise<string>) | undefined {
+  if (!process.stdin.isTTY) return undefined;
+  return async (question) => {
+    process.stdout.write(question);
+    const t = new Terminal({ input: process.stdin, output: process.stdout });
+    try {
+      return await t.readLine();
+    } finally {
+      t.close();
+    }
+  };
+}
