@@ -11,7 +11,10 @@
  * only (src/daemons/sshd.ts), and it checks the peer's host key. Every lbapply on the primary
  * sends the pair's settings over that channel: the secondary checks them with its daemons'
  * checkers, the primary checks its own, then the secondary applies, then the primary; a primary
- * that fails after the secondary applied puts the secondary back.
+ * that fails after the secondary applied puts the secondary back. A secondary that does not
+ * answer does not hold the primary back: the primary applies alone, records the secondary as
+ * behind (lbstatus says so), and its lb-ha-watch sends it the pair's settings when heartbeat
+ * sees it again (catchUp).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';

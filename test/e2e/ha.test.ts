@@ -277,7 +277,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
       (s) => s.secondary !== undefined && s.secondary.config.clusterRevision === s.primary?.config.clusterRevision && s.primary?.config.sync?.state === 'in sync',
       300_000,
     );
-    expect(await secondary.con!.ok('grep -c "weight: 50" /var/lib/lbimage/config/appliance.yaml')).toBe('1');
+    expect((await secondary.con!.ok('grep -c "weight: 50" /var/lib/lbimage/config/appliance.yaml')).trim()).toBe('1');
     await until('the primary still active, the secondary passive', activeIs('primary'), 120_000);
     step(`lbpair catch-up: the secondary, down during an apply, had the change ${Date.now() - downAt} ms after it was powered on again`);
 
@@ -372,7 +372,7 @@ describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
     const removed = await primary.con!.sh('lbpair remove', 300_000);
     expect(removed.exitCode, removed.output).toBe(0);
     expect(removed.output).toContain('lbpair: unpaired: the sync channel with lb-secondary is closed here and on lb-secondary');
-    for (const u of [primary, secondary]) expect(await u.con!.ok(`grep -c lbpair ${'/etc/ssh/authorized_keys.d/root'} || true`)).toBe('0');
+    for (const u of [primary, secondary]) expect((await u.con!.ok('grep -c lbpair /etc/ssh/authorized_keys.d/root || true')).trim()).toBe('0');
     step('lbpair remove: the sync channel closed on both units');
   }, scaled(2_400_000));
 });
