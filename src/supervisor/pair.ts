@@ -168,7 +168,7 @@ const sshOpts = (knownHosts: string) => ['-o', `UserKnownHostsFile=${knownHosts}
 /** ssh's last error line, for a message that says why. */
 const sshWhy = (stderr: string) => stderr.trim().split('\n').filter(Boolean).at(-1) ?? 'no answer';
 
-/** The sync channel: this unit's pairing key, the peer's host key from the config, the peer's forced command. */
+/** The sync channel: this unit's pairing key, the peer's host key as lbpair recorded it, the peer's forced command. */
 export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
   const peer = haView(config)!.peer;
   const r = await deps.run(
@@ -184,7 +184,7 @@ export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' 
     });
   if (r.exitCode !== 0)
     // The peer's apply log goes to stderr: its last lines say why.
-    throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) refused or did not answer (${op}): ${r.stderr.trim().split('\n').slice(-12).join('\n') || sshWhy(r.stdout)}`, {
+    throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) refused (${op}): ${r.stderr.trim().split('\n').slice(-12).join('\n') || sshWhy(r.stdout)}`, {
       code: 'E_PEER_REFUSED',
       hint: "nothing was changed on this unit; lbstatus on the peer shows the revision of the pair's settings it runs",
     });
