@@ -78,9 +78,8 @@ management:
 ${
   o.ha
     ? `ha:
-  role: primary
-  local: { address: ${BOX_INT} }
-  peer: { hostname: lbmg-peer, address: 192.0.2.22 }
+  primary: { hostname: lbmg, address: ${BOX_INT} }
+  secondary: { hostname: lbmg-peer, address: 192.0.2.22 }
   keepalive: 1
   warntime: 2
   deadtime: 4
