@@ -115,10 +115,11 @@ const commands: Command[] = [
       refuseSshLockout(next, process.env, values.force, readIfThere);
       refuseOnSecondary(next, ROOT);
       const t0 = Date.now();
-      console.log(`lbapply: applying ${input.file}${syncedPrimary(next, ROOT) ? ' on both units of the pair' : ''}`);
+      const both = syncedPrimary(next, ROOT);
+      console.log(`lbapply: applying ${input.file}${both ? ' on both units of the pair' : ''}`);
       let r;
       try {
-        r = syncedPrimary(next, ROOT) ? await applyToPair(input, deps()) : await applyConfig(input, deps());
+        r = both ? await applyToPair(input, deps()) : await applyConfig(input, deps());
       } catch (e) {
         // lblog supervisor: a failed apply is explainable afterwards.
         await logEvent(ROOT, runTool, 'lbapply', `${input.file} failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);

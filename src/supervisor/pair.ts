@@ -196,11 +196,13 @@ export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' 
  * the primary only (else the two units would run different services after a failover).
  */
 export function refuseOnSecondary(next: ApplianceConfig, root: string): void {
+  // An unpaired unit (most of them) pays no second parse of its stored config.
+  if (!readPairPeer(root)) return;
   const stored = readStoredConfig(root);
   const r = stored && parseConfig(stored.text, stored.path, boardOnBox(root));
   const now = r && r.ok ? r.config : undefined;
   const view = now && haView(now);
-  if (!now || view?.role !== 'secondary' || !readPairPeer(root)) return;
+  if (!now || view?.role !== 'secondary') return;
   if (next.ha && clusterRevision(next) === clusterRevision(now)) return;
   throw new LbError(`this unit is the secondary of a pair made with lbpair, and the pair's settings (floating_ips, layer4, layer7, autonat, ha) differ from what the pair runs: change them on the primary ${view.peer.hostname} (${view.peer.address})`, {
     code: 'E_PAIR_SECONDARY',
