@@ -59,7 +59,7 @@ function serviceRules(config: ApplianceConfig): string[][] {
   return [...new Map(rules.map((r) => [r.join(' '), r])).values()];
 }
 
-/** SSH from the allowed sources (any when none), the pair's own traffic from the peer only. */
+/** SSH from the allowed sources (any when none) and from the peer; the pair's own traffic from the peer only. */
 function managementRules(config: ApplianceConfig): string[][] {
   const rules: string[][] = [];
   const m = config.management;
@@ -74,6 +74,8 @@ function managementRules(config: ApplianceConfig): string[][] {
   const view = haView(config);
   if (ha && view) {
     const peer = [ipOf(view.peer.address), 'saddr', view.peer.address];
+    // The sync channel (lbpair) is SSH between the units, whatever the administrators' sources.
+    if (m.allowed_sources.length > 0) rules.push([...peer, ...ssh]);
     rules.push([...peer, 'udp', 'dport', String(ha.udp_port)]);
     rules.push([...peer, 'tcp', 'dport', String(HAPROXY_PEERS_PORT)]);
     if (ipvsSyncWanted(config)) rules.push([...peer, 'udp', 'dport', String(IPVS_SYNC_PORT)]);

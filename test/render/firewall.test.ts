@@ -81,4 +81,14 @@ describe('the management firewall in a namespace', () => {
     expect(ruleset.match(/tcp dport 2222 accept/g)).toHaveLength(1);
     expect(ruleset).toMatch(/counter packets [1-9]\d* bytes \d+ comment "lbimage-dropped"/);
   }, 60_000);
+
+  it("lets the HA peer's SSH in beside the allowed source (the lbpair sync channel), nobody else's", async () => {
+    const ha = { primary: { hostname: base().hostname, address: '192.0.2.5' }, secondary: { hostname: 'lb-peer', address: '192.0.2.60' } };
+    const file = join(dir, 'nftables-pair.conf');
+    writeFileSync(file, rendered({ management: { ssh: { port: 2222 }, allowed_sources: ['192.0.2.50/32'] }, ha }));
+    await inNs(BOX, ['nft', '-f', file]);
+    expect(await connect('192.0.2.60', '192.0.2.5', 2222)).toBe('connected');
+    expect(await connect('192.0.2.50', '192.0.2.5', 2222)).toBe('connected');
+    expect(await connect('192.0.2.60', '192.0.2.5', 8081)).toBe('timeout');
+  }, 60_000);
 });
