@@ -23,16 +23,29 @@ export function clusterOfText(text: string): Obj {
   return Object.fromEntries(CLUSTER_KEYS.filter((k) => config[k] !== undefined).map((k) => [k, config[k]]));
 }
 
-/** `localText` with its cluster keys replaced by `cluster`'s (a key `cluster` lacks is removed). */
-export function withClusterText(localText: string, cluster: Obj, header: string): string {
+/** The cluster keys of a config text, as the YAML the primary sends (written once, read as sent). */
+export function clusterText(text: string): string {
+  const cluster = clusterOfText(text);
+  return Object.keys(cluster).length ? stringify(cluster) : '';
+}
+
+/**
+ * `localText` with its cluster keys replaced by those of `cluster` (clusterText's YAML; a key it
+ * lacks is removed). The cluster part is put in as sent: with 100 virtual services, writing it
+ * out again costs more than the rest of a sync (issue 11's benchmark).
+ */
+export function withClusterText(localText: string, cluster: string, header: string): string {
+  const keys = cluster.trim() ? parse(cluster) : {};
+  if (keys === null || typeof keys !== 'object' || Array.isArray(keys)) throw new Error("the pair's settings are not a map");
+  const other = Object.keys(keys as Obj).filter((k) => !(CLUSTER_KEYS as readonly string[]).includes(k));
+  if (other.length) throw new Error(`the pair's settings hold ${other.join(', ')}: only ${CLUSTER_KEYS.join(', ')} come from the primary`);
   const config = parsed(localText);
   for (const k of CLUSTER_KEYS) delete config[k];
-  const merged: Obj = { ...config };
-  for (const k of CLUSTER_KEYS) if (cluster[k] !== undefined) merged[k] = cluster[k];
-  return `${header
+  const comment = header
     .split('\n')
     .map((l) => `# ${l}`)
-    .join('\n')}\n${stringify(merged)}`;
+    .join('\n');
+  return `${comment}\n${stringify(config)}${cluster.trim() ? cluster.replace(/\n?$/, '\n') : ''}`;
 }
 
 /** OpenSSH's fingerprint of a public key ("ssh-ed25519 AAAA..."): SHA256:<base64 of the blob's hash>. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ApplianceConfig, parseConfig } from '../config/index.js';
@@ -57,15 +58,35 @@ export interface ApplyReport {
   warnings: string[];
 }
 
+/**
+ * The last texts verified in this process. A pair's apply verifies one text in several steps
+ * (check, apply; the primary's and the secondary's side), and parsing a 100-service config
+ * costs tens of milliseconds each time (issue 11's benchmark). Configs are read, never changed.
+ */
+const verified = new Map<string, { config: ApplianceConfig; warnings: string[] }>();
+const VERIFIED_KEEP = 4;
+
+/** What a new process starts with (a benchmark's unit that stands for another process). */
+export function forgetVerified(): void {
+  verified.clear();
+}
+
 /** load → verify: every problem at once, each as file:line:col. Nothing on the box is touched. */
 export function verifyConfig(text: string, file: string, board?: BoardRef): { config: ApplianceConfig; warnings: string[] } {
-  const r = parseConfig(text, file, board);
-  if (!r.ok)
-    throw new LbError(`${file} is not a valid appliance config:\n${r.problems.map(formatProblem).join('\n')}`, {
-      code: 'E_CONFIG_INVALID',
-      hint: 'nothing was changed; the running services keep their current config',
-    });
-  return { config: r.config, warnings: r.warnings.map(formatProblem) };
+  const key = `${file}\0${JSON.stringify(board ?? null)}\0${text}`;
+  let v = verified.get(key);
+  if (!v) {
+    const r = parseConfig(text, file, board);
+    if (!r.ok)
+      throw new LbError(`${file} is not a valid appliance config:\n${r.problems.map(formatProblem).join('\n')}`, {
+        code: 'E_CONFIG_INVALID',
+        hint: 'nothing was changed; the running services keep their current config',
+      });
+    v = { config: r.config, warnings: r.warnings.map(formatProblem) };
+    verified.set(key, v);
+    if (verified.size > VERIFIED_KEEP) verified.delete(verified.keys().next().value!);
+  }
+  return { config: v.config, warnings: [...v.warnings] };
 }
 
 /** The heartbeat secret comes from the box (made there), never from the config or the image. */
@@ -123,18 +144,56 @@ function stageFiles(root: string, files: RenderedFile[]): string {
 }
 
 /**
+ * What passed the daemons' checkers in the last minutes on this unit, by a hash of each daemon's
+ * rendered files: a pair's apply checks both units first, then applies on each (issue 11), and
+ * the apply would otherwise run the same checkers on the same bytes again. Minutes, not longer: a
+ * checker also reads what the files name (certificates, keys), which lbcert may change later.
+ */
+const CHECKED = `${RUN_DIR}/checked.json`;
+const CHECKED_FOR_MS = 10 * 60_000;
+
+type Checked = Record<string, number>;
+
+function readChecked(root: string): Checked {
+  try {
+    const seen = JSON.parse(readFileSync(at(root, CHECKED), 'utf8')) as Checked;
+    const now = Date.now();
+    return Object.fromEntries(Object.entries(seen).filter(([, t]) => typeof t === 'number' && now - t < CHECKED_FOR_MS && t <= now));
+  } catch {
+    return {};
+  }
+}
+
+function rememberChecked(root: string, hashes: readonly string[]): void {
+  if (hashes.length === 0) return;
+  const now = Date.now();
+  writeFileAtomic(at(root, CHECKED), `${JSON.stringify({ ...readChecked(root), ...Object.fromEntries(hashes.map((h) => [h, now])) })}\n`, 0o600);
+}
+
+function checkedHash(daemon: string, files: readonly RenderedFile[]): string {
+  const h = createHash('sha256').update(daemon);
+  for (const f of files) h.update(`\0${f.path}\0${f.mode ?? ''}\0`).update(f.content);
+  return h.digest('hex');
+}
+
+/**
  * Each daemon's own checker on the staged copy; messages name the on-box path, not the stage.
  * A daemon whose rendered files are all live already, byte for byte, is not checked again: those
  * bytes passed its checker when they were swapped in. That is every daemon at a boot that applies
  * the stored config, where the checkers (ldirectord's perl above all) cost a TCG boot 10-20 s.
+ * Nor is one whose rendered files passed its checker moments ago (CHECKED).
  */
 async function checkStaged(files: RenderedFile[], changedOnes: readonly RenderedFile[], staging: string, deps: ApplyDeps): Promise<void> {
   const changed = new Set(changedOnes.map((f) => f.path));
-  const rendered = new Set(files.map((f) => f.path));
+  const rendered = new Map(files.map((f) => [f.path, f]));
+  const checked = readChecked(deps.root);
+  const passed: string[] = [];
   for (const s of deps.daemons ?? DAEMONS) {
     if (!s.check) continue;
     const mine = s.files.filter((p) => rendered.has(p));
     if (!mine.some((p) => changed.has(p))) continue;
+    const hash = checkedHash(s.name, mine.map((p) => rendered.get(p)!));
+    if (checked[hash] !== undefined) continue;
     for (const path of mine) {
       const staged = join(staging, path);
       const c = s.check(staged, path);
@@ -148,7 +207,9 @@ async function checkStaged(files: RenderedFile[], changedOnes: readonly Rendered
         hint: 'nothing was changed; the running services keep their current config',
       });
     }
+    passed.push(hash);
   }
+  rememberChecked(deps.root, passed);
 }
 
 function swapIn(root: string, changed: RenderedFile[]): void {

@@ -1,7 +1,10 @@
 import { stringify } from 'yaml';
 
-/** An appliance config of 100 virtual services (50 Layer 4 DR/NAT, 50 Layer 7) x 10 real servers. */
-export function bigConfig(): string {
+/**
+ * An appliance config of 100 virtual services (50 Layer 4 DR/NAT, 50 Layer 7) x 10 real servers;
+ * with `pairRole`, that unit's config of an HA pair (lb-primary 192.0.2.21, lb-secondary 192.0.2.22).
+ */
+export function bigConfig(pairRole?: 'primary' | 'secondary'): string {
   const vips = Array.from({ length: 10 }, (_, i) => `192.0.2.${100 + i}`);
   const reals = (port: number | undefined) =>
     Array.from({ length: 10 }, (_, j) => ({ label: `rs${j}`, ip: `192.0.2.${10 + j}`, ...(port ? { port } : {}) }));
@@ -29,11 +32,12 @@ export function bigConfig(): string {
     JSON.parse(
       JSON.stringify({
         version: 2,
-        hostname: 'lbbench',
-        network: { interfaces: [{ name: 'eth0', addresses: ['192.0.2.5/24'] }], gateway: { ipv4: '192.0.2.1' } },
+        hostname: pairRole ? `lb-${pairRole}` : 'lbbench',
+        network: { interfaces: [{ name: 'eth0', addresses: [pairRole === 'secondary' ? '192.0.2.22/24' : pairRole ? '192.0.2.21/24' : '192.0.2.5/24'] }], gateway: { ipv4: '192.0.2.1' } },
         floating_ips: vips.map((v) => ({ address: `${v}/24`, interface: 'eth0' })),
         layer4,
         layer7,
+        ...(pairRole ? { ha: { primary: { hostname: 'lb-primary', address: '192.0.2.21' }, secondary: { hostname: 'lb-secondary', address: '192.0.2.22' } } } : {}),
       }),
     ),
   );
