@@ -6,6 +6,7 @@ import { isLbError } from '../errors.js';
 import { type ApplyDeps, applyConfig } from './apply.js';
 import { boardOnBox } from './build-info.js';
 import { applyFactoryDefaults } from './factory.js';
+import { catchUpAtBoot } from './pair.js';
 import { wipeUnitState } from './restore.js';
 import { logEvent } from './log.js';
 import { at } from './root.js';
@@ -46,9 +47,22 @@ function factoryResetRequested(root: string): boolean {
   }
 }
 
+/** A paired secondary takes the settings it missed before heartbeat can make it active. Never fails the boot. */
+async function catchUpWithPrimary(deps: BootDeps): Promise<void> {
+  try {
+    if ((await catchUpAtBoot(deps)) === 'caught-up') {
+      deps.say("HA pair: the primary's settings changed while this unit was down; this unit has them now, before its services start (lbpair).");
+      await logEvent(deps.root, deps.run, 'lbpair', "caught up with the primary's settings at boot");
+    }
+  } catch (e) {
+    deps.say(`WARNING: HA pair: the primary's settings could not be taken at boot: ${isLbError(e) ? e.message : String(e)}\nThis unit starts with the settings it has; the primary sends its own when heartbeat sees this unit again.`);
+  }
+}
+
 /**
- * Boot: data partition → factory-reset argument → secrets → stored config (validated, applied), or
- * the last known good one if the stored one is damaged, or factory defaults and the wizard.
+ * Boot: data partition → factory-reset argument → secrets → a paired secondary's catch-up →
+ * stored config (validated, applied), or the last known good one if the stored one is damaged,
+ * or factory defaults and the wizard.
  */
 export async function bootFlow(deps: BootDeps): Promise<BootOutcome> {
   const { root, run, say } = deps;
@@ -63,6 +77,7 @@ export async function bootFlow(deps: BootDeps): Promise<BootOutcome> {
   removeStaleTemps(root);
   await ensureMachineId(root, run);
   await ensureSshHostKeys(root, run);
+  await catchUpWithPrimary(deps);
 
   const stored = readStoredConfig(root);
   const board = boardOnBox(root);

@@ -18,10 +18,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { parse, stringify } from 'yaml';
 import { haView, parseConfig, type ApplianceConfig } from '../config/index.js';
 import { clusterRevision } from '../config/pair.js';
-import { clusterOfText, sshFingerprint, withClusterText } from '../config/pair-text.js';
+import { clusterText, sshFingerprint, withClusterText } from '../config/pair-text.js';
 import { SSH_KNOWN_HOSTS } from '../daemons/sshd.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
@@ -32,7 +31,7 @@ import { type ApplyDeps, type ApplyReport, applyConfig, checkConfig, readSecrets
 import { readPairPeer, readSyncState, writePairPeer, writeSyncState } from './pair-state.js';
 import { boardOnBox } from './build-info.js';
 import { at } from './root.js';
-import { readGoodConfig, readStoredConfig } from './store.js';
+import { readGoodConfig, readStoredConfig, storeConfig } from './store.js';
 
 /** This unit's pairing key (private; `.pub` beside it), made on the unit the first time it pairs. */
 export const PAIR_KEY = `${SECRETS_DIR}/pair_ed25519`;
@@ -92,9 +91,14 @@ export async function hello(root: string, run: Runner): Promise<Hello> {
 }
 
 /** The text this unit would run with the pair's settings `cluster` (its own settings kept). */
-function joined(root: string, cluster: Record<string, unknown>, from: string): string {
-  const { text } = storedConfig(root);
-  return withClusterText(text, cluster, `The pair's settings (floating_ips, layer4, layer7, autonat, ha) come from the primary ${from}:\nchange them there (lbapply on the primary sends them here). The rest is this unit's own.`);
+function joined(root: string, cluster: string, from: string): string {
+  const stored = readStoredConfig(root);
+  if (!stored) throw new LbError(`there is no stored config (${STORED_CONFIG})`, { code: 'E_NO_CONFIG', hint: 'run lbwizard first' });
+  try {
+    return withClusterText(stored.text, cluster, `The pair's settings (floating_ips, layer4, layer7, autonat, ha) come from the primary ${from}:\nchange them there (lbapply on the primary sends them here). The rest is this unit's own.`);
+  } catch (e) {
+    throw new LbError(`the pair's settings from ${from} cannot be joined with ${stored.path}: ${(e as Error).message}`, { code: 'E_CONFIG_INVALID', hint: 'nothing was changed' });
+  }
 }
 
 export interface JoinRequest {
@@ -118,7 +122,6 @@ export interface Caller {
  * through the one pipeline. A secondary paired with another primary refuses.
  */
 export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps): Promise<string> {
-  const cluster = parse(req.cluster) as Record<string, unknown>;
   const paired = readPairPeer(deps.root);
   if (paired && paired.syncKey !== caller.syncKey)
     throw new LbError(`this unit is paired with the primary ${paired.hostname}, not with ${caller.hostname}`, {
@@ -127,7 +130,7 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
     });
   // lbpair add records the primary here; a sync from a recorded primary keeps the record.
   const pairPeer: PairPeer | undefined = caller.hostKey ? { hostname: caller.hostname, syncKey: caller.syncKey, hostKey: caller.hostKey } : paired;
-  const text = joined(deps.root, cluster, caller.hostname);
+  const text = joined(deps.root, req.cluster, caller.hostname);
   const { config } = verifyConfig(text, `${STORED_CONFIG} (with the pair's settings from ${caller.hostname})`, boardOnBox(deps.root));
   const view = haView(config);
   if (view?.role !== 'secondary')
@@ -169,7 +172,7 @@ const sshOpts = (knownHosts: string) => ['-o', `UserKnownHostsFile=${knownHosts}
 const sshWhy = (stderr: string) => stderr.trim().split('\n').filter(Boolean).at(-1) ?? 'no answer';
 
 /** The sync channel: this unit's pairing key, the peer's host key as lbpair recorded it, the peer's forced command. */
-export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
+export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'pull' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
   const peer = haView(config)!.peer;
   const r = await deps.run(
     'ssh',
@@ -218,25 +221,24 @@ export function syncedPrimary(config: ApplianceConfig, root: string): boolean {
 }
 
 /**
- * lbapply on the primary of a paired pair: both check, then the secondary applies, then this
- * unit. A failure before the secondary applied changes nothing; a failure here afterwards puts
+ * lbapply on the primary of a paired pair: both check (at once), then the secondary applies,
+ * then this unit. A failure before the secondary applied changes nothing; a failure here afterwards puts
  * the secondary back on the settings this unit still runs.
  */
 export async function applyToPair(input: { text: string; file: string; record: 'store' | 'good' }, deps: ApplyDeps): Promise<ApplyReport> {
   const { config } = verifyConfig(input.text, input.file, boardOnBox(deps.root));
   const peer = haView(config)!.peer.hostname;
-  const cluster = stringify(clusterOfText(input.text));
+  const cluster = clusterText(input.text);
+  // Both units check at once (two machines); each apply after it finds its bytes checked.
+  const [there, here] = await Promise.allSettled([sendToPeer(config, 'check', cluster, deps), checkConfig(input, deps)]);
   let reached = true;
-  try {
-    await sendToPeer(config, 'check', cluster, deps);
-    deps.log(`lbapply: the secondary ${peer} checked the pair's settings`);
-  } catch (e) {
-    // A secondary that is down does not hold the primary's changes back: it catches up later.
-    if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
+  if (there.status === 'fulfilled') deps.log(`lbapply: the secondary ${peer} checked the pair's settings`);
+  // A secondary that is down does not hold the primary's changes back: it catches up later.
+  else if (isLbError(there.reason) && there.reason.code === 'E_PEER_UNREACHABLE') {
     reached = false;
-    deps.log(`lbapply: ${e.message}; applying here only: it catches up when it answers again`);
-  }
-  await checkConfig(input, deps);
+    deps.log(`lbapply: ${there.reason.message}; applying here only: it catches up when it answers again`);
+  } else throw there.reason;
+  if (here.status === 'rejected') throw here.reason;
   if (reached) {
     await sendToPeer(config, 'apply', cluster, deps);
     deps.log(`lbapply: the secondary ${peer} applied the pair's settings (revision ${clusterRevision(config)})`);
@@ -247,7 +249,7 @@ export async function applyToPair(input: { text: string; file: string; record: '
     return report;
   } catch (e) {
     const good = readGoodConfig(deps.root);
-    if (reached && good) await sendToPeer(config, 'apply', stringify(clusterOfText(good.text)), deps).catch(() => undefined);
+    if (reached && good) await sendToPeer(config, 'apply', clusterText(good.text), deps).catch(() => undefined);
     throw new LbError(`${isLbError(e) ? e.message : String(e)}${reached ? "\nthe secondary was sent back the pair's previous settings" : ''}`, { code: isLbError(e) ? e.code : 'E_APPLY_FAILED', cause: e });
   }
 }
@@ -269,10 +271,45 @@ export async function catchUp(deps: ApplyDeps): Promise<'in-sync' | 'caught-up' 
   if (!syncedPrimary(config, deps.root)) return 'not-primary';
   const state = readSyncState(deps.root);
   if (state && !state.behindSince && state.peerRevision === clusterRevision(config)) return 'in-sync';
-  const cluster = stringify(clusterOfText(text));
+  // A secondary that booted after the apply it missed took the settings itself (catchUpAtBoot).
+  if ((await sendToPeer(config, 'revision', '', deps)) === clusterRevision(config)) {
+    recordSync(deps.root, config, true);
+    return 'caught-up';
+  }
+  const cluster = clusterText(text);
   await sendToPeer(config, 'check', cluster, deps);
   await sendToPeer(config, 'apply', cluster, deps);
   recordSync(deps.root, config, true);
+  return 'caught-up';
+}
+
+/**
+ * A paired secondary's boot, before its stored config is applied and heartbeat started: it asks
+ * the primary for the pair's settings and stores them when they differ from its own, so a unit
+ * that missed an apply while it was down never becomes active with the services of before. A
+ * primary that does not answer does not hold the boot up: it sends them when heartbeat sees this
+ * unit again (catchUp).
+ */
+export async function catchUpAtBoot(deps: ApplyDeps): Promise<'caught-up' | 'in-sync' | 'unreachable' | 'not-secondary'> {
+  const paired = readPairPeer(deps.root);
+  const stored = paired && readStoredConfig(deps.root);
+  const now = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
+  if (!now || !now.ok || haView(now.config)?.role !== 'secondary') return 'not-secondary';
+  let cluster: string;
+  try {
+    cluster = await sendToPeer(now.config, 'pull', '', deps);
+  } catch (e) {
+    if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
+    deps.log(`lbpair: ${e.message}; starting with the pair's settings this unit has`);
+    return 'unreachable';
+  }
+  const text = joined(deps.root, cluster, paired.hostname);
+  const { config } = verifyConfig(text, `${STORED_CONFIG} (with the pair's settings from ${paired.hostname})`, boardOnBox(deps.root));
+  if (clusterRevision(config) === clusterRevision(now.config)) return 'in-sync';
+  if (haView(config)?.role !== 'secondary')
+    throw new LbError(`the pair's settings from ${paired.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'this unit starts with the settings it has' });
+  storeConfig(deps.root, text);
+  writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
   return 'caught-up';
 }
 
@@ -344,7 +381,7 @@ export async function pairAdd(opts: AddOptions, deps: PairDeps): Promise<string>
     // This unit's pair settings and the secret, checked there, applied there, then the record here.
     const secret = readFileSync(at(deps.root, config.ha!.secret_file), 'utf8').trim();
     const from: Caller = { hostname: config.hostname, syncKey: mine, hostKey: ownHostKey(deps.root) };
-    const request = (op: JoinRequest['op']) => JSON.stringify({ op, cluster: stringify(clusterOfText(text)), secret, from });
+    const request = (op: JoinRequest['op']) => JSON.stringify({ op, cluster: clusterText(text), secret, from });
     await remote(['join'], request('check'));
     await remote(['join'], request('apply'));
     deps.log(`lbpair: ${them.hostname} applied the pair's settings and the heartbeat secret`);
@@ -407,16 +444,21 @@ export async function pairRemove(deps: ApplyDeps): Promise<string> {
 
 /** `lbpair serve`: what the peer's pairing key may run (sshd's forced command); `op` is what the peer asked. */
 export async function serve(op: string | undefined, input: string, deps: ApplyDeps): Promise<string> {
-  const { config } = storedConfig(deps.root);
   const paired = readPairPeer(deps.root);
   if (!paired) throw new LbError('this unit is not paired', { code: 'E_NOT_PAIRED' });
-  if (op === 'revision') return clusterRevision(config);
+  if (op === 'revision') return clusterRevision(storedConfig(deps.root).config);
+  if (op === 'pull') {
+    // The secondary's boot asks for the pair's settings (catchUpAtBoot): only the primary's count.
+    const { text, config } = storedConfig(deps.root);
+    if (haView(config)?.role !== 'primary') throw new LbError("this unit is not the pair's primary: it sends no settings", { code: 'E_PAIR_ROLE' });
+    return clusterText(text);
+  }
   if (op === 'forget') {
     await forget(deps);
     writeSyncState(deps.root, undefined);
     return 'forgotten';
   }
-  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, forget)`, { code: 'E_USAGE', exitCode: 2 });
+  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, pull, forget)`, { code: 'E_USAGE', exitCode: 2 });
   return receive({ op, cluster: input }, { hostname: paired.hostname, syncKey: paired.syncKey }, deps);
 }
 

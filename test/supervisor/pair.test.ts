@@ -6,19 +6,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { clusterPart, clusterRevision, localPart, parseConfig } from '../../src/config/index.js';
-import { clusterOfText, sshFingerprint, withClusterText } from '../../src/config/pair-text.js';
+import { clusterText, sshFingerprint, withClusterText } from '../../src/config/pair-text.js';
 import { SSH_AUTHORIZED_KEYS, SSH_KNOWN_HOSTS, peerKeyLine } from '../../src/daemons/sshd.js';
 import { SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
-import { type RunOptions, runTool } from '../../src/run.js';
-import { applyConfig } from '../../src/supervisor/apply.js';
-import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairRemove, pairSyncStatus, receive, refuseOnSecondary, serve } from '../../src/supervisor/pair.js';
+import { applyToPair, catchUp, catchUpAtBoot, pairAdd, pairRemove, pairSyncStatus, refuseOnSecondary, serve } from '../../src/supervisor/pair.js';
 import { PAIR_STATE, readPairPeer } from '../../src/supervisor/pair-state.js';
 import { at } from '../../src/supervisor/root.js';
-import { type FakeBox, fakeBox } from './fake-box.js';
+import type { FakeBox } from './fake-box.js';
+import { boxDeps, read, setUpUnit, wire } from './fake-pair.js';
 
 const unit = (role: 'primary' | 'secondary') => `version: 2
 hostname: lb-${role}
@@ -48,72 +46,33 @@ afterEach(() => {
   for (const b of boxes.splice(0)) rmSync(b.root, { recursive: true, force: true });
 });
 
-const read = (b: FakeBox, p: string) => readFileSync(at(b.root, p), 'utf8');
 const parsed = (text: string) => {
   const r = parseConfig(text, 'x.yaml');
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   return r.config;
 };
-const deps = (b: FakeBox) => ({ root: b.root, run: b.run, log: (l: string) => b.log.push(l), upTimeoutMs: 500 });
+const deps = boxDeps;
 
-/** A unit set up on its own (the wizard's HA path): its config applied, a host key of its own. */
 async function setUp(role: 'primary' | 'secondary', secret = SECRET): Promise<FakeBox> {
-  const b = fakeBox();
+  const b = await setUpUnit(unit(role), secret);
   boxes.push(b);
-  const fakeRun = b.run;
-  // Real keys: the fingerprints and authorized_keys lines are checked by ssh-keygen.
-  b.run = async (cmd, args, opts?: RunOptions) => (cmd === 'ssh-keygen' ? runTool(cmd, args, opts) : fakeRun(cmd, args, opts));
-  const hostKey = at(b.root, '/etc/ssh/ssh_host_ed25519_key');
-  mkdirSync(dirname(hostKey), { recursive: true });
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
-  mkdirSync(at(b.root, SECRETS_DIR), { recursive: true });
-  writeFileSync(at(b.root, `${SECRETS_DIR}/heartbeat.key`), `${secret}\n`);
-  await applyConfig({ text: unit(role), file: 'unit.yaml', record: 'store' }, deps(b));
   return b;
-}
-
-/** The primary's ssh, as the secondary would answer it: the login runs lbpair's commands, the pairing key `lbpair serve`. */
-function wire(primary: FakeBox, secondary: FakeBox, opts: { scannedKey?: string; down?: boolean } = {}) {
-  const hostKey = read(secondary, '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' ');
-  const inner = primary.run;
-  const calls: string[] = [];
-  primary.run = async (cmd, args, o?: RunOptions) => {
-    if (cmd === 'ssh-keyscan') return { stdout: `192.0.2.22 ${opts.scannedKey ?? hostKey}\n`, stderr: '', exitCode: 0 };
-    if (cmd !== 'ssh') return inner(cmd, args, o);
-    const input = String(o?.input ?? '');
-    const answer = async (f: () => Promise<string>) => {
-      try {
-        return { stdout: `${await f()}\n`, stderr: '', exitCode: 0 };
-      } catch (e) {
-        return { stdout: '', stderr: (e as Error).message, exitCode: 1 };
-      }
-    };
-    const i = args.indexOf('/usr/sbin/lbpair');
-    if (i >= 0) {
-      calls.push(`login: lbpair ${args[i + 1]}${args[i + 1] === 'join' ? ` ${(JSON.parse(input) as JoinRequest).op}` : ''}`);
-      if (args[i + 1] === 'hello') return answer(async () => JSON.stringify(await hello(secondary.root, secondary.run)));
-      const req = JSON.parse(input) as JoinRequest & { from: Caller };
-      return answer(() => receive(req, req.from, deps(secondary)));
-    }
-    // The pairing key: sshd lets it run only the forced command, with what was asked as SSH_ORIGINAL_COMMAND.
-    expect(args).toContain('IdentitiesOnly=yes');
-    if (opts.down) return { stdout: '', stderr: 'ssh: connect to host 192.0.2.22 port 22: No route to host\n', exitCode: 255 };
-    calls.push(`sync: ${args.at(-1)}`);
-    return answer(() => serve(args.at(-1), input, deps(secondary)));
-  };
-  return { calls, hostKey };
 }
 
 describe('the pair settings in transit', () => {
   it("a unit's own text with the pair's settings: its own part kept, the pair's part the primary's", () => {
     const primary = unit('primary').replace('ports: [80]', 'ports: [80, 443]');
-    const text = withClusterText(unit('secondary'), clusterOfText(primary), 'from lb-primary');
+    const text = withClusterText(unit('secondary'), clusterText(primary), 'from lb-primary');
     const [p, s, before] = [primary, text, unit('secondary')].map((t) => parseConfig(t, 'x.yaml'));
     if (!p!.ok || !s!.ok || !before!.ok) throw new Error('invalid');
     expect(clusterPart(s!.config)).toEqual(clusterPart(p!.config));
     expect(localPart(s!.config)).toEqual(localPart(before!.config));
     expect(clusterRevision(s!.config)).toBe(clusterRevision(p!.config));
     expect(text).toMatch(/^# from lb-primary\n/);
+    // Only the pair's settings come from the primary: one of the unit's own is refused.
+    expect(() => withClusterText(unit('secondary'), `${clusterText(primary)}hostname: lb-evil\n`, 'x')).toThrow(/hold hostname: only floating_ips/);
+    // A primary with none of them (no services yet) takes the secondary's away.
+    expect(withClusterText(unit('secondary'), '', 'x')).not.toMatch(/layer4|ha:/);
   });
 
   it("fingerprints as ssh-keygen prints them, and the peer's key line as OpenSSH reads it", () => {
@@ -156,8 +115,15 @@ describe('lbpair add', () => {
     // lbapply on the primary: both check, the secondary applies, then the primary.
     calls.length = 0;
     const changed = unit('primary').replace('ports: [80]', 'ports: [80, 8080]');
+    const checksBefore = [primary.checks.length, secondary.checks.length] as const;
     await applyToPair({ text: changed, file: 'next.yaml', record: 'store' }, deps(primary));
     expect(calls).toEqual(['sync: check', 'sync: apply']);
+    // Two phases, one checker run each: each unit's apply finds the bytes its check passed.
+    for (const [b, n] of [[primary, checksBefore[0]], [secondary, checksBefore[1]]] as const) {
+      const ran = b.checks.slice(n).map((c) => c.replace(/\/staging\/[^/]+\//g, '/staging/*/'));
+      expect(ran.length).toBeGreaterThan(0);
+      expect(new Set(ran).size, ran.join('\n')).toBe(ran.length);
+    }
     const s = parseConfig(read(secondary, STORED_CONFIG), 'stored');
     const p = parseConfig(read(primary, STORED_CONFIG), 'stored');
     expect(s.ok && p.ok && s.config.layer4[0]!.ports).toEqual([80, 8080]);
@@ -189,10 +155,35 @@ describe('lbpair add', () => {
     opts.down = false;
     calls.length = 0;
     expect(await catchUp(deps(primary))).toBe('caught-up');
-    expect(calls).toEqual(['sync: check', 'sync: apply']);
+    expect(calls).toEqual(['sync: revision', 'sync: check', 'sync: apply']);
     expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8081]);
     expect(pairSyncStatus(primary.root, parsed(third))).toMatchObject({ state: 'in sync' });
     expect(await catchUp(deps(primary))).toBe('in-sync');
+
+    // Missed again, the secondary takes the settings at its boot, before heartbeat starts: its
+    // own ssh to the primary asks for them. The primary's catch-up then finds it in sync.
+    opts.down = true;
+    const fourth = third.replace('ports: [80, 8081]', 'ports: [80, 8082]');
+    await applyToPair({ text: fourth, file: 'fourth.yaml', record: 'store' }, deps(primary));
+    opts.down = false;
+    const back = wire(secondary, primary, { address: '192.0.2.21', down: true });
+    expect(await catchUpAtBoot(deps(secondary))).toBe('unreachable');
+    expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8081]);
+    const ownBefore = localPart(parsed(read(secondary, STORED_CONFIG)));
+    const booting = wire(secondary, primary, { address: '192.0.2.21' });
+    expect(await catchUpAtBoot(deps(secondary))).toBe('caught-up');
+    expect(booting.calls).toEqual(['sync: pull']);
+    expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8082]);
+    expect(localPart(parsed(read(secondary, STORED_CONFIG)))).toEqual(ownBefore);
+    expect(await catchUpAtBoot(deps(secondary))).toBe('in-sync');
+    // Only the primary sends settings; a primary's boot asks nobody.
+    await expect(serve('pull', '', deps(secondary))).rejects.toThrow(/not the pair's primary/);
+    expect(await catchUpAtBoot(deps(primary))).toBe('not-secondary');
+    expect(back.calls).toEqual([]);
+    calls.length = 0;
+    expect(await catchUp(deps(primary))).toBe('caught-up');
+    expect(calls).toEqual(['sync: revision']);
+    expect(pairSyncStatus(primary.root, parsed(fourth))).toMatchObject({ state: 'in sync' });
 
     // lbpair remove on the primary: the channel closes on both units; both keep their configs.
     calls.length = 0;
@@ -203,7 +194,7 @@ describe('lbpair add', () => {
       expect(read(b, SSH_AUTHORIZED_KEYS)).not.toContain('lbpair');
       expect(read(b, SSH_KNOWN_HOSTS)).not.toContain('ssh-ed25519');
     }
-    expect(parse(read(secondary, STORED_CONFIG)).layer4[0].ports).toEqual([80, 8081]);
+    expect(parse(read(secondary, STORED_CONFIG)).layer4[0].ports).toEqual([80, 8082]);
   });
 
   it('refuses a host key that is not the one confirmed, and a secondary paired with another primary; nothing changes', async () => {
