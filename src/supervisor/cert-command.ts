@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../config/index.js';
 import { LbError } from '../errors.js';
 import { runTool } from '../run.js';
-import { certificateExpiries, installCertificate, removeCertificate, selfSignedCertificate, storedMode, type CertInfo } from './cert.js';
+import { certificateExpiries, installCertificate, removeCertificate, selfSignedCertificate, storedCertificate, storedMode, type CertInfo } from './cert.js';
+import { type CertSync, certificateToPeer } from './pair.js';
 import { readStoredConfig } from './store.js';
 
 const ROOT = '/';
@@ -25,6 +26,16 @@ function said(label: string, info: CertInfo): string {
 /** A replaced certificate in use goes live with a reload (HAProxy reads certificates at start). */
 async function reloadIfRunning(): Promise<void> {
   await runTool('systemctl', ['try-reload-or-restart', 'haproxy.service'], { nothrow: true });
+}
+
+/** On the primary of a pair made with lbpair, the same change on the secondary (said, not fatal: this unit's change stands). */
+async function toPeer(change: CertSync): Promise<void> {
+  try {
+    const said = await certificateToPeer(change, { root: ROOT, run: runTool, log: (l) => console.log(l) });
+    if (said) console.log(said);
+  } catch (e) {
+    console.error(`lbcert: WARNING: the secondary refused the change: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 export async function lbcert(args: string[]): Promise<number> {
@@ -54,6 +65,7 @@ export async function lbcert(args: string[]): Promise<number> {
       const info = installCertificate(ROOT, { label, cert: v.cert, key: v.key, ...(v.chain ? { chain: v.chain } : {}), replace: v.replace ?? false });
       console.log(said(label, info));
       if (v.replace) await reloadIfRunning();
+      await toPeer({ install: { [label]: storedCertificate(ROOT, label) } });
       return 0;
     }
     case 'self-signed': {
@@ -63,6 +75,7 @@ export async function lbcert(args: string[]): Promise<number> {
       const info = await selfSignedCertificate(ROOT, { label, hosts: v.host ?? [], days, replace: v.replace ?? false }, runTool);
       console.log(said(label, info));
       if (v.replace) await reloadIfRunning();
+      await toPeer({ install: { [label]: storedCertificate(ROOT, label) } });
       return 0;
     }
     case 'list': {
@@ -83,6 +96,7 @@ export async function lbcert(args: string[]): Promise<number> {
       const parsedCfg = stored ? parseConfig(stored.text, stored.path) : undefined;
       removeCertificate(ROOT, label, parsedCfg?.ok ? parsedCfg.config : undefined);
       console.log(`lbcert: removed "${label}"`);
+      await toPeer({ remove: [label] });
       return 0;
     }
     default:

@@ -191,15 +191,45 @@ export function installCertificate(root: string, o: AddOptions): CertInfo {
     now: o.now ?? new Date(),
     names: { cert: o.cert, key: o.key, ...(o.chain !== undefined ? { chain: o.chain } : {}) },
   });
-  const dest = certPath(root, o.label);
-  if (existsSync(dest) && !o.replace)
+  if (existsSync(certPath(root, o.label)) && !o.replace)
     throw new LbError(`certificate "${o.label}" is already installed`, { code: 'E_CERT_EXISTS', hint: `lbcert add ${o.label} --replace ... to replace it, or choose another label` });
-  const blocks = [...pemBlocks(certPem, o.cert), ...(chainPem ? pemBlocks(chainPem, o.chain!) : []), ...pemBlocks(keyPem, o.key)];
+  writeCertificate(root, o.label, [...pemBlocks(certPem, o.cert), ...(chainPem ? pemBlocks(chainPem, o.chain!) : []), ...pemBlocks(keyPem, o.key)]);
+  return info;
+}
+
+function writeCertificate(root: string, label: string, blocks: PemBlock[]): void {
+  const dest = certPath(root, label);
   ensureCertsDir(root);
   writeFileAtomic(dest, blocks.map((b) => b.text).join(''), 0o640);
   const gid = haproxyGid(root);
   if (gid !== undefined && process.getuid?.() === 0) chownSync(dest, 0, gid);
-  return info;
+}
+
+/** An installed certificate as stored (certificate, chain, key): what the primary of a pair sends its secondary. */
+export function storedCertificate(root: string, label: string): string {
+  checkLabel(label);
+  return readFileSync(certPath(root, label), 'utf8');
+}
+
+/**
+ * Installs (or replaces) LABEL from the stored form another unit sent (storedCertificate), checked
+ * as lbcert add checks a certificate; returns whether the file changed.
+ */
+export function installStoredCertificate(root: string, label: string, pem: string, now: Date = new Date()): boolean {
+  checkLabel(label);
+  const blocks = pemBlocks(pem, `certificate "${label}"`);
+  const certs = blocks.filter((b) => b.type === 'CERTIFICATE');
+  const keys = blocks.filter((b) => b.type !== 'CERTIFICATE');
+  if (certs.length === 0 || keys.length !== 1)
+    throw new LbError(`certificate "${label}" as sent is not a certificate, its chain and one key`, { code: 'E_CERT_NOT_PEM', hint: 'nothing was installed' });
+  const pemText = (bs: PemBlock[]) => bs.map((b) => b.text).join('');
+  const chain = certs.slice(1);
+  checkCertificate({ certPem: certs[0]!.text, keyPem: keys[0]!.text, ...(chain.length ? { chainPem: pemText(chain) } : {}), now, names: { cert: `certificate "${label}"`, key: `the key of "${label}"`, chain: `the chain of "${label}"` } });
+  const stored = [...certs, ...keys];
+  const dest = certPath(root, label);
+  if (existsSync(dest) && readFileSync(dest, 'utf8') === pemText(stored)) return false;
+  writeCertificate(root, label, stored);
+  return true;
 }
 
 export interface CertStatus {

@@ -22,7 +22,7 @@ import { withApplyLock } from './lock.js';
 import { haView } from '../config/pair.js';
 import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
-import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairRemove, receive, refuseOnSecondary, serve, syncedPrimary } from './pair.js';
+import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairDriftNotice, pairRemove, receive, refuseOnSecondary, serve, syncedPrimary } from './pair.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal, askOnTerminal } from './wizard/terminal.js';
@@ -64,7 +64,7 @@ const commands: Command[] = [
     run: async () => {
       const outcome = await bootFlow({ ...deps(), say: (t) => sayOnConsoles(ROOT, t) });
       const update = await confirmBoot(bootHealth(outcome), { root: ROOT, run: runTool });
-      sayOnConsoles(ROOT, [banner(), outcome.summary, update.say].filter(Boolean).join('\n'));
+      sayOnConsoles(ROOT, [banner(), outcome.summary, pairDriftNotice(ROOT), update.say].filter(Boolean).join('\n'));
       if (update.reboot) await runTool('systemctl', ['reboot'], { nothrow: true });
       return 0;
     },
@@ -74,7 +74,7 @@ const commands: Command[] = [
     summary: 'a console: banner, then the setup wizard until the unit is configured (the login prompt follows)',
     usage: 'console TTY',
     run: async () => {
-      process.stdout.write(`\n${banner()}\n`);
+      process.stdout.write(`\n${[banner(), pairDriftNotice(ROOT)].filter(Boolean).join('\n')}\n`);
       await consoleUntilConfigured({ input: process.stdin, output: process.stdout }, deps());
       return 0;
     },
@@ -126,6 +126,9 @@ const commands: Command[] = [
         throw e;
       }
       await logEvent(ROOT, runTool, 'lbapply', `applied ${input.file}; changed: ${r.changed.join(' ') || 'nothing'}`);
+      // A secondary that missed the apply: every console says so until it has caught up.
+      const drift = both ? pairDriftNotice(ROOT) : undefined;
+      if (drift) sayOnConsoles(ROOT, drift);
       console.log(`lbapply: applied ${input.file} in ${Date.now() - t0} ms; changed: ${r.changed.join(' ') || 'nothing'}`);
       return 0;
     },

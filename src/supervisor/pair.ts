@@ -21,6 +21,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { haView, parseConfig, type ApplianceConfig } from '../config/index.js';
 import { clusterRevision } from '../config/pair.js';
 import { clusterText, sshFingerprint, withClusterText } from '../config/pair-text.js';
+import { certificateLabels } from '../daemons/haproxy.js';
 import { SSH_KNOWN_HOSTS } from '../daemons/sshd.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
@@ -30,6 +31,7 @@ import type { PairPeer } from '../daemons/daemon.js';
 import { type ApplyDeps, type ApplyReport, applyConfig, checkConfig, readSecrets, verifyConfig } from './apply.js';
 import { readPairPeer, readSyncState, writePairPeer, writeSyncState } from './pair-state.js';
 import { boardOnBox } from './build-info.js';
+import { certPath, installStoredCertificate, removeCertificate, storedCertificate } from './cert.js';
 import { at } from './root.js';
 import { readGoodConfig, readStoredConfig, storeConfig } from './store.js';
 
@@ -108,6 +110,72 @@ export interface JoinRequest {
   secret?: string;
   /** check: verify and check only; apply: apply and store. */
   op: 'check' | 'apply';
+  /** The certificates the pair's settings name, as stored on the primary (lbpair add). */
+  certs?: Record<string, string>;
+}
+
+/** What `lbpair serve certs` takes: certificates to install or replace, labels to remove. */
+export interface CertSync {
+  install?: Record<string, string>;
+  remove?: string[];
+}
+
+/** The certificates `labels` as stored on this unit (those installed). */
+function storedCertificates(root: string, labels: readonly string[]): Record<string, string> {
+  return Object.fromEntries(labels.filter((l) => existsSync(certPath(root, l))).map((l) => [l, storedCertificate(root, l)]));
+}
+
+/**
+ * The secondary's side of a certificate sync (issue 15: the channel that carries the heartbeat
+ * secret carries the certificates too): each one checked as lbcert add checks it, then
+ * installed; HAProxy reloaded when one it may be reading was replaced or removed.
+ */
+export async function receiveCertificates(sync: CertSync, deps: ApplyDeps): Promise<string> {
+  const changed: string[] = [];
+  let reload = false;
+  for (const [label, pem] of Object.entries(sync.install ?? {})) {
+    const existed = existsSync(certPath(deps.root, label));
+    if (!installStoredCertificate(deps.root, label, pem)) continue;
+    changed.push(label);
+    reload ||= existed;
+  }
+  if (sync.remove?.length) {
+    const stored = readStoredConfig(deps.root);
+    const r = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
+    for (const label of sync.remove) {
+      if (!existsSync(certPath(deps.root, label))) continue;
+      removeCertificate(deps.root, label, r && r.ok ? r.config : undefined);
+      changed.push(label);
+    }
+  }
+  if (reload) await deps.run('systemctl', ['try-reload-or-restart', 'haproxy.service'], { nothrow: true, stage: 'reload HAProxy for a replaced certificate' });
+  return changed.length ? `certificates installed or removed: ${changed.join(' ')}` : 'certificates unchanged';
+}
+
+/** The certificates `config` names, to the secondary before the pair's settings that name them (nothing when it names none). */
+async function sendCertificates(config: ApplianceConfig, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<void> {
+  const labels = certificateLabels(config);
+  if (labels.length) await sendToPeer(config, 'certs', JSON.stringify({ install: storedCertificates(deps.root, labels) } satisfies CertSync), deps);
+}
+
+/**
+ * lbcert on the primary of a pair made with lbpair: the certificate installed, replaced or
+ * removed here goes to the secondary too. Returns what to tell the administrator (nothing when
+ * this unit is no such primary). A secondary that does not answer gets the certificates the
+ * pair's settings name with the next apply, or when it is back.
+ */
+export async function certificateToPeer(change: CertSync, deps: ApplyDeps): Promise<string | undefined> {
+  const stored = readPairPeer(deps.root) && readStoredConfig(deps.root);
+  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
+  if (!r || !r.ok || !syncedPrimary(r.config, deps.root)) return undefined;
+  const peer = haView(r.config)!.peer.hostname;
+  try {
+    await sendToPeer(r.config, 'certs', JSON.stringify(change), deps);
+    return `lbcert: ${change.remove?.length ? 'removed on' : 'sent to'} the secondary ${peer} too`;
+  } catch (e) {
+    if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
+    return `lbcert: ${e.message}; it gets the certificates the pair's settings name with the next lbapply, or when it is back`;
+  }
 }
 
 /** Who sends: the primary's hostname and pairing key, and (lbpair add) its host key to record. */
@@ -128,6 +196,7 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
       code: 'E_PAIRED_ELSEWHERE',
       hint: `run lbpair remove on ${paired.hostname} first; nothing was changed`,
     });
+  if (req.certs) await receiveCertificates({ install: req.certs }, deps);
   // lbpair add records the primary here; a sync from a recorded primary keeps the record.
   const pairPeer: PairPeer | undefined = caller.hostKey ? { hostname: caller.hostname, syncKey: caller.syncKey, hostKey: caller.hostKey } : paired;
   const text = joined(deps.root, req.cluster, caller.hostname);
@@ -172,7 +241,7 @@ const sshOpts = (knownHosts: string) => ['-o', `UserKnownHostsFile=${knownHosts}
 const sshWhy = (stderr: string) => stderr.trim().split('\n').filter(Boolean).at(-1) ?? 'no answer';
 
 /** The sync channel: this unit's pairing key, the peer's host key as lbpair recorded it, the peer's forced command. */
-export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'pull' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
+export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'pull' | 'certs' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
   const peer = haView(config)!.peer;
   const r = await deps.run(
     'ssh',
@@ -230,7 +299,11 @@ export async function applyToPair(input: { text: string; file: string; record: '
   const peer = haView(config)!.peer.hostname;
   const cluster = clusterText(input.text);
   // Both units check at once (two machines); each apply after it finds its bytes checked.
-  const [there, here] = await Promise.allSettled([sendToPeer(config, 'check', cluster, deps), checkConfig(input, deps)]);
+  const peerCheck = async () => {
+    await sendCertificates(config, deps);
+    return sendToPeer(config, 'check', cluster, deps);
+  };
+  const [there, here] = await Promise.allSettled([peerCheck(), checkConfig(input, deps)]);
   let reached = true;
   if (there.status === 'fulfilled') deps.log(`lbapply: the secondary ${peer} checked the pair's settings`);
   // A secondary that is down does not hold the primary's changes back: it catches up later.
@@ -277,6 +350,7 @@ export async function catchUp(deps: ApplyDeps): Promise<'in-sync' | 'caught-up' 
     return 'caught-up';
   }
   const cluster = clusterText(text);
+  await sendCertificates(config, deps);
   await sendToPeer(config, 'check', cluster, deps);
   await sendToPeer(config, 'apply', cluster, deps);
   recordSync(deps.root, config, true);
@@ -295,22 +369,29 @@ export async function catchUpAtBoot(deps: ApplyDeps): Promise<'caught-up' | 'in-
   const stored = paired && readStoredConfig(deps.root);
   const now = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
   if (!now || !now.ok || haView(now.config)?.role !== 'secondary') return 'not-secondary';
-  let cluster: string;
+  let pulled: Pulled;
   try {
-    cluster = await sendToPeer(now.config, 'pull', '', deps);
+    pulled = JSON.parse(await sendToPeer(now.config, 'pull', '', deps)) as Pulled;
   } catch (e) {
     if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
     deps.log(`lbpair: ${e.message}; starting with the pair's settings this unit has`);
     return 'unreachable';
   }
-  const text = joined(deps.root, cluster, paired.hostname);
+  const text = joined(deps.root, pulled.cluster, paired.hostname);
   const { config } = verifyConfig(text, `${STORED_CONFIG} (with the pair's settings from ${paired.hostname})`, boardOnBox(deps.root));
   if (clusterRevision(config) === clusterRevision(now.config)) return 'in-sync';
   if (haView(config)?.role !== 'secondary')
     throw new LbError(`the pair's settings from ${paired.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'this unit starts with the settings it has' });
+  await receiveCertificates({ install: pulled.certs }, deps);
   storeConfig(deps.root, text);
   writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
   return 'caught-up';
+}
+
+/** What the primary answers a secondary's boot (`lbpair serve pull`). */
+interface Pulled {
+  cluster: string;
+  certs: Record<string, string>;
 }
 
 export interface AddOptions {
@@ -381,7 +462,8 @@ export async function pairAdd(opts: AddOptions, deps: PairDeps): Promise<string>
     // This unit's pair settings and the secret, checked there, applied there, then the record here.
     const secret = readFileSync(at(deps.root, config.ha!.secret_file), 'utf8').trim();
     const from: Caller = { hostname: config.hostname, syncKey: mine, hostKey: ownHostKey(deps.root) };
-    const request = (op: JoinRequest['op']) => JSON.stringify({ op, cluster: clusterText(text), secret, from });
+    const certs = storedCertificates(deps.root, certificateLabels(config));
+    const request = (op: JoinRequest['op']) => JSON.stringify({ op, cluster: clusterText(text), secret, from, ...(Object.keys(certs).length ? { certs } : {}) });
     await remote(['join'], request('check'));
     await remote(['join'], request('apply'));
     deps.log(`lbpair: ${them.hostname} applied the pair's settings and the heartbeat secret`);
@@ -451,14 +533,19 @@ export async function serve(op: string | undefined, input: string, deps: ApplyDe
     // The secondary's boot asks for the pair's settings (catchUpAtBoot): only the primary's count.
     const { text, config } = storedConfig(deps.root);
     if (haView(config)?.role !== 'primary') throw new LbError("this unit is not the pair's primary: it sends no settings", { code: 'E_PAIR_ROLE' });
-    return clusterText(text);
+    return JSON.stringify({ cluster: clusterText(text), certs: storedCertificates(deps.root, certificateLabels(config)) } satisfies Pulled);
+  }
+  if (op === 'certs') {
+    // Certificates come from the primary only, as the pair's settings do.
+    if (haView(storedConfig(deps.root).config)?.role !== 'secondary') throw new LbError("this unit is not the pair's secondary: it takes no certificates from its peer", { code: 'E_PAIR_ROLE' });
+    return receiveCertificates(JSON.parse(input) as CertSync, deps);
   }
   if (op === 'forget') {
     await forget(deps);
     writeSyncState(deps.root, undefined);
     return 'forgotten';
   }
-  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, pull, forget)`, { code: 'E_USAGE', exitCode: 2 });
+  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, pull, certs, forget)`, { code: 'E_USAGE', exitCode: 2 });
   return receive({ op, cluster: input }, { hostname: paired.hostname, syncKey: paired.syncKey }, deps);
 }
 
@@ -480,4 +567,24 @@ export function pairSyncStatus(root: string, config: ApplianceConfig | undefined
   const s = readSyncState(root);
   const state = s?.behindSince ? 'behind' : s?.peerRevision === clusterRevision(config) ? 'in sync' : 'differs';
   return { peer: paired.hostname, role: view.role, state, ...(s?.peerRevision ? { peerRevision: s.peerRevision } : {}), ...(s?.at ? { at: s.at } : {}), ...(s?.behindSince ? { behindSince: s.behindSince } : {}) };
+}
+
+/** lbpair's sync as the last sync recorded it, in a line: "in sync", or "differs from peer since ...". */
+export function pairSyncLine(s: PairSyncStatus): string {
+  if (s.role === 'secondary')
+    return s.state === 'in sync'
+      ? `paired with the primary ${s.peer}: in sync (its settings received ${s.at ?? 'never'})`
+      : `paired with the primary ${s.peer}: differs from peer since ${s.at ?? 'pairing'} (this unit runs other settings than it received; the primary sends its own at its next apply)`;
+  if (s.state === 'behind') return `paired with ${s.peer}: differs from peer since ${s.behindSince} (it did not answer an apply; it catches up when it does)`;
+  if (s.state === 'differs') return `paired with ${s.peer}: differs from peer since ${s.at ?? 'pairing'} (it last confirmed revision ${s.peerRevision ?? 'none'}; lbapply sends it this unit's)`;
+  return `paired with ${s.peer}: in sync (confirmed ${s.at})`;
+}
+
+/** What the consoles say under the banner while the pair's settings differ between the units (undefined: in sync, or no pair). */
+export function pairDriftNotice(root: string): string | undefined {
+  if (!readPairPeer(root)) return undefined;
+  const stored = readStoredConfig(root);
+  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(root));
+  const s = r && r.ok ? pairSyncStatus(root, r.config) : undefined;
+  return s && s.state !== 'in sync' ? `HA pair: ${pairSyncLine(s)}` : undefined;
 }

@@ -7,7 +7,7 @@
 import { parseConfig, type ApplianceConfig } from '../config/index.js';
 import { parseCidr } from '../config/net.js';
 import { clusterRevision, haView } from '../config/pair.js';
-import { type PairSyncStatus, pairSyncStatus } from './pair.js';
+import { type PairSyncStatus, pairSyncLine, pairSyncStatus } from './pair.js';
 import { clockStatus, type ClockStatus } from '../daemons/timesyncd.js';
 import { HAPROXY_ADMIN_SOCKET } from '../daemons/haproxy.js';
 import { LbError } from '../errors.js';
@@ -185,14 +185,6 @@ const servicesSection = section<{ services: ServiceStatus[]; problems: string[] 
   },
 });
 
-/** lbpair's sync, as the last sync recorded it. */
-function syncText(s: PairSyncStatus): string {
-  if (s.role === 'secondary') return `paired with the primary ${s.peer}: its settings received ${s.at ?? 'never'}${s.state === 'in sync' ? '' : ' (this unit runs other settings since)'}`;
-  if (s.state === 'behind') return `paired with ${s.peer}: it DIFFERS from this unit since ${s.behindSince} (it did not answer an apply; it catches up when it does)`;
-  if (s.state === 'differs') return `paired with ${s.peer}: it last confirmed revision ${s.peerRevision ?? 'none'}, this unit runs another (run lbapply to send it)`;
-  return `paired with ${s.peer}: in sync (confirmed ${s.at})`;
-}
-
 const configSection = section<{ stored: boolean; applied: boolean; clusterRevision?: string; sync?: PairSyncStatus }>({
   name: 'config',
   async collect({ root, config }) {
@@ -213,7 +205,7 @@ const configSection = section<{ stored: boolean; applied: boolean; clusterRevisi
     return [
       `Config: stored config ${d.applied ? 'applied' : 'NOT applied (the running services use the last known good one; run lbapply)'}`,
       ...(d.clusterRevision ? [`  the pair's settings running here: revision ${d.clusterRevision} (the same on both units when they are in sync)`] : []),
-      ...(d.sync ? [`  ${syncText(d.sync)}`] : []),
+      ...(d.sync ? [`  ${pairSyncLine(d.sync)}`] : []),
     ];
   },
 });

@@ -172,7 +172,7 @@ export function pairConfig(role: Role, opts: { autoFailback?: boolean; extraL4?:
   const u = UNITS[role];
   return `version: 2
 hostname: ${u.hostname}
-${opts.admin ? `admin:\n  password_hash: ${opts.admin.hash}\n  ssh_authorized_keys: [${JSON.stringify(opts.admin.key)}]\n` : ''}network:
+${opts.admin ? `admin:\n  password_hash: ${opts.admin.hash}\n${opts.admin.key ? `  ssh_authorized_keys: [${JSON.stringify(opts.admin.key)}]\n` : ''}${opts.admin.passwordLogin ? '  ssh_password_login: true\n' : ''}` : ''}network:
   interfaces:
     - name: eth0
       addresses: [${u.eth0}/24]
@@ -265,10 +265,11 @@ export function outage(results: Reply[], faultAt: number): Outage {
   };
 }
 
-/** The administrator, on the unit's own side of a config: the wizard's password hash and a key to log in with. */
+/** The administrator, on the unit's own side of a config: the wizard's password hash, and a key or the password to log in over SSH with. */
 export interface Admin {
   hash: string;
-  key: string;
+  key?: string;
+  passwordLogin?: boolean;
 }
 
 export interface HaJson {

@@ -29,8 +29,10 @@
  *   8. the secondary given another shared secret: the pair does not form, and both consoles say
  *      the secrets differ.
  *
- * Needs root (namespaces, TAP devices) and make image BOARD=kvm. Part of `make test`; alone
- * (`make test-ha`) it passes whole in 18 to 28 minutes.
+ * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It passes whole in 18 to 28
+ * minutes alone; it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`): beside the other suites
+ * `make test` would take over 60 minutes (62 in run 13), and run 13 met a heartbeat that did not
+ * come back from its own restart when a split brain healed (issue 16 stays open).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
@@ -48,7 +50,7 @@ const SHOW_TABLE_WEB7 = `node -e "const s=require('net').connect('/run/haproxy/a
 const PING_NODE_STATUS = `cl_status nodestatus ${EXTERNAL.client}`;
 const HEARTBEAT_LOG = `journalctl -o short-precise --no-pager --since -10min | grep -E 'heartbeat|ipfail|ResourceManager|lbaddr|IPv6addr|send_arp|mach_down|mach_up' | tail -n 60`;
 
-describe('HA pair in the lab', () => {
+describe.runIf(process.env.LBIMAGE_E2E_HA === '1')('HA pair in the lab', () => {
   let pair: Pair | undefined;
   afterAll(async () => {
     await pair?.destroy();
@@ -82,7 +84,7 @@ describe('HA pair in the lab', () => {
         if (ok(s)) return Date.now() - start;
         last = JSON.stringify(s);
         // Each poll is a node process on both units (seconds of TCG CPU): a poll every few
-        // seconds leaves the CPU to what is awaited, and to the suite beside this one in make test.
+        // seconds leaves the CPU to what is awaited.
         await new Promise((r) => setTimeout(r, 3000));
       }
       throw new Error(`never: ${what} (within ${scaled(timeoutMs) / 1000}s); last lbstatus: ${last}`);
@@ -114,11 +116,11 @@ describe('HA pair in the lab', () => {
     step('wizard done on both units');
     for (const u of [primary, secondary]) await u.con!.login(PASSWORD);
     expect(await primary.con!.ok('cat /etc/ha.d/ha.cf')).toMatch(/^serial \/dev\/ttyS1$/m);
-    // The administrator's key, made on the primary, in the secondary's own settings: what lbpair
-    // add logs in to the secondary with (item 11).
+    // The secondary takes the administrator's password over SSH (its own settings): lbpair add
+    // logs in to it with the password, typed once at ssh's prompt, as the guides pair (item 11).
     const admin = {
-      key: (await primary.con!.ok("mkdir -p -m 700 /root/.ssh && ssh-keygen -q -t ed25519 -N '' -C admin -f /root/.ssh/id_ed25519 && cat /root/.ssh/id_ed25519.pub")).trim(),
       hash: (await secondary.con!.ok("sed -n 's/^ *password_hash: //p' /var/lib/lbimage/config/appliance.yaml")).trim(),
+      passwordLogin: true,
     };
 
     // heartbeat settles (initdead, then one unit takes the group) before anything else is applied.
@@ -162,15 +164,24 @@ describe('HA pair in the lab', () => {
     }
 
     // Issue 11: lbpair add on the primary, the secondary's host key checked against its fingerprint
-    // (read on its console). From here on the primary's lbapply carries the pair's settings.
+    // (read on its console), the administrator's password typed at ssh's prompt. From here on the primary's lbapply carries the pair's settings.
     const fp = (await secondary.con!.ok('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).split(' ')[1]!;
     const pairAt = Date.now();
-    const paired = await primary.con!.sh(`lbpair add --fingerprint ${fp}`, 300_000);
+    const adding = primary.con!.sh(`lbpair add --fingerprint ${fp}`, 300_000);
+    await primary.con!.answer(/root@192\.0\.2\.2's password: /, PASSWORD, 120_000);
+    const paired = await adding;
     expect(paired.exitCode, paired.output).toBe(0);
     expect(paired.output).toContain(`lbpair: paired with lb-secondary (192.0.2.2, host key ${fp})`);
     const revision = async (u: Unit) => (await status(u)).config.clusterRevision;
     expect(await revision(secondary)).toBe(await revision(primary));
     step(`lbpair add: paired in ${Date.now() - pairAt} ms; both units run the pair's settings at revision ${await revision(primary)}`);
+    // Issue 15: a certificate made on the primary goes to the secondary over the same channel.
+    const cert = await primary.con!.sh('lbcert self-signed www --host www.example.test', 120_000);
+    expect(cert.exitCode, cert.output).toBe(0);
+    expect(cert.output).toContain('lbcert: sent to the secondary lb-secondary too');
+    const [here, there] = await Promise.all([primary, secondary].map((u) => u.con!.ok('sha256sum < /var/lib/lbimage/certs/www.pem; stat -c %a /var/lib/lbimage/certs/www.pem')));
+    expect(there).toBe(here);
+    step('lbcert on the primary: the certificate is on the secondary, byte for byte, mode 640');
 
     // Item 9: a Layer 4 service added on the active unit goes live at once (and, paired, on the
     // secondary from the same lbapply).
@@ -271,6 +282,9 @@ describe('HA pair in the lab', () => {
     await P.powerOff(secondary);
     const missed = await apply(primary, 'pair2b.yaml', pairConfig('primary', { extraL4: true, rs2Weight: 50 }));
     expect(missed).toMatch(/does not answer.*applying here only/);
+    // Said on the primary's consoles (and by lbapply) until the secondary has caught up.
+    expect(missed).toMatch(/HA pair: paired with lb-secondary: differs from peer since \S+ \(it did not answer an apply/);
+    expect(primary.vm!.log()).toContain('HA pair: paired with lb-secondary: differs from peer since');
     expect((await status(primary)).config.sync?.state).toBe('behind');
     const downAt = Date.now();
     await P.boot(secondary);

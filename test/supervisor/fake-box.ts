@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { HA_CF, IPVS_SYNC_CONF, IPVS_SYNC_UNIT, LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG } from '../../src/daemons/index.js';
 import { type RunOptions, type RunResult, type Runner, runTool } from '../../src/run.js';
 import { at } from '../../src/supervisor/root.js';
+import { CHECK_ROOT_ENV } from '../../src/onbox.js';
 
 /** Tools that only read the file they are given: the real ones check what we render. */
 const CHECKERS = new Set(['haproxy', 'ldirectord', 'nft', 'ifup', 'openssl', 'sshd', '/usr/sbin/sshd']);
@@ -85,6 +86,8 @@ export function fakeBox(): FakeBox {
     if (CHECKERS.has(cmd) && !(cmd === 'ifup' && !args.includes('--no-act'))) {
       box.checks.push(line);
       if (cmd === 'ifup') return runTool(cmd, [...args, '--state-dir', join(root, 'ifstate')], opts);
+      // HAProxy finds the certificates on this box's data partition, under its root.
+      if (cmd === 'haproxy') return runTool(cmd, args, { ...opts, env: { ...process.env, [CHECK_ROOT_ENV]: root } });
       return runTool(cmd, args, opts);
     }
     if (cmd === 'systemctl' && args[0] === 'is-active') {

@@ -5,15 +5,17 @@
  * authorized_keys line is read back by ssh-keygen.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { clusterPart, clusterRevision, localPart, parseConfig } from '../../src/config/index.js';
 import { clusterText, sshFingerprint, withClusterText } from '../../src/config/pair-text.js';
 import { SSH_AUTHORIZED_KEYS, SSH_KNOWN_HOSTS, peerKeyLine } from '../../src/daemons/sshd.js';
 import { SECRETS_DIR, STORED_CONFIG } from '../../src/onbox.js';
-import { applyToPair, catchUp, catchUpAtBoot, pairAdd, pairRemove, pairSyncStatus, refuseOnSecondary, serve } from '../../src/supervisor/pair.js';
+import { applyToPair, catchUp, catchUpAtBoot, certificateToPeer, pairAdd, pairDriftNotice, pairRemove, pairSyncStatus, refuseOnSecondary, serve } from '../../src/supervisor/pair.js';
 import { PAIR_STATE, readPairPeer } from '../../src/supervisor/pair-state.js';
+import { applyConfig } from '../../src/supervisor/apply.js';
+import { certPath, selfSignedCertificate, storedCertificate } from '../../src/supervisor/cert.js';
 import { at } from '../../src/supervisor/root.js';
 import type { FakeBox } from './fake-box.js';
 import { boxDeps, read, setUpUnit, wire } from './fake-pair.js';
@@ -150,6 +152,9 @@ describe('lbpair add', () => {
     await applyToPair({ text: third, file: 'third.yaml', record: 'store' }, deps(primary));
     expect(primary.log.some((l) => /does not answer.*applying here only/.test(l))).toBe(true);
     expect(pairSyncStatus(primary.root, parsed(third))).toMatchObject({ state: 'behind', behindSince: expect.any(String) });
+    // What the consoles say under the banner, and lbstatus, until it has caught up.
+    expect(pairDriftNotice(primary.root)).toMatch(/^HA pair: paired with lb-secondary: differs from peer since \d{4}-\d\d-\d\dT.* \(it did not answer an apply; it catches up when it does\)$/);
+    expect(pairDriftNotice(secondary.root)).toBeUndefined();
     expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8080]);
     await expect(catchUp(deps(primary))).rejects.toThrow(/does not answer/);
     opts.down = false;
@@ -158,6 +163,7 @@ describe('lbpair add', () => {
     expect(calls).toEqual(['sync: revision', 'sync: check', 'sync: apply']);
     expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8081]);
     expect(pairSyncStatus(primary.root, parsed(third))).toMatchObject({ state: 'in sync' });
+    expect(pairDriftNotice(primary.root)).toBeUndefined();
     expect(await catchUp(deps(primary))).toBe('in-sync');
 
     // Missed again, the secondary takes the settings at its boot, before heartbeat starts: its
@@ -224,4 +230,75 @@ describe('lbpair add', () => {
     expect(readPairPeer(primary.root)).toBeUndefined();
     expect(parse(read(secondary, STORED_CONFIG))).toEqual(parse(unit('secondary')));
   });
+});
+
+describe('certificates on a pair (issue 15)', () => {
+  const withTls = (role: 'primary' | 'secondary', labels: string[]) =>
+    `${unit(role)}layer7:
+  - label: web7
+    vip: 192.0.2.100
+    ports: [443]
+    mode: http
+    tls:
+      certificates: [${labels.join(', ')}]
+    real_servers:
+      - { label: a, ip: 192.0.2.31, port: 8080 }
+`;
+  const selfSigned = (b: FakeBox, label: string, replace = false) => selfSignedCertificate(b.root, { label, hosts: [`${label}.example.test`], replace }, b.run);
+
+  it("go to the secondary with lbcert on the primary, before every apply that names them, and at the secondary's boot", async () => {
+    const primary = await setUp('primary');
+    const secondary = await setUp('secondary');
+    const opts: { down?: boolean } = {};
+    const { calls, hostKey } = wire(primary, secondary, opts);
+    await selfSigned(primary, 'web');
+    // lbpair add sends the certificates the pair's settings name (none yet: web stays here).
+    await pairAdd({ fingerprint: sshFingerprint(hostKey) }, { ...deps(primary), interactive: () => 0 });
+    expect(existsSync(certPath(secondary.root, 'web'))).toBe(false);
+
+    // lbcert on the primary: the secondary gets the certificate as stored here.
+    calls.length = 0;
+    expect(await certificateToPeer({ install: { web: storedCertificate(primary.root, 'web') } }, deps(primary))).toBe('lbcert: sent to the secondary lb-secondary too');
+    expect(calls).toEqual(['sync: certs']);
+    expect(read(secondary, certPath('/', 'web'))).toBe(read(primary, certPath('/', 'web')));
+
+    // An apply that names a certificate the secondary lacks sends it before the secondary checks.
+    await selfSigned(primary, 'api');
+    calls.length = 0;
+    await applyToPair({ text: withTls('primary', ['web', 'api']), file: 'tls.yaml', record: 'store' }, deps(primary));
+    expect(calls).toEqual(['sync: certs', 'sync: check', 'sync: apply']);
+    expect(read(secondary, certPath('/', 'api'))).toBe(read(primary, certPath('/', 'api')));
+    expect(parsed(read(secondary, STORED_CONFIG)).layer7[0]!.tls!.certificates).toEqual(['web', 'api']);
+
+    // Replaced on the primary: replaced on the secondary, and its HAProxy reloaded for it.
+    await selfSigned(primary, 'api', true);
+    secondary.actions.length = 0;
+    await certificateToPeer({ install: { api: storedCertificate(primary.root, 'api') } }, deps(primary));
+    expect(read(secondary, certPath('/', 'api'))).toBe(read(primary, certPath('/', 'api')));
+    expect(secondary.actions).toContain('systemctl try-reload-or-restart haproxy.service');
+
+    // A certificate that is not what it claims is refused, nothing installed; the secondary does not push to the primary.
+    const forged = storedCertificate(primary.root, 'web').replace(/-----BEGIN PRIVATE KEY-----[\s\S]*$/, storedCertificate(primary.root, 'api').replace(/^[\s\S]*(-----BEGIN PRIVATE KEY-----)/, '$1'));
+    await expect(serve('certs', JSON.stringify({ install: { other: forged } }), deps(secondary))).rejects.toThrow(/does not match the certificate/);
+    expect(existsSync(certPath(secondary.root, 'other'))).toBe(false);
+    await expect(serve('certs', JSON.stringify({ install: { web: forged } }), deps(primary))).rejects.toThrow(/not the pair's secondary/);
+
+    // The secondary down: lbcert says so; its boot takes the settings and the certificates they name.
+    opts.down = true;
+    await selfSigned(primary, 'www');
+    expect(await certificateToPeer({ install: { www: storedCertificate(primary.root, 'www') } }, deps(primary))).toMatch(/does not answer.*gets the certificates the pair's settings name with the next lbapply/);
+    await applyToPair({ text: withTls('primary', ['web', 'api', 'www']), file: 'tls2.yaml', record: 'store' }, deps(primary));
+    opts.down = false;
+    wire(secondary, primary, { address: '192.0.2.21' });
+    expect(await catchUpAtBoot(deps(secondary))).toBe('caught-up');
+    expect(read(secondary, certPath('/', 'www'))).toBe(read(primary, certPath('/', 'www')));
+    await applyConfig({ text: read(secondary, STORED_CONFIG), file: STORED_CONFIG, record: 'good' }, deps(secondary));
+
+    // Removed on the primary (no longer named): removed on the secondary.
+    await applyToPair({ text: withTls('primary', ['web', 'api']), file: 'tls3.yaml', record: 'store' }, deps(primary));
+    calls.length = 0;
+    await certificateToPeer({ remove: ['www'] }, deps(primary));
+    expect(calls).toEqual(['sync: certs']);
+    expect(existsSync(certPath(secondary.root, 'www'))).toBe(false);
+  }, 60_000);
 });
