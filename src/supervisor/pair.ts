@@ -13,8 +13,13 @@
  * checkers, the primary checks its own, then the secondary applies, then the primary; a primary
  * that fails after the secondary applied puts the secondary back. A secondary that does not
  * answer does not hold the primary back: the primary applies alone, records the secondary as
- * behind (lbstatus says so), and its lb-ha-watch sends it the pair's settings when heartbeat
- * sees it again (catchUp).
+ * behind (lbstatus and the consoles say so), and its lb-ha-watch sends it the pair's settings
+ * when heartbeat sees it again (catchUp); before that, the secondary's own boot asks the primary
+ * for them, before heartbeat starts (catchUpAtBoot, `lbpair serve pull`).
+ *
+ * The certificates the pair's settings name travel on the same channel (issue 15): lbcert on the
+ * primary sends what it changes, and every sync sends the certificates the settings name before
+ * the secondary checks them.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -379,10 +384,11 @@ export async function catchUpAtBoot(deps: ApplyDeps): Promise<'caught-up' | 'in-
   }
   const text = joined(deps.root, pulled.cluster, paired.hostname);
   const { config } = verifyConfig(text, `${STORED_CONFIG} (with the pair's settings from ${paired.hostname})`, boardOnBox(deps.root));
-  if (clusterRevision(config) === clusterRevision(now.config)) return 'in-sync';
   if (haView(config)?.role !== 'secondary')
     throw new LbError(`the pair's settings from ${paired.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'this unit starts with the settings it has' });
+  // A certificate replaced on the primary while this unit was down changes no revision.
   await receiveCertificates({ install: pulled.certs }, deps);
+  if (clusterRevision(config) === clusterRevision(now.config)) return 'in-sync';
   storeConfig(deps.root, text);
   writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
   return 'caught-up';

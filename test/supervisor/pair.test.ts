@@ -294,6 +294,11 @@ describe('certificates on a pair (issue 15)', () => {
     expect(read(secondary, certPath('/', 'www'))).toBe(read(primary, certPath('/', 'www')));
     await applyConfig({ text: read(secondary, STORED_CONFIG), file: STORED_CONFIG, record: 'good' }, deps(secondary));
 
+    // Replaced on the primary while the secondary was down: no new revision, the boot takes it all the same.
+    await selfSigned(primary, 'web', true);
+    expect(await catchUpAtBoot(deps(secondary))).toBe('in-sync');
+    expect(read(secondary, certPath('/', 'web'))).toBe(read(primary, certPath('/', 'web')));
+
     // Removed on the primary (no longer named): removed on the secondary.
     await applyToPair({ text: withTls('primary', ['web', 'api']), file: 'tls3.yaml', record: 'store' }, deps(primary));
     calls.length = 0;
