@@ -22,7 +22,7 @@ import { withApplyLock } from './lock.js';
 import { haView } from '../config/pair.js';
 import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
-import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairDriftNotice, pairRemove, receive, refuseOnSecondary, serve, syncedPrimary } from './pair.js';
+import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairDriftNotice, pairRemove, receive, refuseOnSecondary, serve, serveTakesInput, syncedPrimary } from './pair.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal, askOnTerminal } from './wizard/terminal.js';
@@ -221,7 +221,7 @@ const commands: Command[] = [
       }
       if (sub === 'serve' && rest.length === 0) {
         const op = process.env.SSH_ORIGINAL_COMMAND?.trim();
-        console.log(await serve(op, op === 'check' || op === 'apply' ? readFileSync(0, 'utf8') : '', quiet));
+        console.log(await serve(op, serveTakesInput(op) ? readFileSync(0, 'utf8') : '', quiet));
         if (op === 'apply' || op === 'forget') await logEvent(ROOT, runTool, 'lbpair', op === 'apply' ? "applied the pair's settings sent by the primary" : 'unpaired by the primary');
         return 0;
       }

@@ -530,6 +530,11 @@ export async function pairRemove(deps: ApplyDeps): Promise<string> {
   return `unpaired: the sync channel with ${paired.hostname} is closed here${there}`;
 }
 
+/** The requests whose input comes on the sync channel's stdin (the others take none). */
+export function serveTakesInput(op: string | undefined): boolean {
+  return op === 'check' || op === 'apply' || op === 'certs';
+}
+
 /** `lbpair serve`: what the peer's pairing key may run (sshd's forced command); `op` is what the peer asked. */
 export async function serve(op: string | undefined, input: string, deps: ApplyDeps): Promise<string> {
   const paired = readPairPeer(deps.root);

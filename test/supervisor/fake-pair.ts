@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { SECRETS_DIR } from '../../src/onbox.js';
 import { type RunOptions, runTool } from '../../src/run.js';
 import { applyConfig } from '../../src/supervisor/apply.js';
-import { type Caller, type JoinRequest, hello, receive, serve } from '../../src/supervisor/pair.js';
+import { type Caller, type JoinRequest, hello, receive, serve, serveTakesInput } from '../../src/supervisor/pair.js';
 import { at } from '../../src/supervisor/root.js';
 import { type FakeBox, fakeBox } from './fake-box.js';
 
@@ -63,8 +63,10 @@ export function wire(primary: FakeBox, secondary: FakeBox, opts: { scannedKey?: 
     // The pairing key: sshd lets it run only the forced command, with what was asked as SSH_ORIGINAL_COMMAND.
     if (!args.includes('IdentitiesOnly=yes')) throw new Error(`the sync channel's ssh without IdentitiesOnly=yes: ${args.join(' ')}`);
     if (opts.down) return { stdout: '', stderr: `ssh: connect to host ${address} port 22: No route to host\n`, exitCode: 255 };
-    calls.push(`sync: ${args.at(-1)}`);
-    return answer(() => serve(args.at(-1), input, boxDeps(secondary)));
+    const op = args.at(-1);
+    calls.push(`sync: ${op}`);
+    // As `lbpair serve` reads it on the box: stdin for the requests that take input only.
+    return answer(() => serve(op, serveTakesInput(op) ? input : '', boxDeps(secondary)));
   };
   return { calls, hostKey };
 }
