@@ -31,8 +31,8 @@
  *
  * Needs root (namespaces, TAP devices) and make image BOARD=kvm. It passes whole in 18 to 28
  * minutes alone; it runs only with LBIMAGE_E2E_HA=1 (`make test-ha`): beside the other suites
- * `make test` would take over 60 minutes (62 in run 13), and run 13 met a heartbeat that did not
- * come back from its own restart when a split brain healed (issue 16 stays open).
+ * `make test` would end at about 54 minutes, but runs 13 and 15 met heartbeat stuck after one of
+ * its restarts (README, HA section; issue 16 stays open), and a red CI lands nothing.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaled } from './harness.js';
