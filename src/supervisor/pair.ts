@@ -72,6 +72,13 @@ function storedConfig(root: string): { text: string; config: ApplianceConfig } {
   return { text: s.text, config: verifyConfig(s.text, s.path, boardOnBox(root)).config };
 }
 
+/** The stored config when there is one and it is valid; undefined otherwise (for those that only look). */
+function parsedStoredConfig(root: string): ApplianceConfig | undefined {
+  const stored = readStoredConfig(root);
+  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(root));
+  return r && r.ok ? r.config : undefined;
+}
+
 /** This unit's pairing key (public), made once. */
 export async function ensurePairKey(root: string, run: Runner): Promise<string> {
   const key = at(root, PAIR_KEY);
@@ -145,11 +152,10 @@ export async function receiveCertificates(sync: CertSync, deps: ApplyDeps): Prom
     reload ||= existed;
   }
   if (sync.remove?.length) {
-    const stored = readStoredConfig(deps.root);
-    const r = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
+    const config = parsedStoredConfig(deps.root);
     for (const label of sync.remove) {
       if (!existsSync(certPath(deps.root, label))) continue;
-      removeCertificate(deps.root, label, r && r.ok ? r.config : undefined);
+      removeCertificate(deps.root, label, config);
       changed.push(label);
     }
   }
@@ -170,12 +176,11 @@ async function sendCertificates(config: ApplianceConfig, deps: Pick<ApplyDeps, '
  * pair's settings name with the next apply, or when it is back.
  */
 export async function certificateToPeer(change: CertSync, deps: ApplyDeps): Promise<string | undefined> {
-  const stored = readPairPeer(deps.root) && readStoredConfig(deps.root);
-  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
-  if (!r || !r.ok || !syncedPrimary(r.config, deps.root)) return undefined;
-  const peer = haView(r.config)!.peer.hostname;
+  const config = readPairPeer(deps.root) && parsedStoredConfig(deps.root);
+  if (!config || !syncedPrimary(config, deps.root)) return undefined;
+  const peer = haView(config)!.peer.hostname;
   try {
-    await sendToPeer(r.config, 'certs', JSON.stringify(change), deps);
+    await sendToPeer(config, 'certs', JSON.stringify(change), deps);
     return `lbcert: ${change.remove?.length ? 'removed on' : 'sent to'} the secondary ${peer} too`;
   } catch (e) {
     if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
@@ -275,9 +280,7 @@ export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' 
 export function refuseOnSecondary(next: ApplianceConfig, root: string): void {
   // An unpaired unit (most of them) pays no second parse of its stored config.
   if (!readPairPeer(root)) return;
-  const stored = readStoredConfig(root);
-  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(root));
-  const now = r && r.ok ? r.config : undefined;
+  const now = parsedStoredConfig(root);
   const view = now && haView(now);
   if (!now || view?.role !== 'secondary') return;
   if (next.ha && clusterRevision(next) === clusterRevision(now)) return;
@@ -371,12 +374,11 @@ export async function catchUp(deps: ApplyDeps): Promise<'in-sync' | 'caught-up' 
  */
 export async function catchUpAtBoot(deps: ApplyDeps): Promise<'caught-up' | 'in-sync' | 'unreachable' | 'not-secondary'> {
   const paired = readPairPeer(deps.root);
-  const stored = paired && readStoredConfig(deps.root);
-  const now = stored && parseConfig(stored.text, stored.path, boardOnBox(deps.root));
-  if (!now || !now.ok || haView(now.config)?.role !== 'secondary') return 'not-secondary';
+  const now = paired && parsedStoredConfig(deps.root);
+  if (!now || haView(now)?.role !== 'secondary') return 'not-secondary';
   let pulled: Pulled;
   try {
-    pulled = JSON.parse(await sendToPeer(now.config, 'pull', '', deps)) as Pulled;
+    pulled = JSON.parse(await sendToPeer(now, 'pull', '', deps)) as Pulled;
   } catch (e) {
     if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
     deps.log(`lbpair: ${e.message}; starting with the pair's settings this unit has`);
@@ -388,7 +390,7 @@ export async function catchUpAtBoot(deps: ApplyDeps): Promise<'caught-up' | 'in-
     throw new LbError(`the pair's settings from ${paired.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'this unit starts with the settings it has' });
   // A certificate replaced on the primary while this unit was down changes no revision.
   await receiveCertificates({ install: pulled.certs }, deps);
-  if (clusterRevision(config) === clusterRevision(now.config)) return 'in-sync';
+  if (clusterRevision(config) === clusterRevision(now)) return 'in-sync';
   storeConfig(deps.root, text);
   writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
   return 'caught-up';
@@ -594,8 +596,6 @@ export function pairSyncLine(s: PairSyncStatus): string {
 /** What the consoles say under the banner while the pair's settings differ between the units (undefined: in sync, or no pair). */
 export function pairDriftNotice(root: string): string | undefined {
   if (!readPairPeer(root)) return undefined;
-  const stored = readStoredConfig(root);
-  const r = stored && parseConfig(stored.text, stored.path, boardOnBox(root));
-  const s = r && r.ok ? pairSyncStatus(root, r.config) : undefined;
+  const s = pairSyncStatus(root, parsedStoredConfig(root));
   return s && s.state !== 'in sync' ? `HA pair: ${pairSyncLine(s)}` : undefined;
 }
