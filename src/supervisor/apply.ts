@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type ApplianceConfig, parseConfig } from '../config/index.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
@@ -66,9 +66,12 @@ export interface ApplyReport {
 const verified = new Map<string, { config: ApplianceConfig; warnings: string[] }>();
 const VERIFIED_KEEP = 4;
 
-/** What a new process starts with (a benchmark's unit that stands for another process). */
-export function forgetVerified(): void {
-  verified.clear();
+/**
+ * What a new process starts with (a benchmark's unit that stands for another process): all
+ * forgotten, or only the texts verified under the file names `files` picks (the other unit's).
+ */
+export function forgetVerified(files?: (file: string) => boolean): void {
+  for (const key of [...verified.keys()]) if (!files || files(key.slice(0, key.indexOf('\0')))) verified.delete(key);
 }
 
 /** load → verify: every problem at once, each as file:line:col. Nothing on the box is touched. */
@@ -139,7 +142,13 @@ function stageFiles(root: string, files: RenderedFile[]): string {
   const base = at(root, `${RUN_DIR}/staging`);
   mkdirSync(base, { recursive: true });
   const dir = mkdtempSync(`${base}/`);
-  for (const f of files) writeFileAtomic(join(dir, f.path), f.content, f.mode);
+  // Scratch for the checkers, removed after them: nothing here needs to survive a power cut.
+  for (const f of files) {
+    const path = join(dir, f.path);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, f.content, { mode: f.mode });
+    chmodSync(path, f.mode);
+  }
   return dir;
 }
 

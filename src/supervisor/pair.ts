@@ -210,7 +210,9 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
   // lbpair add records the primary here; a sync from a recorded primary keeps the record.
   const pairPeer: PairPeer | undefined = caller.hostKey ? { hostname: caller.hostname, syncKey: caller.syncKey, hostKey: caller.hostKey } : paired;
   const text = joined(deps.root, req.cluster, caller.hostname);
-  const { config } = verifyConfig(text, `${STORED_CONFIG} (with the pair's settings from ${caller.hostname})`, boardOnBox(deps.root));
+  // One name for the verify here and the check or apply below: the second finds the first's result.
+  const file = `${STORED_CONFIG} (with the pair's settings from ${caller.hostname})`;
+  const { config } = verifyConfig(text, file, boardOnBox(deps.root));
   const view = haView(config);
   if (view?.role !== 'secondary')
     throw new LbError(`the pair's settings from ${caller.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'nothing was changed' });
@@ -223,7 +225,7 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
       if (!req.secret) throw e;
     }
     const secrets = { ...onBox, ...(req.secret ? { heartbeatKey: req.secret.trim() } : {}), ...(pairPeer ? { pairPeer } : {}) };
-    await checkConfig({ text, file: STORED_CONFIG, secrets }, deps);
+    await checkConfig({ text, file, secrets }, deps);
     return clusterRevision(config);
   }
   // The secret and the record first (the apply reads them), put back as they were on failure.
@@ -232,7 +234,7 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
   if (req.secret) writeFileAtomic(keyFile, `${req.secret.trim()}\n`, 0o600);
   writePairPeer(deps.root, pairPeer);
   try {
-    await applyConfig({ text, file: STORED_CONFIG, record: 'store' }, deps);
+    await applyConfig({ text, file, record: 'store' }, deps);
   } catch (e) {
     if (req.secret) (oldKey === undefined ? rmSync(keyFile, { force: true }) : writeFileAtomic(keyFile, oldKey, 0o600));
     writePairPeer(deps.root, paired);

@@ -20,8 +20,10 @@ const primary = await setUpUnit(text, SECRET);
 const secondary = await setUpUnit(bigConfig('secondary'), SECRET);
 // The single unit: the primary's own config, never paired (lbapply applies it alone).
 const single = await setUpUnit(text, SECRET);
-// Each ssh to the secondary starts `lbpair serve` there: a process with nothing of this one's.
-const { hostKey } = wire(primary, secondary, { newProcess: forgetVerified });
+// Each ssh to the secondary starts `lbpair serve` there: a process that kept nothing of the
+// secondary's last call. The primary's lbapply is one process: what it verified, it keeps.
+const secondaryFile = (file: string) => file.includes("with the pair's settings");
+const { hostKey } = wire(primary, secondary, { newProcess: () => forgetVerified(secondaryFile) });
 await pairAdd({ fingerprint: sshFingerprint(hostKey) }, { ...boxDeps(primary), interactive: () => 0 });
 
 // Each run renames one Layer 7 service anew, so every apply has a file to check and swap.

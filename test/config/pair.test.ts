@@ -4,7 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { clusterText, withClusterText } from '../../src/config/pair-text.js';
 import { CLUSTER_KEYS, LOCAL_KEYS, clusterPart, haView, localPart, parseConfig, unitConfig, type ApplianceConfig } from '../../src/config/index.js';
 import { ApplianceConfigSchema } from '../../src/config/schema.js';
 
@@ -47,5 +50,23 @@ describe("a unit's view of its pair", () => {
 
   it('a single unit has none', () => {
     expect(haView(example('two-arm-nat.yaml'))).toBeUndefined();
+  });
+});
+
+describe("the pair's settings as they travel", () => {
+  // Written by js-yaml, read by the positioned parser when a unit's text has problems to place:
+  // every string that would read as another type there must come out quoted.
+  it('read back as the primary wrote them, by both parsers, whatever the strings', () => {
+    const tricky = fc.constantFrom('yes', 'no', 'on', 'null', '~', '0x1F', '0o17', '1e3', '.inf', '-.nan', '012', '1_000', '2026-12-02', 'a: b', '- x', '# c', ' lead', 'trail ', '', "'q'", '"d"', '@x', '%x', '*a', '&a', '!t', '|', '>', '{x}', '[y]');
+    const str = fc.oneof(tricky, fc.string({ maxLength: 12 }));
+    fc.assert(
+      fc.property(fc.array(fc.record({ label: str, request: str, ports: fc.array(fc.integer({ min: 1, max: 65535 }), { maxLength: 2 }) }), { minLength: 1, maxLength: 3 }), (layer7) => {
+        const cluster = clusterText(stringify({ version: 2, hostname: 'lb1', layer7 }));
+        expect(parse(cluster)).toEqual({ layer7 });
+        const joined = withClusterText(stringify({ version: 2, hostname: 'lb2', layer7: [] }), cluster, 'from lb1');
+        expect(parse(joined)).toEqual({ version: 2, hostname: 'lb2', layer7 });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
