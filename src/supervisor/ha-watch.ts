@@ -8,7 +8,7 @@
  * (`lbsupervisor ha-watch`), reading the journal.
  *
  * It also takes the floating IPv4 addresses the moment heartbeat declares the peer dead, and the
- * moment the peer has released them in a hand-over (`takeoverArgv`, `handOverReachesUs`): see
+ * moment the peer has released them in a hand-over (`takeoverPlan`, `handOverReachesUs`): see
  * there why; and it finishes a ping-node handover that ipfail decided but dropped
  * (ipfail-giveup.ts).
  */
@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Role } from '../config/pair.js';
 import { type Argv } from '../daemons/daemon.js';
-import { resourceArgv, resourcesOf } from '../daemons/heartbeat.js';
+import { resourcesOf } from '../daemons/heartbeat.js';
 import { LbError } from '../errors.js';
 import { IpfailGiveupWatch } from './ipfail-giveup.js';
 
@@ -61,19 +61,32 @@ export function explainHeartbeatLog(line: string): HaNotice | undefined {
 }
 
 /**
- * What takes the floating IPv4 addresses when the peer is dead: haresources' lbaddr resources,
- * started as heartbeat's ResourceManager starts them. heartbeat does the same next, but its
+ * What takes the floating IPv4 addresses when the peer is dead or has released them: what
+ * haresources' lbaddr resources start, done at once. heartbeat does the same next, but its
  * mach_down and ResourceManager chain spends 5-7 s of shell under TCG before lbaddr runs (the
- * HA e2e's takeover log); a dead peer holds nothing, so waiting buys no safety. lbaddr's start
- * adds only what is missing, and its status then reads "running", so ResourceManager finds the
- * group up and heartbeat's bookkeeping (failback, hb_takeover) stays as before. IPv6addr stays
- * heartbeat's alone. Pure.
+ * HA e2e's takeover log), and even lbaddr's own start took 1.8 s there beside that chain (run
+ * 15): a shell, three `ip` and the ARP senders. A dead peer holds nothing, so waiting buys no
+ * safety. So: one `ip -force -batch` (an address already there is no failure), then the
+ * gratuitous ARPs lbaddr sends (five, 200 ms apart, in the background) that move the clients.
+ * lbaddr's status then reads "running", so ResourceManager finds the group up and heartbeat's
+ * bookkeeping (failback, hb_takeover) stays as before. IPv6addr stays heartbeat's alone. Pure.
  */
-export function takeoverArgv(haresources: string | undefined): Argv[] {
-  return resourcesOf(haresources)
+export function takeoverPlan(haresources: string | undefined): { batch: string; arps: Argv[] } {
+  const held = resourcesOf(haresources)
     .filter((r) => r.startsWith('lbaddr::'))
-    .map((r) => resourceArgv(r, 'start'));
+    .flatMap((r) => r.split('::').slice(1))
+    .map((a) => {
+      const [address, prefix, dev] = a.split('/');
+      return { address: address!, prefix: prefix!, dev: dev! };
+    });
+  return {
+    batch: held.map((h) => `addr add ${h.address}/${h.prefix} brd + dev ${h.dev}\nlink set dev ${h.dev} up\n`).join(''),
+    arps: held.map((h) => [SEND_ARP, '-i', '200', '-r', '5', '-p', `/run/lbaddr-send_arp-${h.address}`, h.dev, h.address, 'auto', 'not_used', 'not_used']),
+  };
 }
+
+/** heartbeat's gratuitous ARP sender, as its IPaddr2 and our lbaddr run it. */
+export const SEND_ARP = '/usr/libexec/heartbeat/send_arp';
 
 /**
  * A hand-over (hb_standby, auto_failback, ipfail, a clean heartbeat stop): heartbeat logs

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -6,7 +7,8 @@ import { HARESOURCES } from '../daemons/heartbeat.js';
 import { dispatch, loaded } from '../cli/dispatch.js';
 import { LbError, isLbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
-import { runTool, shellQuote } from '../run.js';
+import { readIfThere } from '../fsutil.js';
+import { runTool } from '../run.js';
 import { type ApplyDeps, applyConfig, verifyConfig } from './apply.js';
 import { boardOnBox } from './build-info.js';
 import { refuseSshLockout } from './ssh-lockout.js';
@@ -20,8 +22,10 @@ import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { failbackAfterRestart } from './ha-failback.js';
 import { withApplyLock } from './lock.js';
 import { haView } from '../config/pair.js';
-import { takeoverArgv, watchHeartbeat } from './ha-watch.js';
+import { takeoverPlan, watchHeartbeat } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
+import { keepHeartbeat } from './ha-keeper.js';
+import { parseCidr } from '../config/net.js';
 import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairDriftNotice, pairRemove, receive, refuseOnSecondary, serve, serveTakesInput, syncedPrimary } from './pair.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
@@ -260,12 +264,19 @@ const commands: Command[] = [
       const role = stored && haView(stored)?.role;
       let catchingUp = false;
       const takeFloatingIps = (why: string) => async () => {
-        for (const argv of takeoverArgv(readIfThere(HARESOURCES))) {
-          const t0 = Date.now();
-          await runTool(argv[0], argv.slice(1), { stage: `take the floating IPs (${why})` });
-          console.log(`${why}: ${shellQuote(argv)} done in ${Date.now() - t0} ms`);
-        }
+        const { batch, arps } = takeoverPlan(readIfThere(HARESOURCES));
+        if (!batch) return;
+        const t0 = Date.now();
+        // -force: an address heartbeat's own start added meanwhile fails alone, the rest go on.
+        await runTool('ip', ['-force', '-batch', '-'], { input: batch, nothrow: true, stage: `take the floating IPs (${why})` });
+        for (const argv of arps) spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore' }).unref();
+        console.log(`${why}: the floating IPs added in ${Date.now() - t0} ms, gratuitous ARPs sent`);
       };
+      // heartbeat stopped on its own, or stuck in transition on a unit holding nothing (ha-keeper.ts).
+      const floating = (stored?.floating_ips ?? []).map((f) => parseCidr(f.address).address);
+      keepHeartbeat(floating, { root: ROOT, run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now, say }).catch((e: unknown) =>
+        say(`HA pair: lb-ha-watch stopped watching whether heartbeat runs: ${e instanceof Error ? e.message : String(e)}`),
+      );
       return watchHeartbeat(say, {
         onPeerDead: takeFloatingIps('peer dead'),
         onHandOver: takeFloatingIps('peer released them'),
@@ -326,14 +337,6 @@ const commands: Command[] = [
   { name: 'cert', aliases: ['lbcert'], summary: 'lbcert: install, list, remove or make (self-signed) TLS certificates', usage: 'lbcert add|list|remove|self-signed ...', run: lbcert },
   { name: 'feedback', summary: 'the feedback service: poll the real servers\' agents, set Layer 4 weights (lb-feedback.service)', usage: 'feedback', run: () => feedbackService({ root: ROOT, run: runTool, log: (l) => console.log(l) }) },
 ];
-
-function readIfThere(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 function readConfigArg(file: string): string {
   try {
