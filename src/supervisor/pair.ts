@@ -232,12 +232,14 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
   const keyFile = at(deps.root, config.ha!.secret_file);
   const oldKey = existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : undefined;
   if (req.secret) writeFileAtomic(keyFile, `${req.secret.trim()}\n`, 0o600);
-  writePairPeer(deps.root, pairPeer);
+  // A sync from the recorded primary keeps the record as it is: nothing to write.
+  const recording = pairPeer !== paired;
+  if (recording) writePairPeer(deps.root, pairPeer);
   try {
     await applyConfig({ text, file, record: 'store' }, deps);
   } catch (e) {
     if (req.secret) (oldKey === undefined ? rmSync(keyFile, { force: true }) : writeFileAtomic(keyFile, oldKey, 0o600));
-    writePairPeer(deps.root, paired);
+    if (recording) writePairPeer(deps.root, paired);
     throw e;
   }
   // What the primary sent and when: the primary's revision, as this unit now runs it.
