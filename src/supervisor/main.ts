@@ -269,7 +269,12 @@ const commands: Command[] = [
         const t0 = Date.now();
         // -force: an address heartbeat's own start added meanwhile fails alone, the rest go on.
         await runTool('ip', ['-force', '-batch', '-'], { input: batch, nothrow: true, stage: `take the floating IPs (${why})` });
-        for (const argv of arps) spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore' }).unref();
+        // In the background, as lbaddr sends them; a sender that cannot start is told, not thrown
+        // (an unheard 'error' would end this service in the middle of a takeover).
+        for (const argv of arps)
+          spawn(argv[0], argv.slice(1), { detached: true, stdio: 'ignore' })
+            .once('error', (e) => say(`HA pair: the gratuitous ARPs for the floating IPs could not be sent (${e.message}); clients move when their ARP entries expire.`))
+            .unref();
         console.log(`${why}: the floating IPs added in ${Date.now() - t0} ms, gratuitous ARPs sent`);
       };
       // heartbeat stopped on its own, or stuck in transition on a unit holding nothing (ha-keeper.ts).
