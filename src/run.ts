@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { $, ProcessOutput } from 'zx/core';
 import { LbError } from './errors.js';
 
@@ -19,6 +22,67 @@ export interface RunResult {
 
 /** How every external tool is run; injected so on-box logic can be tested without the tools. */
 export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/**
+ * A command spoken to while it runs, a line at a time: the pair's sync channel, where the
+ * secondary checks, waits for the primary's go, then applies, all in one ssh and one process.
+ */
+export interface Conversation {
+  /** One line to its standard input. */
+  say(line: string): void;
+  /** Its next line of standard output; undefined once it has closed it. */
+  hear(): Promise<string | undefined>;
+  /** Closes its standard input and waits for it to exit (what it printed after the last line heard, and its stderr). */
+  end(): Promise<RunResult>;
+}
+
+/** How a conversation is started; injected like Runner. */
+export type Converser = (cmd: string, args: readonly string[]) => Conversation;
+
+/** The lines of a stream, one per call; undefined once it has ended. */
+export function linesOf(input: Readable): () => Promise<string | undefined> {
+  const lines = createInterface({ input, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  return async () => {
+    const next = await lines.next();
+    return next.done ? undefined : next.value;
+  };
+}
+
+/** A conversation over a command's standard input and output, `exited` settling when it has exited. */
+export function conversationOver(stdin: Writable, stdout: Readable, exited: Promise<RunResult>): Conversation {
+  const hear = linesOf(stdout);
+  let open = true;
+  const close = () => {
+    if (open) stdin.end();
+    open = false;
+  };
+  return {
+    say: (line) => {
+      if (open) stdin.write(`${line}\n`);
+    },
+    hear,
+    end: async () => {
+      close();
+      const r = await exited;
+      let rest = '';
+      for (let line = await hear(); line !== undefined; line = await hear()) rest += `${line}\n`;
+      return { ...r, stdout: rest };
+    },
+  };
+}
+
+export const converseTool: Converser = (cmd, args) => {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // A peer that closed its stdin early (it refused) must not end this process with EPIPE.
+  child.stdin.on('error', () => undefined);
+  const exited = new Promise<RunResult>((resolve) => {
+    child.once('error', (e: NodeJS.ErrnoException) => resolve({ stdout: '', stderr: `${stderr}${cmd}: ${e.message}`, exitCode: e.code === 'ENOENT' ? 127 : -1 }));
+    child.once('close', (code) => resolve({ stdout: '', stderr, exitCode: code ?? -1 }));
+  });
+  return conversationOver(child.stdin, child.stdout, exited);
+};
 
 /**
  * The one table of host dependencies: which Debian package provides each program (by name, as
