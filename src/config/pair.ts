@@ -83,5 +83,10 @@ function canonicalJson(v: unknown): string {
  * filled in), so both units of a pair in sync show the same revision whatever their files' layout.
  */
 export function clusterRevision(config: ApplianceConfig): string {
-  return createHash('sha256').update(canonicalJson(clusterPart(config))).digest('hex').slice(0, 12);
+  let r = revisions.get(config);
+  if (r === undefined) revisions.set(config, (r = createHash('sha256').update(canonicalJson(clusterPart(config))).digest('hex').slice(0, 12)));
+  return r;
 }
+
+/** A pair's apply asks a config's revision several times (log, record, answer); configs are never changed once loaded. */
+const revisions = new WeakMap<ApplianceConfig, string>();

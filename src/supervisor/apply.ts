@@ -294,13 +294,22 @@ async function setAdminPassword(config: ApplianceConfig, deps: ApplyDeps): Promi
   await deps.run('chpasswd', ['--encrypted'], { input: `root:${config.admin.password_hash}\n`, stage: 'set the administrator password' });
 }
 
+/** Where a pair's apply joins the pipeline (pair.ts): each unit's check, then the secondary's swap, then the primary's. */
+export interface ApplyHooks {
+  /**
+   * Runs once the daemons' checkers passed, before the swap, with the apply lock held: the other
+   * unit of a pair checks, then applies. A throw leaves this unit as it was.
+   */
+  beforeSwap?: () => Promise<void>;
+}
+
 /**
  * The one pipeline: load → verify → render → stage → check → swap → reload what changed → confirm
  * up → record. A failure before the swap changes nothing; after it, the last known good config is
  * put back through this same pipeline (or, with none recorded, the files as they were).
  */
-export async function applyConfig(input: ApplyInput, deps: ApplyDeps): Promise<ApplyReport> {
-  return withApplyLock(deps.root, () => applyLocked(input, deps, false), { log: deps.log, ...(deps.lockWaitSeconds !== undefined ? { waitSeconds: deps.lockWaitSeconds } : {}) });
+export async function applyConfig(input: ApplyInput, deps: ApplyDeps, hooks: ApplyHooks = {}): Promise<ApplyReport> {
+  return withApplyLock(deps.root, () => applyLocked(input, deps, false, hooks), { log: deps.log, ...(deps.lockWaitSeconds !== undefined ? { waitSeconds: deps.lockWaitSeconds } : {}) });
 }
 
 /**
@@ -324,7 +333,7 @@ export async function checkConfig(input: Pick<ApplyInput, 'text' | 'file' | 'sec
   }
 }
 
-async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boolean): Promise<ApplyReport> {
+async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boolean, hooks: ApplyHooks = {}): Promise<ApplyReport> {
   const t0 = Date.now();
   const step = (what: string) => deps.log(`  ${what} (${Date.now() - t0} ms)`);
   const board = boardOnBox(deps.root);
@@ -352,6 +361,9 @@ async function applyLocked(input: ApplyInput, deps: ApplyDeps, isRollback: boole
       const skip = new Set(input.alreadyLive);
       plan = { ...plan, steps: plan.steps.filter((x) => !(skip.has(x.daemon) && x.argv[1] === 'reload-or-restart')) };
     }
+    // A pair's secondary applies here, before this unit's role is asked: its apply may restart
+    // its heartbeat, and the floating IPs with it.
+    await hooks.beforeSwap?.();
     // Asked before anything changes: a unit that cannot tell its role is left as it is.
     const needsState = config.ha !== undefined && [...plan.steps, ...plan.probes].some((x) => x.where === 'active');
     const state = needsState ? await haState(config, deps.run, deps.upTimeoutMs ?? 15_000) : undefined;

@@ -8,7 +8,7 @@ import { dispatch, loaded } from '../cli/dispatch.js';
 import { LbError, isLbError } from '../errors.js';
 import { BUILD_INFO, STORED_CONFIG, bannerLine } from '../onbox.js';
 import { readIfThere } from '../fsutil.js';
-import { runTool } from '../run.js';
+import { linesOf, runTool } from '../run.js';
 import { type ApplyDeps, applyConfig, verifyConfig } from './apply.js';
 import { boardOnBox } from './build-info.js';
 import { refuseSshLockout } from './ssh-lockout.js';
@@ -26,7 +26,7 @@ import { takeoverPlan, watchHeartbeat } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
 import { keepHeartbeat } from './ha-keeper.js';
 import { parseCidr } from '../config/net.js';
-import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairDriftNotice, pairRemove, receive, refuseOnSecondary, serve, serveTakesInput, syncedPrimary } from './pair.js';
+import { type Caller, type JoinRequest, applyToPair, catchUp, hello, pairAdd, pairDriftNotice, pairRemove, receive, refuseOnSecondary, serve, serveSync, serveTakesInput, syncedPrimary } from './pair.js';
 import { collectStatus, statusContext, statusText, takeover } from './status.js';
 import { readStoredConfig } from './store.js';
 import { Terminal, askOnTerminal } from './wizard/terminal.js';
@@ -225,6 +225,12 @@ const commands: Command[] = [
       }
       if (sub === 'serve' && rest.length === 0) {
         const op = process.env.SSH_ORIGINAL_COMMAND?.trim();
+        if (op === 'sync') {
+          // Line by line: the primary's "apply" comes only after this unit's check answered.
+          const applied = await serveSync(linesOf(process.stdin), (l) => console.log(l), quiet);
+          if (applied) await logEvent(ROOT, runTool, 'lbpair', "applied the pair's settings sent by the primary");
+          return 0;
+        }
         console.log(await serve(op, serveTakesInput(op) ? readFileSync(0, 'utf8') : '', quiet));
         if (op === 'apply' || op === 'forget') await logEvent(ROOT, runTool, 'lbpair', op === 'apply' ? "applied the pair's settings sent by the primary" : 'unpaired by the primary');
         return 0;

@@ -9,9 +9,10 @@
  * From then on each unit records the other's pairing key and host key (pair-state.ts), so its
  * authorized_keys lets the peer's pairing key run `lbpair serve` only, from the peer's address
  * only (src/daemons/sshd.ts), and it checks the peer's host key. Every lbapply on the primary
- * sends the pair's settings over that channel: the secondary checks them with its daemons'
- * checkers, the primary checks its own, then the secondary applies, then the primary; a primary
- * that fails after the secondary applied puts the secondary back. A secondary that does not
+ * sends the pair's settings over that channel, in one request the secondary answers as it goes
+ * (`lbpair serve sync`): the secondary checks them with its daemons' checkers while the primary
+ * checks its own, then the secondary applies, then the primary; a primary that fails after the
+ * secondary applied puts the secondary back. A secondary that does not
  * answer does not hold the primary back: the primary applies alone, records the secondary as
  * behind (lbstatus and the consoles say so), and its lb-ha-watch sends it the pair's settings
  * when heartbeat sees it again (catchUp); before that, the secondary's own boot asks the primary
@@ -31,7 +32,7 @@ import { SSH_KNOWN_HOSTS } from '../daemons/sshd.js';
 import { LbError, isLbError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { RUN_DIR, SECRETS_DIR, STORED_CONFIG } from '../onbox.js';
-import type { Runner } from '../run.js';
+import { type Converser, type RunResult, type Runner, converseTool } from '../run.js';
 import type { PairPeer } from '../daemons/daemon.js';
 import { type ApplyDeps, type ApplyReport, applyConfig, checkConfig, readSecrets, verifyConfig } from './apply.js';
 import { readPairPeer, readSyncState, writePairPeer, writeSyncState } from './pair-state.js';
@@ -195,11 +196,19 @@ export interface Caller {
   hostKey?: string;
 }
 
-/**
- * The secondary's side of every sync: its own settings with the pair's, checked or applied
- * through the one pipeline. A secondary paired with another primary refuses.
- */
-export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps): Promise<string> {
+/** The pair's settings from the primary, joined with this unit's own and verified: what a check or an apply runs. */
+interface Received {
+  text: string;
+  /** One name for the verify here and the check or apply after it: the second finds the first's result. */
+  file: string;
+  config: ApplianceConfig;
+  /** The record of the primary as it is, and as it is to be. */
+  paired: PairPeer | undefined;
+  pairPeer: PairPeer | undefined;
+}
+
+/** The first half of every sync on the secondary. A secondary paired with another primary refuses. */
+async function received(req: Pick<JoinRequest, 'cluster' | 'certs'>, caller: Caller, deps: ApplyDeps): Promise<Received> {
   const paired = readPairPeer(deps.root);
   if (paired && paired.syncKey !== caller.syncKey)
     throw new LbError(`this unit is paired with the primary ${paired.hostname}, not with ${caller.hostname}`, {
@@ -210,41 +219,99 @@ export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps)
   // lbpair add records the primary here; a sync from a recorded primary keeps the record.
   const pairPeer: PairPeer | undefined = caller.hostKey ? { hostname: caller.hostname, syncKey: caller.syncKey, hostKey: caller.hostKey } : paired;
   const text = joined(deps.root, req.cluster, caller.hostname);
-  // One name for the verify here and the check or apply below: the second finds the first's result.
   const file = `${STORED_CONFIG} (with the pair's settings from ${caller.hostname})`;
   const { config } = verifyConfig(text, file, boardOnBox(deps.root));
-  const view = haView(config);
-  if (view?.role !== 'secondary')
+  if (haView(config)?.role !== 'secondary')
     throw new LbError(`the pair's settings from ${caller.hostname} do not name this unit (${config.hostname}) as the secondary`, { code: 'E_PAIR_ROLE', hint: 'nothing was changed' });
-  if (req.op === 'check') {
-    // What the box holds (a secret not there yet is the one sent), with the record to be.
-    let onBox = {};
-    try {
-      onBox = readSecrets(deps.root, config);
-    } catch (e) {
-      if (!req.secret) throw e;
-    }
-    const secrets = { ...onBox, ...(req.secret ? { heartbeatKey: req.secret.trim() } : {}), ...(pairPeer ? { pairPeer } : {}) };
-    await checkConfig({ text, file, secrets }, deps);
-    return clusterRevision(config);
-  }
-  // The secret and the record first (the apply reads them), put back as they were on failure.
-  const keyFile = at(deps.root, config.ha!.secret_file);
-  const oldKey = existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : undefined;
-  if (req.secret) writeFileAtomic(keyFile, `${req.secret.trim()}\n`, 0o600);
-  // A sync from the recorded primary keeps the record as it is: nothing to write.
-  const recording = pairPeer !== paired;
-  if (recording) writePairPeer(deps.root, pairPeer);
+  return { text, file, config, paired, pairPeer };
+}
+
+/** The secondary checks the pair's settings with its daemons' checkers; nothing changes. Returns their revision. */
+async function checkReceived(r: Received, secret: string | undefined, deps: ApplyDeps): Promise<string> {
+  // What the box holds (a secret not there yet is the one sent), with the record to be.
+  let onBox = {};
   try {
-    await applyConfig({ text, file, record: 'store' }, deps);
+    onBox = readSecrets(deps.root, r.config);
   } catch (e) {
-    if (req.secret) (oldKey === undefined ? rmSync(keyFile, { force: true }) : writeFileAtomic(keyFile, oldKey, 0o600));
-    if (recording) writePairPeer(deps.root, paired);
+    if (!secret) throw e;
+  }
+  const secrets = { ...onBox, ...(secret ? { heartbeatKey: secret.trim() } : {}), ...(r.pairPeer ? { pairPeer: r.pairPeer } : {}) };
+  await checkConfig({ text: r.text, file: r.file, secrets }, deps);
+  return clusterRevision(r.config);
+}
+
+/** The secondary applies and stores the pair's settings (and the secret, and the record, lbpair add). Returns their revision. */
+async function applyReceived(r: Received, secret: string | undefined, deps: ApplyDeps): Promise<string> {
+  // The secret and the record first (the apply reads them), put back as they were on failure.
+  const keyFile = at(deps.root, r.config.ha!.secret_file);
+  const oldKey = existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : undefined;
+  if (secret) writeFileAtomic(keyFile, `${secret.trim()}\n`, 0o600);
+  // A sync from the recorded primary keeps the record as it is: nothing to write.
+  const recording = r.pairPeer !== r.paired;
+  if (recording) writePairPeer(deps.root, r.pairPeer);
+  try {
+    await applyConfig({ text: r.text, file: r.file, record: 'store' }, deps);
+  } catch (e) {
+    if (secret) (oldKey === undefined ? rmSync(keyFile, { force: true }) : writeFileAtomic(keyFile, oldKey, 0o600));
+    if (recording) writePairPeer(deps.root, r.paired);
     throw e;
   }
   // What the primary sent and when: the primary's revision, as this unit now runs it.
-  writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
-  return clusterRevision(config);
+  writeSyncState(deps.root, { peerRevision: clusterRevision(r.config), at: new Date().toISOString() });
+  return clusterRevision(r.config);
+}
+
+/** The secondary's side of lbpair add's login (`lbpair join`) and of the one-phase requests: check, or apply. */
+export async function receive(req: JoinRequest, caller: Caller, deps: ApplyDeps): Promise<string> {
+  const r = await received(req, caller, deps);
+  return req.op === 'check' ? checkReceived(r, req.secret, deps) : applyReceived(r, req.secret, deps);
+}
+
+/** What the primary sends first on `lbpair serve sync`: the pair's settings, and the certificates they name. */
+interface SyncRequest {
+  cluster: string;
+  certs?: Record<string, string>;
+}
+
+/** What the secondary says on the sync channel once its check passed, and once it applied; what the primary says in between. */
+const CHECKED = 'checked';
+const APPLIED = 'applied';
+const GO = 'apply';
+/** How long a checked secondary waits for the primary's word, holding its apply lock: a primary that said nothing for so long is gone. */
+const GO_WAIT_MS = 5 * 60_000;
+
+/** The primary closed the channel, or said something else, instead of "apply". */
+class NotApplied extends Error {}
+
+/**
+ * `lbpair serve sync`: both phases of a pair's apply in one process on the secondary, over one
+ * SSH connection, holding its apply lock from the check to the swap. It takes the pair's
+ * settings, checks them with its daemons' checkers, says "checked REVISION", and swaps them in
+ * only when the primary says "apply" (the primary's own check passed too); a channel closed
+ * before that leaves this unit as it was. Returns whether it applied.
+ */
+export async function serveSync(hear: () => Promise<string | undefined>, say: (line: string) => void, deps: ApplyDeps): Promise<boolean> {
+  const paired = readPairPeer(deps.root);
+  if (!paired) throw new LbError('this unit is not paired', { code: 'E_NOT_PAIRED' });
+  const first = await hear();
+  if (first === undefined) throw new LbError('lbpair serve sync: the primary sent no settings', { code: 'E_USAGE', exitCode: 2 });
+  const r = await received(JSON.parse(first) as SyncRequest, { hostname: paired.hostname, syncKey: paired.syncKey }, deps);
+  const revision = clusterRevision(r.config);
+  const goOrNot = async () => {
+    say(`${CHECKED} ${revision}`);
+    let timer: NodeJS.Timeout | undefined;
+    const word = await Promise.race([hear(), new Promise<undefined>((done) => (timer = setTimeout(() => done(undefined), GO_WAIT_MS)))]).finally(() => clearTimeout(timer));
+    if (word !== GO) throw new NotApplied();
+  };
+  try {
+    await applyConfig({ text: r.text, file: r.file, record: 'store' }, deps, { beforeSwap: goOrNot });
+  } catch (e) {
+    if (e instanceof NotApplied) return false;
+    throw e;
+  }
+  writeSyncState(deps.root, { peerRevision: revision, at: new Date().toISOString() });
+  say(`${APPLIED} ${revision}`);
+  return true;
 }
 
 // ---- the primary's side ------------------------------------------------------------------------
@@ -254,27 +321,70 @@ const sshOpts = (knownHosts: string) => ['-o', `UserKnownHostsFile=${knownHosts}
 /** ssh's last error line, for a message that says why. */
 const sshWhy = (stderr: string) => stderr.trim().split('\n').filter(Boolean).at(-1) ?? 'no answer';
 
+type PeerOp = 'check' | 'apply' | 'revision' | 'pull' | 'certs' | 'forget' | 'sync';
+
 /** The sync channel: this unit's pairing key, the peer's host key as lbpair recorded it, the peer's forced command. */
-export async function sendToPeer(config: ApplianceConfig, op: 'check' | 'apply' | 'revision' | 'pull' | 'certs' | 'forget', input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
-  const peer = haView(config)!.peer;
-  const r = await deps.run(
-    'ssh',
-    ['-i', at(deps.root, PAIR_KEY), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', ...sshOpts(at(deps.root, SSH_KNOWN_HOSTS)), `root@${peer.address}`, op],
-    { input, nothrow: true },
-  );
-  // ssh's own failure (255): the peer did not answer, as opposed to answering no.
-  if (r.exitCode === 255)
-    throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) does not answer: ${sshWhy(r.stderr)}`, {
-      code: 'E_PEER_UNREACHABLE',
-      hint: 'it catches up when it answers again',
-    });
-  if (r.exitCode !== 0)
-    // The peer's apply log goes to stderr: its last lines say why.
-    throw new LbError(`the ${haView(config)!.role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address}) refused (${op}): ${r.stderr.trim().split('\n').slice(-12).join('\n') || sshWhy(r.stdout)}`, {
-      code: 'E_PEER_REFUSED',
-      hint: "nothing was changed on this unit; lbstatus on the peer shows the revision of the pair's settings it runs",
-    });
+function peerSsh(config: ApplianceConfig, op: PeerOp, root: string): string[] {
+  return ['-i', at(root, PAIR_KEY), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', ...sshOpts(at(root, SSH_KNOWN_HOSTS)), `root@${haView(config)!.peer.address}`, op];
+}
+
+/** Why the peer's answer to `op` is no answer: it is unreachable (ssh's own failure, 255), or it refused and said why. */
+function peerFailure(config: ApplianceConfig, op: PeerOp, r: RunResult): LbError {
+  const { role, peer } = haView(config)!;
+  const who = `the ${role === 'primary' ? 'secondary' : 'primary'} ${peer.hostname} (${peer.address})`;
+  if (r.exitCode === 255) return new LbError(`${who} does not answer: ${sshWhy(r.stderr)}`, { code: 'E_PEER_UNREACHABLE', hint: 'it catches up when it answers again' });
+  // The peer's apply log goes to stderr: its last lines say why.
+  return new LbError(`${who} refused (${op}): ${r.stderr.trim().split('\n').slice(-12).join('\n') || sshWhy(r.stdout)}`, {
+    code: 'E_PEER_REFUSED',
+    hint: "nothing was changed on this unit; lbstatus on the peer shows the revision of the pair's settings it runs",
+  });
+}
+
+/** One request on the sync channel, its input whole on stdin, its answer whole on stdout. */
+export async function sendToPeer(config: ApplianceConfig, op: Exclude<PeerOp, 'sync'>, input: string, deps: Pick<ApplyDeps, 'root' | 'run'>): Promise<string> {
+  const r = await deps.run('ssh', peerSsh(config, op, deps.root), { input, nothrow: true });
+  if (r.exitCode !== 0) throw peerFailure(config, op, r);
   return r.stdout.trim();
+}
+
+export interface SyncDeps extends ApplyDeps {
+  /** How the sync channel's ssh is spoken to (a test's fake secondary; the real ssh by default). */
+  converse?: Converser;
+}
+
+/** The secondary has checked the pair's settings and waits: `go` applies them there, `drop` leaves it as it was. */
+interface PeerChecked {
+  go(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+/**
+ * The first phase on the secondary, over `lbpair serve sync`: the pair's settings of `text`
+ * and the certificates they name go there, and the secondary checks them, then waits for `go`.
+ * A secondary of an earlier release, without that request, gets them in two requests.
+ */
+async function checkOnPeer(config: ApplianceConfig, text: string, deps: SyncDeps): Promise<PeerChecked> {
+  const cluster = clusterText(text);
+  const certs = storedCertificates(deps.root, certificateLabels(config));
+  const channel = (deps.converse ?? converseTool)('ssh', peerSsh(config, 'sync', deps.root));
+  channel.say(JSON.stringify({ cluster, ...(Object.keys(certs).length ? { certs } : {}) } satisfies SyncRequest));
+  if (!(await channel.hear())?.startsWith(`${CHECKED} `)) {
+    const r = await channel.end();
+    if (r.exitCode !== 2 || !r.stderr.includes('no such request "sync"')) throw peerFailure(config, 'check', r);
+    await sendCertificates(config, deps);
+    await sendToPeer(config, 'check', cluster, deps);
+    return { go: () => sendToPeer(config, 'apply', cluster, deps).then(() => undefined), drop: async () => undefined };
+  }
+  return {
+    go: async () => {
+      channel.say(GO);
+      const said = await channel.hear();
+      const r = await channel.end();
+      if (!said?.startsWith(`${APPLIED} `)) throw peerFailure(config, 'apply', r);
+    },
+    // Its stdin closed before "apply": the secondary changes nothing.
+    drop: () => channel.end().then(() => undefined),
+  };
 }
 
 /**
@@ -303,39 +413,43 @@ export function syncedPrimary(config: ApplianceConfig, root: string): boolean {
 
 /**
  * lbapply on the primary of a paired pair: both check (at once), then the secondary applies,
- * then this unit. A failure before the secondary applied changes nothing; a failure here afterwards puts
- * the secondary back on the settings this unit still runs.
+ * then this unit, which holds its apply lock throughout. A failure before the secondary applied
+ * changes nothing on either; a failure here afterwards puts the secondary back on the settings
+ * this unit still runs.
  */
-export async function applyToPair(input: { text: string; file: string; record: 'store' | 'good' }, deps: ApplyDeps): Promise<ApplyReport> {
+export async function applyToPair(input: { text: string; file: string; record: 'store' | 'good' }, deps: SyncDeps): Promise<ApplyReport> {
   const { config } = verifyConfig(input.text, input.file, boardOnBox(deps.root));
   const peer = haView(config)!.peer.hostname;
-  const cluster = clusterText(input.text);
-  // Both units check at once (two machines); each apply after it finds its bytes checked.
-  const peerCheck = async () => {
-    await sendCertificates(config, deps);
-    return sendToPeer(config, 'check', cluster, deps);
-  };
-  const [there, here] = await Promise.allSettled([peerCheck(), checkConfig(input, deps)]);
-  let reached = true;
-  if (there.status === 'fulfilled') deps.log(`lbapply: the secondary ${peer} checked the pair's settings`);
-  // A secondary that is down does not hold the primary's changes back: it catches up later.
-  else if (isLbError(there.reason) && there.reason.code === 'E_PEER_UNREACHABLE') {
-    reached = false;
-    deps.log(`lbapply: ${there.reason.message}; applying here only: it catches up when it answers again`);
-  } else throw there.reason;
-  if (here.status === 'rejected') throw here.reason;
-  if (reached) {
-    await sendToPeer(config, 'apply', cluster, deps);
+  const peerCheck = checkOnPeer(config, input.text, deps);
+  // Its refusal is told by the hook below, unless this unit's own check failed first.
+  peerCheck.catch(() => undefined);
+  // undefined: the secondary was not told to apply; false: it did not answer.
+  let reached: boolean | undefined;
+  const secondaryFirst = async () => {
+    let checked: PeerChecked;
+    try {
+      checked = await peerCheck;
+    } catch (e) {
+      // A secondary that is down does not hold the primary's changes back: it catches up later.
+      if (!isLbError(e) || e.code !== 'E_PEER_UNREACHABLE') throw e;
+      deps.log(`lbapply: ${e.message}; applying here only: it catches up when it answers again`);
+      reached = false;
+      return;
+    }
+    deps.log(`lbapply: the secondary ${peer} checked the pair's settings`);
+    await checked.go();
+    reached = true;
     deps.log(`lbapply: the secondary ${peer} applied the pair's settings (revision ${clusterRevision(config)})`);
-  }
+  };
   try {
-    const report = await applyConfig(input, deps);
-    recordSync(deps.root, config, reached);
+    const report = await applyConfig(input, deps, { beforeSwap: secondaryFirst });
+    recordSync(deps.root, config, reached === true);
     return report;
   } catch (e) {
-    const good = readGoodConfig(deps.root);
-    if (reached && good) await sendToPeer(config, 'apply', clusterText(good.text), deps).catch(() => undefined);
-    throw new LbError(`${isLbError(e) ? e.message : String(e)}${reached ? "\nthe secondary was sent back the pair's previous settings" : ''}`, { code: isLbError(e) ? e.code : 'E_APPLY_FAILED', cause: e });
+    if (reached === undefined) await peerCheck.then((c) => c.drop(), () => undefined);
+    const good = reached && readGoodConfig(deps.root);
+    if (good) await sendToPeer(config, 'apply', clusterText(good.text), deps).catch(() => undefined);
+    throw new LbError(`${isLbError(e) ? e.message : String(e)}${good ? "\nthe secondary was sent back the pair's previous settings" : ''}`, { code: isLbError(e) ? e.code : 'E_APPLY_FAILED', ...(isLbError(e) && e.hint ? { hint: e.hint } : {}), cause: e });
   }
 }
 
@@ -351,7 +465,7 @@ function recordSync(root: string, config: ApplianceConfig, reached: boolean): vo
  * settings (lb-ha-watch runs this when heartbeat sees the peer again). Nothing to do when it is
  * not behind.
  */
-export async function catchUp(deps: ApplyDeps): Promise<'in-sync' | 'caught-up' | 'not-primary'> {
+export async function catchUp(deps: SyncDeps): Promise<'in-sync' | 'caught-up' | 'not-primary'> {
   const { text, config } = storedConfig(deps.root);
   if (!syncedPrimary(config, deps.root)) return 'not-primary';
   const state = readSyncState(deps.root);
@@ -361,10 +475,7 @@ export async function catchUp(deps: ApplyDeps): Promise<'in-sync' | 'caught-up' 
     recordSync(deps.root, config, true);
     return 'caught-up';
   }
-  const cluster = clusterText(text);
-  await sendCertificates(config, deps);
-  await sendToPeer(config, 'check', cluster, deps);
-  await sendToPeer(config, 'apply', cluster, deps);
+  await (await checkOnPeer(config, text, deps)).go();
   recordSync(deps.root, config, true);
   return 'caught-up';
 }
@@ -562,7 +673,7 @@ export async function serve(op: string | undefined, input: string, deps: ApplyDe
     writeSyncState(deps.root, undefined);
     return 'forgotten';
   }
-  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (check, apply, revision, pull, certs, forget)`, { code: 'E_USAGE', exitCode: 2 });
+  if (op !== 'check' && op !== 'apply') throw new LbError(`lbpair serve: no such request ${JSON.stringify(op ?? '')} (sync, check, apply, revision, pull, certs, forget)`, { code: 'E_USAGE', exitCode: 2 });
   return receive({ op, cluster: input }, { hostname: paired.hostname, syncKey: paired.syncKey }, deps);
 }
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HA_CF, IPVS_SYNC_CONF, IPVS_SYNC_UNIT, LDIRECTORD_CF, LDIRECTORD_RESOURCE_ARG } from '../../src/daemons/index.js';
-import { type RunOptions, type RunResult, type Runner, runTool } from '../../src/run.js';
+import { type Converser, type RunOptions, type RunResult, type Runner, runTool } from '../../src/run.js';
 import { at } from '../../src/supervisor/root.js';
 import { CHECK_ROOT_ENV } from '../../src/onbox.js';
 
@@ -21,6 +21,8 @@ export function sshdPrivsepDir(): void {
 export interface FakeBox {
   root: string;
   run: Runner;
+  /** The pair's sync channel from this box (test/supervisor/fake-pair.ts wires it to the peer). */
+  converse?: Converser;
   /** Every command run that was not a checker or a probe, as one string each. */
   actions: string[];
   checks: string[];
@@ -128,7 +130,7 @@ export function fakeBox(): FakeBox {
       writeFileSync(`${key}.pub`, `ssh-${args[args.indexOf('-t') + 1]} ${randomBytes(8).toString('hex')}`);
     }
     box.actions.push(opts.input !== undefined ? `${line} <<< ${String(opts.input).trim()}` : line);
-    const fails = [...box.failing].some((f) => line.startsWith(f));
+    const fails = box.failOnce.delete(line) || [...box.failing].some((f) => line.startsWith(f));
     const r = { stdout: '', stderr: fails ? `${cmd}: simulated failure` : '', exitCode: fails ? 1 : 0 };
     if (fails && !opts.nothrow) {
       const { toolFailure } = await import('../../src/run.js');

@@ -99,7 +99,7 @@ describe('lbpair add', () => {
   it('pairs the units: secret and settings to the secondary, the channel on both, then every apply reaches both', async () => {
     const primary = await setUp('primary');
     const secondary = await setUp('secondary', 'b'.repeat(64));
-    const opts: { down?: boolean } = {};
+    const opts: { down?: boolean; earlierRelease?: boolean } = {};
     const { calls, hostKey } = wire(primary, secondary, opts);
 
     const said = await pairAdd({ fingerprint: sshFingerprint(hostKey) }, { ...deps(primary), interactive: () => 0 });
@@ -119,7 +119,8 @@ describe('lbpair add', () => {
     const changed = unit('primary').replace('ports: [80]', 'ports: [80, 8080]');
     const checksBefore = [primary.checks.length, secondary.checks.length] as const;
     await applyToPair({ text: changed, file: 'next.yaml', record: 'store' }, deps(primary));
-    expect(calls).toEqual(['sync: check', 'sync: apply']);
+    // One request, one process on the secondary for both phases (lbpair serve sync).
+    expect(calls).toEqual(['sync: sync']);
     // Two phases, one checker run each: each unit's apply finds the bytes its check passed.
     for (const [b, n] of [[primary, checksBefore[0]], [secondary, checksBefore[1]]] as const) {
       const ran = b.checks.slice(n).map((c) => c.replace(/\/staging\/[^/]+\//g, '/staging/*/'));
@@ -144,6 +145,36 @@ describe('lbpair add', () => {
     await expect(applyToPair({ text: changed.replace('ip: 192.0.2.30', 'ip: 192.0.2.22'), file: 'bad.yaml', record: 'store' }, deps(primary))).rejects.toThrow();
     expect(read(primary, STORED_CONFIG)).toBe(before);
 
+    // The primary's own check fails once the secondary's passed: the secondary, told nothing
+    // more (its channel closed before "apply"), changes nothing either.
+    const secondaryBefore = read(secondary, STORED_CONFIG);
+    writeFileSync(at(primary.root, '/etc/lbimage/own.nft'), 'this is not nftables\n');
+    const ownRules = `${changed.replace('ports: [80, 8080]', 'ports: [80, 8090]')}management:\n  firewall_rules: /etc/lbimage/own.nft\n`;
+    calls.length = 0;
+    await expect(applyToPair({ text: ownRules, file: 'own.yaml', record: 'store' }, deps(primary))).rejects.toThrow(/nftables rejects/);
+    expect(calls).toEqual(['sync: sync']);
+    expect(read(secondary, STORED_CONFIG)).toBe(secondaryBefore);
+    expect(read(primary, STORED_CONFIG)).toBe(before);
+
+    // The secondary's services do not come up on the new settings: it rolls back by itself, and
+    // the primary, told so before its own swap, changes nothing.
+    secondary.actions.length = 0;
+    secondary.failOnce.add('systemctl reload-or-restart nftables.service');
+    const failsThere = changed.replace('ports: [80, 8080]', 'ports: [80, 8091]');
+    await expect(applyToPair({ text: failsThere, file: 'down.yaml', record: 'store' }, deps(primary))).rejects.toThrow(/the secondary lb-secondary \(192\.0\.2\.22\) refused \(apply\):[\s\S]*rolled back/);
+    expect(read(secondary, STORED_CONFIG)).toBe(secondaryBefore);
+    expect(read(primary, STORED_CONFIG)).toBe(before);
+
+    // A secondary on an earlier release, without `lbpair serve sync`: the two requests it knows.
+    opts.earlierRelease = true;
+    calls.length = 0;
+    const fifth = changed.replace('ports: [80, 8080]', 'ports: [80, 8092]');
+    await applyToPair({ text: fifth, file: 'fifth.yaml', record: 'store' }, deps(primary));
+    expect(calls).toEqual(['sync: sync', 'sync: check', 'sync: apply']);
+    expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8092]);
+    opts.earlierRelease = false;
+    await applyToPair({ text: changed, file: 'next.yaml', record: 'store' }, deps(primary));
+
     // The secondary down during an apply: the primary applies alone, shows the secondary behind,
     // and sends it what it missed when it is back.
     expect(pairSyncStatus(primary.root, parsed(read(primary, STORED_CONFIG)))).toMatchObject({ peer: 'lb-secondary', state: 'in sync' });
@@ -160,7 +191,7 @@ describe('lbpair add', () => {
     opts.down = false;
     calls.length = 0;
     expect(await catchUp(deps(primary))).toBe('caught-up');
-    expect(calls).toEqual(['sync: revision', 'sync: check', 'sync: apply']);
+    expect(calls).toEqual(['sync: revision', 'sync: sync']);
     expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8081]);
     expect(pairSyncStatus(primary.root, parsed(third))).toMatchObject({ state: 'in sync' });
     expect(pairDriftNotice(primary.root)).toBeUndefined();
@@ -266,7 +297,7 @@ describe('certificates on a pair (issue 15)', () => {
     await selfSigned(primary, 'api');
     calls.length = 0;
     await applyToPair({ text: withTls('primary', ['web', 'api']), file: 'tls.yaml', record: 'store' }, deps(primary));
-    expect(calls).toEqual(['sync: certs', 'sync: check', 'sync: apply']);
+    expect(calls).toEqual(['sync: sync']);
     expect(read(secondary, certPath('/', 'api'))).toBe(read(primary, certPath('/', 'api')));
     expect(parsed(read(secondary, STORED_CONFIG)).layer7[0]!.tls!.certificates).toEqual(['web', 'api']);
 
