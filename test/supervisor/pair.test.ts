@@ -121,7 +121,7 @@ describe('lbpair add', () => {
     await applyToPair({ text: changed, file: 'next.yaml', record: 'store' }, deps(primary));
     // One request, one process on the secondary for both phases (lbpair serve sync).
     expect(calls).toEqual(['sync: sync']);
-    // Two phases, one checker run each: each unit's apply finds the bytes its check passed.
+    // Two phases in one pipeline on each unit: its checkers run once.
     for (const [b, n] of [[primary, checksBefore[0]], [secondary, checksBefore[1]]] as const) {
       const ran = b.checks.slice(n).map((c) => c.replace(/\/staging\/[^/]+\//g, '/staging/*/'));
       expect(ran.length).toBeGreaterThan(0);
@@ -158,7 +158,6 @@ describe('lbpair add', () => {
 
     // The secondary's services do not come up on the new settings: it rolls back by itself, and
     // the primary, told so before its own swap, changes nothing.
-    secondary.actions.length = 0;
     secondary.failOnce.add('systemctl reload-or-restart nftables.service');
     const failsThere = changed.replace('ports: [80, 8080]', 'ports: [80, 8091]');
     await expect(applyToPair({ text: failsThere, file: 'down.yaml', record: 'store' }, deps(primary))).rejects.toThrow(/the secondary lb-secondary \(192\.0\.2\.22\) refused \(apply\):[\s\S]*rolled back/);
@@ -173,6 +172,7 @@ describe('lbpair add', () => {
     expect(calls).toEqual(['sync: sync', 'sync: check', 'sync: apply']);
     expect(parsed(read(secondary, STORED_CONFIG)).layer4[0]!.ports).toEqual([80, 8092]);
     opts.earlierRelease = false;
+    // Back on `changed`, which the steps below start from.
     await applyToPair({ text: changed, file: 'next.yaml', record: 'store' }, deps(primary));
 
     // The secondary down during an apply: the primary applies alone, shows the secondary behind,
