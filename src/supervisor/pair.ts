@@ -256,9 +256,13 @@ async function applyReceived(r: Received, secret: string | undefined, deps: Appl
     if (recording) writePairPeer(deps.root, r.paired);
     throw e;
   }
-  // What the primary sent and when: the primary's revision, as this unit now runs it.
-  writeSyncState(deps.root, { peerRevision: clusterRevision(r.config), at: new Date().toISOString() });
+  recordReceived(deps.root, clusterRevision(r.config));
   return clusterRevision(r.config);
+}
+
+/** On the secondary: what the primary sent and when, the primary's revision as this unit now runs it. */
+function recordReceived(root: string, revision: string): void {
+  writeSyncState(root, { peerRevision: revision, at: new Date().toISOString() });
 }
 
 /** The secondary's side of lbpair add's login (`lbpair join`) and of the one-phase requests: check, or apply. */
@@ -309,7 +313,7 @@ export async function serveSync(hear: () => Promise<string | undefined>, say: (l
     if (e instanceof NotApplied) return false;
     throw e;
   }
-  writeSyncState(deps.root, { peerRevision: revision, at: new Date().toISOString() });
+  recordReceived(deps.root, revision);
   say(`${APPLIED} ${revision}`);
   return true;
 }
@@ -507,7 +511,7 @@ export async function catchUpAtBoot(deps: ApplyDeps): Promise<'caught-up' | 'in-
   await receiveCertificates({ install: pulled.certs }, deps);
   if (clusterRevision(config) === clusterRevision(now)) return 'in-sync';
   storeConfig(deps.root, text);
-  writeSyncState(deps.root, { peerRevision: clusterRevision(config), at: new Date().toISOString() });
+  recordReceived(deps.root, clusterRevision(config));
   return 'caught-up';
 }
 
