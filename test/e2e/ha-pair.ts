@@ -280,12 +280,12 @@ export interface HaJson {
 }
 
 /**
- * lbstatus --json on the unit's console. lb-ha-watch and the kernel write to that console too,
- * and a notice can land inside the JSON: such a read is taken again.
+ * lbstatus --json on the unit's console. The kernel writes to that console too, and its message
+ * can land inside the JSON: such a read is taken again.
  */
 export async function status(u: Unit): Promise<HaJson> {
   for (let attempt = 1; ; attempt++) {
-    const out = await u.con!.ok('lbstatus --json');
+    const out = await u.con!.read('lbstatus --json');
     try {
       return JSON.parse(out) as HaJson;
     } catch (e) {

@@ -129,7 +129,7 @@ describe('HA pair in the lab', () => {
     // The secondary takes the administrator's password over SSH (its own settings): lbpair add
     // logs in to it with the password, typed once at ssh's prompt, as the guides pair (item 11).
     const admin = {
-      hash: (await secondary.con!.ok("sed -n 's/^ *password_hash: //p' /var/lib/lbimage/config/appliance.yaml")).trim(),
+      hash: (await secondary.con!.read("sed -n 's/^ *password_hash: //p' /var/lib/lbimage/config/appliance.yaml")).trim(),
       passwordLogin: true,
     };
 
@@ -175,7 +175,7 @@ describe('HA pair in the lab', () => {
 
     // Issue 11: lbpair add on the primary, the secondary's host key checked against its fingerprint
     // (read on its console), the administrator's password typed at ssh's prompt. From here on the primary's lbapply carries the pair's settings.
-    const fp = (await secondary.con!.ok('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).split(' ')[1]!;
+    const fp = (await secondary.con!.read('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).split(' ')[1]!;
     const pairAt = Date.now();
     const adding = primary.con!.sh(`lbpair add --fingerprint ${fp}`, 300_000);
     await primary.con!.answer(/root@192\.0\.2\.2's password: /, PASSWORD, 120_000);
@@ -189,7 +189,7 @@ describe('HA pair in the lab', () => {
     const cert = await primary.con!.sh('lbcert self-signed www --host www.example.test', 120_000);
     expect(cert.exitCode, cert.output).toBe(0);
     expect(cert.output).toContain('lbcert: sent to the secondary lb-secondary too');
-    const [here, there] = await Promise.all([primary, secondary].map((u) => u.con!.ok('sha256sum < /var/lib/lbimage/certs/www.pem; stat -c %a /var/lib/lbimage/certs/www.pem')));
+    const [here, there] = await Promise.all([primary, secondary].map((u) => u.con!.read('sha256sum < /var/lib/lbimage/certs/www.pem; stat -c %a /var/lib/lbimage/certs/www.pem')));
     expect(there).toBe(here);
     step('lbcert on the primary: the certificate is on the secondary, byte for byte, mode 640');
 
@@ -222,7 +222,7 @@ describe('HA pair in the lab', () => {
     // (HAProxy peers on 7778) before any failover.
     const stuck = await ask(VIP7, 3);
     expect(new Set(stuck).size, `web7 persists by source: ${stuck}`).toBe(1);
-    const table = await secondary.con!.ok(SHOW_TABLE_WEB7);
+    const table = await secondary.con!.read(SHOW_TABLE_WEB7);
     expect(table, table).toMatch(new RegExp(`key=${EXTERNAL.client.replace(/\./g, '\\.')} .*server_id=`));
     step(`persistence: the client sticks to ${stuck[0]}; the passive unit's stick table has its entry`);
 
@@ -305,7 +305,7 @@ describe('HA pair in the lab', () => {
       (s) => s.secondary !== undefined && s.secondary.config.clusterRevision === s.primary?.config.clusterRevision && s.primary?.config.sync?.state === 'in sync',
       300_000,
     );
-    expect((await secondary.con!.ok('grep -c "weight: 50" /var/lib/lbimage/config/appliance.yaml')).trim()).toBe('1');
+    expect((await secondary.con!.read('grep -c "weight: 50" /var/lib/lbimage/config/appliance.yaml')).trim()).toBe('1');
     await until('the primary still active, the secondary passive', activeIs('primary'), 120_000);
     step(`lbpair catch-up: the secondary, down during an apply, had the change ${Date.now() - downAt} ms after it was powered on again`);
 
@@ -401,7 +401,7 @@ describe('HA pair in the lab', () => {
     const removed = await primary.con!.sh('lbpair remove', 300_000);
     expect(removed.exitCode, removed.output).toBe(0);
     expect(removed.output).toContain('lbpair: unpaired: the sync channel with lb-secondary is closed here and on lb-secondary');
-    for (const u of [primary, secondary]) expect((await u.con!.ok('grep -c lbpair /etc/ssh/authorized_keys.d/root || true')).trim()).toBe('0');
+    for (const u of [primary, secondary]) expect((await u.con!.read('grep -c lbpair /etc/ssh/authorized_keys.d/root || true')).trim()).toBe('0');
     step('lbpair remove: the sync channel closed on both units');
   }, scaled(2_400_000));
 });

@@ -103,6 +103,12 @@ export interface ConsoleSession {
   sh(cmd: string, timeoutMs?: number): Promise<ShResult>;
   /** Like sh, but throws (with the output) unless the command exits 0. */
   ok(cmd: string, timeoutMs?: number): Promise<string>;
+  /**
+   * Like ok, for output compared exactly: it comes back in one write to the console, so what
+   * another process says on the console meanwhile (lb-ha-watch's notices) lands before or after
+   * it, never inside.
+   */
+  read(cmd: string, timeoutMs?: number): Promise<string>;
   /** Writes a file on the box through the console (base64 in chunks, so no line is too long for the tty). */
   writeFile(path: string, content: string): Promise<void>;
 }
@@ -166,6 +172,18 @@ export function consoleOf(vm: Qemu, cursor = 0): ConsoleSession {
       const r = await con.sh(cmd, timeoutMs);
       if (r.exitCode !== 0) throw new Error(`on the box: \`${cmd}\` exited ${r.exitCode}:\n${r.output}`);
       return r.output;
+    },
+    async read(cmd, timeoutMs) {
+      const out = `/run/lbtest-${tag}.out`;
+      // cat writes a file of under 128 KiB with one write(), and the tty takes one write whole.
+      const r = await con.sh(
+        `{ ${cmd}; } > ${out} 2>&1; rc=$?; { printf '@@V'; base64 -w0 < ${out}; printf '@@\\n'; } > ${out}.b64; cat ${out}.b64; rm -f ${out} ${out}.b64; (exit $rc)`,
+        timeoutMs,
+      );
+      const m = /@@V([A-Za-z0-9+/=]*)@@/.exec(r.output);
+      const text = m ? Buffer.from(m[1]!, 'base64').toString() : r.output;
+      if (r.exitCode !== 0 || !m) throw new Error(`on the box: \`${cmd}\` exited ${r.exitCode}:\n${text}`);
+      return text;
     },
     async writeFile(path, content) {
       const b64 = Buffer.from(content).toString('base64');
