@@ -79,7 +79,9 @@ test-ha: deps-host build typecheck
 	$(MAKE) image BOARD=kvm
 	npx vitest run test/e2e/ha.test.ts
 
+# The benches that boot or read the kvm image (failover, formats, traffic, update, ...) need it built.
 bench: deps-host build
+	$(MAKE) image BOARD=kvm
 	node test/bench/run.mjs
 
 # Builds out/$(BOARD)/ (rootfs cached in ~/.cache/lbimage, or LBIMAGE_CACHE), as root or as an

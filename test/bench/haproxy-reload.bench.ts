@@ -95,26 +95,31 @@ let masterPid = 0;
 try {
   const [b1, b2] = await Promise.all(backends.map(listen));
   const vipPort = await freePort();
+  // The appliance refuses loopback addresses (a VIP or real server on 127.0.0.1 serves nobody),
+  // so the config names documentation addresses and the render is moved onto loopback: this
+  // bench runs on the host, where those addresses are not configured.
   const text = stringify({
     version: 2,
     hostname: 'lbbench',
-    network: { interfaces: [{ name: 'eth0', addresses: ['127.0.0.1/8'] }] },
+    network: { interfaces: [{ name: 'eth0', addresses: ['192.0.2.5/24', '192.0.2.10/24'] }] },
     layer7: [
       {
         label: 'web',
-        vip: '127.0.0.1',
+        vip: '192.0.2.10',
         ports: [vipPort],
         balance: 'roundrobin',
         real_servers: [
-          { label: 'web1', ip: '127.0.0.1', port: b1 },
-          { label: 'web2', ip: '127.0.0.1', port: b2 },
+          { label: 'web1', ip: '192.0.2.11', port: b1 },
+          { label: 'web2', ip: '192.0.2.12', port: b2 },
         ],
       },
     ],
   });
   const parsed = parseConfig(text, 'bench.yaml');
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-  const rendered = renderAppliance(parsed.config).find((f) => f.path === HAPROXY_CFG)!.content;
+  const rendered = renderAppliance(parsed.config)
+    .find((f) => f.path === HAPROXY_CFG)!
+    .content.replace(/\b192\.0\.2\.1[012]\b/g, '127.0.0.1');
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(cfg, rendered.replace('/run/haproxy/admin.sock', join(dir, 'admin.sock')));
   const masterSock = join(dir, 'master.sock');

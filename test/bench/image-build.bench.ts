@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { loadBoard, loadRecipe, overlaysFor } from '../../src/board/index.js';
 import { buildImage, rawImagePath } from '../../src/imagebuild/pipeline.js';
 import { hostMirror } from '../../src/imagebuild/mirror.js';
-import { planImage, SUPERVISOR_DIST } from '../../src/imagebuild/plan.js';
+import { planImage, SUPERVISOR_CODE_DIST, SUPERVISOR_DIST } from '../../src/imagebuild/plan.js';
 import { mmdebstrapArgs, mmdebstrapEnv, mmdebstrapVersion, rootfsInputs } from '../../src/imagebuild/rootfs.js';
 import { runTool } from '../../src/run.js';
 
@@ -24,7 +24,7 @@ const work = mkdtempSync(join(process.env.LBIMAGE_BENCH_DIR ?? tmpdir(), 'lbimag
 const snap = join(work, 'repo');
 for (const d of ['boards', 'image', 'overlays']) cpSync(join(repo, d), join(snap, d), { recursive: true, verbatimSymlinks: true });
 mkdirSync(join(snap, 'dist', 'supervisor'), { recursive: true });
-cpSync(join(repo, SUPERVISOR_DIST), join(snap, SUPERVISOR_DIST));
+for (const f of [SUPERVISOR_DIST, SUPERVISOR_CODE_DIST]) cpSync(join(repo, f), join(snap, f));
 
 const recipe = loadRecipe(snap);
 const board = loadBoard(snap, 'kvm');
