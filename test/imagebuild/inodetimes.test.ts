@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, linkSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareOutputs } from '../../src/repro/compare.js';
-import { inodeTimesScript, pinInodeTimes, treeTimes } from '../../src/imagebuild/inodetimes.js';
+import { inodeNumbers, inodeTimesScript, listingScript, pinInodeTimes, treeTimes } from '../../src/imagebuild/inodetimes.js';
 
 const EPOCH = 1_700_000_000;
 const OFFSET = 1 << 20;
@@ -36,17 +36,58 @@ function times(disk: string, path: string): Record<string, number> {
 }
 
 describe('inode times in the root slot', () => {
-  it.each<[string, { path: string; mtime: number }[], string[]]>([
-    ['an old file keeps its mtime', [{ path: '/etc/a', mtime: EPOCH - 5 }], [`sif "/etc/a" mtime @${EPOCH - 5}`, `sif "/etc/a" atime @${EPOCH}`, `sif "/etc/a" ctime @${EPOCH}`, `sif "/etc/a" crtime @${EPOCH}`]],
-    ['a newer one is clamped', [{ path: '/etc/b c', mtime: EPOCH + 99 }], [`sif "/etc/b c" mtime @${EPOCH}`]],
-    ['lost+found is always pinned', [], [`sif "/lost+found" mtime @${EPOCH}`, `sif "/lost+found" crtime @${EPOCH}`]],
-  ])('script: %s', (_what, entries, lines) => {
-    const script = inodeTimesScript(entries, EPOCH).split('\n');
+  // Inode numbers as debugfs lists them: 2 the root, 11 lost+found, then what mkfs.ext4 -d made.
+  const listing = [
+    'debugfs: ls -p "/"',
+    '/2/040755/0/0/.//',
+    '/2/040755/0/0/..//',
+    '/11/040700/0/0/lost+found//',
+    '/12/040755/0/0/etc//',
+    'debugfs: ls -p "/etc"',
+    '/12/040755/0/0/.//',
+    '/2/040755/0/0/..//',
+    '/13/100644/0/0/a/2/',
+    '/14/100644/0/0/b c/4/',
+    '/13/100644/0/0/a-link/2/',
+    '',
+  ].join('\n');
+  const entries = [
+    { path: '/', mtime: EPOCH - 9, dir: true },
+    { path: '/etc', mtime: EPOCH - 9, dir: true },
+    { path: '/etc/a', mtime: EPOCH - 5, dir: false },
+    { path: '/etc/a-link', mtime: EPOCH - 5, dir: false },
+    { path: '/etc/b c', mtime: EPOCH + 99, dir: false },
+  ];
+
+  it('lists each directory, quoted', () => {
+    expect(listingScript(entries)).toBe('ls -p "/"\nls -p "/etc"\n');
+  });
+
+  it('reads each path\'s inode number from the listing', () => {
+    const inos = inodeNumbers(entries, listing);
+    expect(Object.fromEntries(inos)).toMatchObject({ '/': 2, '/lost+found': 11, '/etc': 12, '/etc/a': 13, '/etc/a-link': 13, '/etc/b c': 14 });
+  });
+
+  it('a path the listing lacks is refused by name', () => {
+    expect(() => inodeNumbers([...entries, { path: '/etc/gone', mtime: 0, dir: false }], listing)).toThrow(/debugfs lists no "\/etc\/gone"/);
+  });
+
+  it.each<[string, string[]]>([
+    ['an old file keeps its mtime', [`sif <13> mtime @${EPOCH - 5}`, `sif <13> atime @${EPOCH}`, `sif <13> ctime @${EPOCH}`, `sif <13> crtime @${EPOCH}`]],
+    ['a newer one is clamped', [`sif <14> mtime @${EPOCH}`]],
+    ['lost+found is always pinned', [`sif <11> mtime @${EPOCH}`, `sif <11> crtime @${EPOCH}`]],
+  ])('script: %s', (_what, lines) => {
+    const script = inodeTimesScript(entries, inodeNumbers(entries, listing), EPOCH).split('\n');
     for (const l of lines) expect(script).toContain(l);
   });
 
+  it('a hard link\'s inode is pinned once', () => {
+    const script = inodeTimesScript(entries, inodeNumbers(entries, listing), EPOCH);
+    expect(script.match(/^sif <13> /gm)).toHaveLength(4);
+  });
+
   it('a path debugfs cannot quote is refused by name', () => {
-    expect(() => inodeTimesScript([{ path: '/etc/a"b', mtime: 0 }], EPOCH)).toThrow(/debugfs cannot name: "\/etc\/a\\"b"/);
+    expect(() => listingScript([{ path: '/etc/a"b', mtime: 0, dir: false }])).toThrow(/debugfs cannot name: "\/etc\/a\\"b"/);
   });
 
   it('the tree is listed sorted, with whole-second mtimes', () => {
@@ -60,6 +101,7 @@ describe('inode times in the root slot', () => {
   it('mkfs.ext4 -d copies the staging tree\'s ctime and atime; pinInodeTimes sets every inode\'s', async () => {
     const root = tree('staging', { 'etc/old': 'old\n', 'etc/new': 'new\n', 'usr/bin/tool': '#!/bin/sh\n' });
     symlinkSync('../etc/old', join(root, 'usr/link'));
+    linkSync(join(root, 'usr/bin/tool'), join(root, 'usr/bin/tool-link'));
     utimesSync(join(root, 'etc/old'), EPOCH - 1000, EPOCH - 1000);
     utimesSync(join(root, 'etc/new'), EPOCH + 1000, EPOCH + 1000);
     chmodSync(join(root, 'usr/bin/tool'), 0o755);
@@ -68,7 +110,7 @@ describe('inode times in the root slot', () => {
     // Without the pin, the build host's clock is in the image (the staging tree was made now).
     expect(times(disk, '/etc/old').ctime).toBeGreaterThan(EPOCH + 1000);
     await pinInodeTimes(disk, OFFSET, root, EPOCH, join(work, 'script'));
-    for (const p of ['/', '/etc', '/etc/old', '/etc/new', '/usr/bin/tool', '/usr/link', '/lost+found']) {
+    for (const p of ['/', '/etc', '/etc/old', '/etc/new', '/usr/bin/tool', '/usr/bin/tool-link', '/usr/link', '/lost+found']) {
       const t = times(disk, p);
       expect({ p, ctime: t.ctime, atime: t.atime, crtime: t.crtime }).toEqual({ p, ctime: EPOCH, atime: EPOCH, crtime: EPOCH });
       expect(t.mtime).toBeLessThanOrEqual(EPOCH);
