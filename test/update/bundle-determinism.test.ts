@@ -8,12 +8,13 @@
  * change is caught by the tree.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { squashfsBytes } from '../../src/repro/compare.js';
-import { BUNDLE_IMAGE, MKSQUASHFS_ARGS, VERITY_ARGS, bundleManifest, frozenClock, planBundle, veritySalt } from '../../src/update/bundle.js';
+import { BUNDLE_IMAGE, MKSQUASHFS_ARGS, VERITY_ARGS, bundleManifest, frozenClock, makeUpdateBundle, planBundle, veritySalt } from '../../src/update/bundle.js';
+import { runTool, type Runner } from '../../src/run.js';
 import { makeBundle, makeKeyPair, makeRawDisk } from './fixture.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lbbundle-repro-'));
@@ -101,4 +102,18 @@ describe('update bundle determinism', () => {
     execFileSync('veritysetup', [...verify, a.bundle, a.bundle, hash], { stdio: 'ignore' });
     expect(() => execFileSync('veritysetup', [...verify, bad, bad, hash], { stdio: 'ignore' })).toThrow();
   }, 120_000);
+
+  it('a slot mksquashfs could not read is refused, though mksquashfs exits 0; nothing is left', async () => {
+    const signer = await makeKeyPair(work, 'unread');
+    const disk = await makeRawDisk(work, 'unread');
+    const out = join(work, 'unread');
+    mkdirSync(out);
+    const plan = planBundle({ baseName: 'lb-1.0.0-kvm', board: 'kvm', version: '1.0.0', built: '2026-01-01T00:00:00.000Z' });
+    // dd in mksquashfs's pseudo file reads a file that is not there; mksquashfs packs an empty image.
+    const run: Runner = (cmd, args, o) => runTool(cmd, args.map((a) => a.replace(`if=${disk.path}`, `if=${disk.path}.gone`)), o);
+    await expect(
+      makeUpdateBundle({ plan, rawImage: disk.path, slot: disk.slot, signing: signer, keyringPem: readFileSync(signer.cert, 'utf8'), outDir: out, sourceDateEpoch: 1767225600, run }),
+    ).rejects.toThrow(/dd could not read the root slot of .*disk-unread\.img for mksquashfs:\n.*\.gone/s);
+    expect(readdirSync(out)).toEqual([]);
+  }, 60_000);
 });
