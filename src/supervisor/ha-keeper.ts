@@ -58,14 +58,20 @@ export class HeartbeatKeeper {
   }
 }
 
-/** One look at heartbeat: one process when it runs and is settled, the usual case. */
-export async function lookAtHeartbeat(run: Runner, floatingIps: readonly string[]): Promise<KeeperLook> {
+/**
+ * One look at heartbeat: one process when it runs and is settled, the usual case. The floating
+ * IPs are asked for only in transition, and then as configured now: an apply that gives a
+ * passive unit its floating IPs leaves heartbeat, and lb-ha-watch with it, running (CI at stop
+ * 31: a list read at lb-ha-watch's start was the wizard's, none, and the keeper restarted the
+ * unit that had just taken over all three).
+ */
+export async function lookAtHeartbeat(run: Runner, floatingIps: () => readonly string[]): Promise<KeeperLook> {
   const r = await run('cl_status', ['rscstatus'], { nothrow: true });
   if (r.exitCode !== 0) return { resources: undefined, unit: (await run('systemctl', ['is-active', 'heartbeat.service'], { nothrow: true })).stdout.trim() };
   if (r.stdout.trim() !== 'transition') return { resources: r.stdout };
   const addrs = await run('ip', ['-o', 'addr', 'show'], { nothrow: true });
   const held = new Set([...addrs.stdout.matchAll(/\sinet6?\s+([^/\s]+)\//g)].map((m) => m[1]));
-  return { resources: r.stdout, holdsFloatingIp: floatingIps.some((a) => held.has(a)) };
+  return { resources: r.stdout, holdsFloatingIp: floatingIps().some((a) => held.has(a)) };
 }
 
 /** When lb-ha-watch last restarted heartbeat: the restart restarts lb-ha-watch too, and forgets. */
@@ -83,7 +89,7 @@ export interface KeeperDeps {
 }
 
 /** lb-ha-watch's loop: looks, and restarts heartbeat.service when HeartbeatKeeper says so. */
-export async function keepHeartbeat(floatingIps: readonly string[], deps: KeeperDeps): Promise<never> {
+export async function keepHeartbeat(floatingIps: () => readonly string[], deps: KeeperDeps): Promise<never> {
   const keeper = new HeartbeatKeeper();
   for (;;) {
     await deps.sleep(LOOK_EVERY_MS);

@@ -284,7 +284,7 @@ const commands: Command[] = [
         console.log(`${why}: the floating IPs added in ${Date.now() - t0} ms, gratuitous ARPs sent`);
       };
       // heartbeat stopped on its own, or stuck in transition on a unit holding nothing (ha-keeper.ts).
-      const floating = (stored?.floating_ips ?? []).map((f) => parseCidr(f.address).address);
+      const floating = () => (statusContext(ROOT, runTool).config?.floating_ips ?? []).map((f) => parseCidr(f.address).address);
       keepHeartbeat(floating, { root: ROOT, run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now, say }).catch((e: unknown) =>
         say(`HA pair: lb-ha-watch stopped watching whether heartbeat runs: ${e instanceof Error ? e.message : String(e)}`),
       );

@@ -86,6 +86,10 @@ describe('HA pair in the lab', () => {
         // seconds leaves the CPU to what is awaited.
         await new Promise((r) => setTimeout(r, 3000));
       }
+      // What heartbeat did meanwhile, for the next reader of a red run.
+      for (const u of [primary, secondary]) {
+        if (u.con) log(`${u.role}'s heartbeat log:\n${await u.con.ok(HEARTBEAT_LOG).catch((e: Error) => e.message)}`);
+      }
       throw new Error(`never: ${what} (within ${scaled(timeoutMs) / 1000}s); last lbstatus: ${last}`);
     };
     const holdsAll = (s: HaJson | undefined) => s !== undefined && s.floating_ips.length === 3 && s.floating_ips.every((f) => f.held);

@@ -45,12 +45,16 @@ describe("lb-ha-watch keeps heartbeat working (run 13's stop, run 15's transitio
         if (cmd === 'systemctl') return { exitCode: 3, stdout: 'inactive\n', stderr: '' };
         return { exitCode: 0, stdout: '2: eth1    inet 203.0.113.10/24 brd 203.0.113.255 scope global eth1\n', stderr: '' };
       }) as Runner;
-    expect(await lookAtHeartbeat(box({ exitCode: 0, stdout: 'local\n' }), ['203.0.113.100'])).toEqual({ resources: 'local\n' });
+    const configured = ['203.0.113.100'];
+    const floating = () => configured;
+    expect(await lookAtHeartbeat(box({ exitCode: 0, stdout: 'local\n' }), floating)).toEqual({ resources: 'local\n' });
     expect(calls.splice(0)).toEqual(['cl_status rscstatus']);
-    expect(await lookAtHeartbeat(box({ exitCode: 1, stdout: '' }), ['203.0.113.100'])).toEqual({ resources: undefined, unit: 'inactive' });
+    expect(await lookAtHeartbeat(box({ exitCode: 1, stdout: '' }), floating)).toEqual({ resources: undefined, unit: 'inactive' });
     expect(calls.splice(0)).toEqual(['cl_status rscstatus', 'systemctl is-active heartbeat.service']);
-    expect(await lookAtHeartbeat(box({ exitCode: 0, stdout: 'transition\n' }), ['203.0.113.100'])).toMatchObject({ holdsFloatingIp: false });
-    expect(await lookAtHeartbeat(box({ exitCode: 0, stdout: 'transition\n' }), ['203.0.113.10'])).toMatchObject({ holdsFloatingIp: true });
+    expect(await lookAtHeartbeat(box({ exitCode: 0, stdout: 'transition\n' }), floating)).toMatchObject({ holdsFloatingIp: false });
+    // As configured at this look, not at the watcher's start: an apply gave the unit 203.0.113.10.
+    configured.push('203.0.113.10');
+    expect(await lookAtHeartbeat(box({ exitCode: 0, stdout: 'transition\n' }), floating)).toMatchObject({ holdsFloatingIp: true });
   });
 
   it('restarts heartbeat.service without waiting on itself, says why, and not again within the gap', async () => {
@@ -65,7 +69,7 @@ describe("lb-ha-watch keeps heartbeat working (run 13's stop, run 15's transitio
         return { exitCode: 3, stdout: 'inactive\n', stderr: '' };
       }) as Runner;
       const end = 2 * RESTART_GAP_MS;
-      await keepHeartbeat([], {
+      await keepHeartbeat(() => [], {
         root,
         run,
         now: () => clock,
