@@ -60,10 +60,11 @@ export class HeartbeatKeeper {
 
 /**
  * One look at heartbeat: one process when it runs and is settled, the usual case. The floating
- * IPs are asked for only in transition, and then as configured now: an apply that gives a
- * passive unit its floating IPs leaves heartbeat, and lb-ha-watch with it, running (CI at stop
- * 31: a list read at lb-ha-watch's start was the wizard's, none, and the keeper restarted the
- * unit that had just taken over all three).
+ * IPs are asked for only in transition, and then as configured now, not as at lb-ha-watch's
+ * start: the wizard's first apply starts heartbeat (and lb-ha-watch with it) before it stores
+ * the config, and a later apply that changes only haresources leaves both running. With the
+ * list read at the start, none, the keeper of a CI run restarted the secondary that had just
+ * taken over all three.
  */
 export async function lookAtHeartbeat(run: Runner, floatingIps: () => readonly string[]): Promise<KeeperLook> {
   const r = await run('cl_status', ['rscstatus'], { nothrow: true });

@@ -22,7 +22,7 @@ import { restartConsoles, restoreFactorySettings } from './restore.js';
 import { failbackAfterRestart } from './ha-failback.js';
 import { withApplyLock } from './lock.js';
 import { haView } from '../config/pair.js';
-import { takeoverPlan, watchHeartbeat } from './ha-watch.js';
+import { takeoverPlan, watchHeartbeat, type HaWatchHandlers } from './ha-watch.js';
 import { finishGiveup } from './ipfail-giveup.js';
 import { keepHeartbeat } from './ha-keeper.js';
 import { parseCidr } from '../config/net.js';
@@ -267,7 +267,7 @@ const commands: Command[] = [
       // this service with it. Read now, not when the first hand-over line comes: then it is in
       // the clients' outage.
       const stored = statusContext(ROOT, runTool).config;
-      const role = stored && haView(stored)?.role;
+      let role = stored && haView(stored)?.role;
       let catchingUp = false;
       const takeFloatingIps = (why: string) => async () => {
         const { batch, arps } = takeoverPlan(readIfThere(HARESOURCES));
@@ -288,7 +288,7 @@ const commands: Command[] = [
       keepHeartbeat(floating, { root: ROOT, run: runTool, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), now: Date.now, say }).catch((e: unknown) =>
         say(`HA pair: lb-ha-watch stopped watching whether heartbeat runs: ${e instanceof Error ? e.message : String(e)}`),
       );
-      return watchHeartbeat(say, {
+      const handlers: HaWatchHandlers = {
         onPeerDead: takeFloatingIps('peer dead'),
         onHandOver: takeFloatingIps('peer released them'),
         ...(role ? { role } : {}),
@@ -319,7 +319,19 @@ const commands: Command[] = [
           if (outcome === 'handed-over') say('HA pair: this unit lost its ping node and the peer still reaches it: the floating IPs go to the peer (hb_standby all, as ipfail decided).');
           if (outcome === 'still-in-transition') say("HA pair: this unit lost its ping node and the peer still reaches it, but heartbeat's resources did not settle within a minute: the floating IPs stay here. hb_standby all hands them over by hand.");
         },
-      });
+      };
+      // No role yet: the wizard's first apply starts heartbeat, and this service with it, before
+      // it stores the config. The role is the stored config's once that apply is done.
+      if (!role) {
+        withApplyLock(ROOT, async () => statusContext(ROOT, runTool).config, { waitSeconds: 900 }).then(
+          (config) => {
+            role = config && haView(config)?.role;
+            if (role) handlers.role = role;
+          },
+          (e: unknown) => console.log(`this unit's role after the apply: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      }
+      return watchHeartbeat(say, handlers);
     },
   },
   {

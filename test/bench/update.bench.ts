@@ -1,6 +1,6 @@
 /**
- * Update archive speed and size (issue 12): makeUpdateBundle (slot image cut out of the raw disk
- * and its sha256, mksquashfs, dm-verity hash tree, CMS signature, `rauc info` check, the
+ * Update archive speed and size (issue 12): makeUpdateBundle (the slot's sha256, mksquashfs
+ * reading the slot from the raw disk, dm-verity hash tree, CMS signature, `rauc info` check, the
  * archive's sha256) against the plain commands on the same slot: dd of the slot range and
  * mksquashfs with the same compression, in the same run. Target: <= 1.3 x. makeUpdateBundle also
  * sets mksquashfs's read queue (MKSQUASHFS_QUEUE_ARGS), so a third side, the plain commands with
